@@ -1,0 +1,3 @@
+from tad_daemon.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Sound in (any file to the models' format), post-processing, and sound out (atomic WAV writes)."""

@@ -1,0 +1,78 @@
+"""Any sound file soundfile reads, at any rate and channel count, to the models' stereo 44.1 kHz format."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from tad_daemon.models.presets import LENGTH, SAMPLE_RATE
+
+MIN_RATE, MAX_RATE = 8000, 192000
+
+
+class AudioError(ValueError):
+    """A sound file that cannot be used, with a message a producer understands."""
+
+
+def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """(channels x frames float32, sample rate) of a file; only the first `max_seconds` are read."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(f"{p}: no such file")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a folder, not a sound file")
+    if not os.access(p, os.R_OK):
+        raise AudioError(f"{p}: permission denied")
+    try:
+        with sf.SoundFile(str(p)) as f:
+            rate = f.samplerate
+            if not MIN_RATE <= rate <= MAX_RATE:
+                raise AudioError(f"{p}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+            frames = -1 if max_seconds is None else math.ceil(max_seconds * rate)
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise AudioError(f"{p}: not a readable sound file ({e})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{p}: the file holds no audio")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{p}: the file holds invalid (NaN or infinite) samples")
+    return np.ascontiguousarray(data.T), rate
+
+
+def to_stereo(x: np.ndarray) -> np.ndarray:
+    """Mono is doubled; more than two channels keep the first two as left/right, the rest mixed into both."""
+    if x.shape[0] == 1:
+        return np.concatenate([x, x])
+    if x.shape[0] == 2:
+        return x
+    rest = x[2:].sum(axis=0) / math.sqrt(2 * (x.shape[0] - 2))
+    stereo = x[:2] + rest
+    peak_in, peak_out = np.abs(x).max(), np.abs(stereo).max()
+    return stereo * (peak_in / peak_out) if peak_out > max(peak_in, 1e-9) else stereo
+
+
+def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    if rate == target:
+        return x
+    return np.ascontiguousarray(soxr.resample(x.T, rate, target, quality="VHQ").T.astype(np.float32))
+
+
+def fit_length(x: np.ndarray, length: int = LENGTH) -> np.ndarray:
+    """Crop or zero-pad at the end."""
+    if x.shape[1] >= length:
+        return x[:, :length]
+    return np.pad(x, ((0, 0), (0, length - x.shape[1])))
+
+
+def load_oneshot(path: str | os.PathLike, length: int = LENGTH) -> np.ndarray:
+    """A sound file as a 2 x `length` float32 array at 44.1 kHz (what the models take)."""
+    seconds = length / SAMPLE_RATE + 0.05  # a little beyond the end keeps the resampler's edge clean
+    x, rate = read_audio(path, max_seconds=seconds)
+    return fit_length(resample(to_stereo(x), rate), length).astype(np.float32)

@@ -1,0 +1,99 @@
+"""Our model file: one `.safetensors` holding the EMA weights, with the model's JSON config in its header.
+
+One file per model means a model appears, changes and disappears atomically (a rename), and weights and
+config can never drift apart. Loading reads tensors only: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from tad_daemon.models.presets import CHANNELS, LENGTH, SAMPLE_RATE, downsampling
+
+FORMAT = "tad-daemon-model/1"
+SUFFIX = ".safetensors"
+
+
+@dataclass
+class ModelConfig:
+    arch: dict
+    preset: str | None = None
+    kind: str = "custom"  # drum class: kick, snare, hat, perc or custom
+    sample_rate: int = SAMPLE_RATE
+    length: int = LENGTH
+    channels: int = CHANNELS
+    license: str = "unspecified"
+    source: str = "trained"  # bundled, trained, imported: <where from>
+    description: str = ""
+    default_steps: int = 12
+    default_sampler: str = "dpmpp-2m"
+    training: dict = field(default_factory=dict)  # data summary, steps, base model, final loss, ...
+
+    def check(self) -> None:
+        if self.length % downsampling(self.arch):
+            raise ValueError(f"length {self.length} is not a multiple of the net's downsampling")
+        if self.channels != CHANNELS:
+            raise ValueError("only stereo models are supported")
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        data = json.loads(text)
+        if data.pop("format", None) != FORMAT:
+            raise ValueError("not a tad-daemon model file (missing or unknown format tag)")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_config(path: str | os.PathLike) -> ModelConfig:
+    """The config of a model file, from its header alone (cheap: no tensors are read)."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "tad" not in meta:
+        raise ValueError(f"{path}: no tad-daemon config in the file header")
+    config = ModelConfig.from_json(meta["tad"])
+    config.check()
+    return config
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    return load_file(str(path), device="cpu")
+
+
+def save_model(path: str | os.PathLike, weights: dict[str, torch.Tensor], config: ModelConfig,
+               dtype: torch.dtype | None = None) -> Path:
+    """Write a model file atomically (temporary file in the same folder, then rename).
+
+    `dtype` (e.g. torch.float16 for shipped models) converts floating-point weights on the way out.
+    """
+    config.check()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for key, t in weights.items():
+        t = t.detach().cpu()
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        tensors[key] = t.contiguous()
+    # Dot-prefixed and without the model suffix: the models-folder watcher ignores it while it grows.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"tad": config.to_json()})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,81 @@
+"""The models a user has: the bundled defaults, then the models folder (a file there overrides a bundled one)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_config, read_weights
+from tad_daemon.models.network import build_unet
+from tad_daemon.names import NameError_, check_name
+
+log = logging.getLogger(__name__)
+
+BUNDLED = Path(__file__).parent / "bundled"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+    config: ModelConfig
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+
+def model_name(path: Path) -> str | None:
+    """The model name a file in a models folder stands for, or None if the file is not a model."""
+    if path.name.startswith(".") or path.suffix != SUFFIX:
+        return None
+    try:
+        return check_name(path.stem)
+    except NameError_:
+        return None
+
+
+def read_entry(path: str | os.PathLike) -> ModelEntry:
+    path = Path(path)
+    name = model_name(path)
+    if name is None:
+        raise ValueError(f"{path.name}: not a model file name (NAME{SUFFIX}, letters, digits, - _ .)")
+    return ModelEntry(name=name, path=path, config=read_config(path))
+
+
+def scan(folders: list[Path]) -> tuple[dict[str, ModelEntry], list[str]]:
+    """All models in `folders`, later folders overriding earlier ones; also the problems met, as messages."""
+    found: dict[str, ModelEntry] = {}
+    problems: list[str] = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if model_name(path) is None:
+                continue
+            try:
+                found[path.stem] = read_entry(path)
+            except Exception as e:  # a broken file must not hide the others
+                problems.append(f"{path}: {e}")
+                log.warning("skipping model file %s: %s", path, e)
+    return found, problems
+
+
+def model_folders(models_dir: str | os.PathLike | None) -> list[Path]:
+    folders = [BUNDLED]
+    if models_dir:
+        folders.append(Path(models_dir))
+    return folders
+
+
+def load_net(entry: ModelEntry, device: torch.device) -> nn.Module:
+    """The entry's U-Net in fp32 on `device`, in eval mode (weights are read as tensors, never unpickled)."""
+    net = build_unet(entry.config.arch)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in read_weights(entry.path).items()}
+    net.load_state_dict(weights, strict=True)
+    return net.eval().requires_grad_(False).to(device)
