@@ -17,7 +17,7 @@ Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t[batch]) ->
 Progress = Callable[[int, int], None] | None
 
 SAMPLERS = ("dpmpp-2m", "vsampler")
-SCHEDULES = ("karras", "linear")
+SCHEDULES = ("karras", "linear", "logsnr")
 
 
 def alpha_sigma(t: float) -> tuple[float, float]:
@@ -47,11 +47,25 @@ def karras_times(steps: int, t_start: float = 1.0, sigma_min: float = 0.002, rho
     return times + [0.0]
 
 
+def logsnr_times(steps: int, t_start: float = 1.0, sigma_min: float = 0.002) -> list[float]:
+    """Evenly spaced in log signal-to-noise ratio (DPM-Solver's own choice), as times."""
+    if steps == 1:
+        return [t_start, 0.0]
+    s_max = min(math.tan(t_start * math.pi / 2), 160.0)
+    s_min = min(sigma_min, s_max / 2)
+    log_s = torch.linspace(math.log(s_max), math.log(s_min), steps).tolist()
+    times = [math.atan(math.exp(ls)) * 2 / math.pi for ls in log_s]
+    times[0] = t_start
+    return times + [0.0]
+
+
 def times_for(schedule: str, steps: int, t_start: float = 1.0) -> list[float]:
     if schedule == "karras":
         return karras_times(steps, t_start)
     if schedule == "linear":
         return linear_times(steps, t_start)
+    if schedule == "logsnr":
+        return logsnr_times(steps, t_start)
     raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
 
 

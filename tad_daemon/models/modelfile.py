@@ -84,7 +84,7 @@ def save_model(path: str | os.PathLike, weights: dict[str, torch.Tensor], config
         t = t.detach().cpu()
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
-        tensors[key] = t.contiguous()
+        tensors[key] = t.clone().contiguous()  # the U-Net shares some tensors; safetensors wants copies
     # Dot-prefixed and without the model suffix: the models-folder watcher ignores it while it grows.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     os.close(fd)

@@ -1,0 +1,118 @@
+"""Post-processing of generated one-shots: DC removal, tail clean-up, normalisation. Each one switchable.
+
+The seed's models hiss a little and sometimes add noise toward the end of the sample; the tail gate cuts
+what follows the sound's decay, and the DC blocker removes the offset a waveform model can drift into.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyloudnorm
+from scipy.signal import lfilter
+
+from tad_daemon.models.presets import SAMPLE_RATE
+
+TAILS = ("gate", "fade", "off")
+NORMALIZE = ("peak", "loudness", "off")
+
+
+@dataclass
+class PostProcess:
+    dc: bool = True
+    tail: str = "gate"  # gate: silence after the decay; fade: fade out the last `fade_ms`; off
+    gate_db: float = -50.0  # below the peak, for the gate
+    fade_ms: float = 60.0
+    normalize: str = "peak"  # peak, loudness, off
+    peak_db: float = -1.0
+    loudness_lufs: float = -16.0
+
+    def __post_init__(self) -> None:
+        if self.tail not in TAILS:
+            raise ValueError(f"tail must be one of {', '.join(TAILS)}, not {self.tail!r}")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}, not {self.normalize!r}")
+
+    @classmethod
+    def none(cls) -> PostProcess:
+        return cls(dc=False, tail="off", normalize="off")
+
+
+def remove_dc(x: np.ndarray, sample_rate: int = SAMPLE_RATE, cutoff_hz: float = 10.0) -> np.ndarray:
+    """One-pole DC blocker (causal, so the attack is not smeared backwards), after removing the mean."""
+    r = 1.0 - 2 * np.pi * cutoff_hz / sample_rate
+    return lfilter([1.0, -1.0], [1.0, -r], x - x.mean(axis=-1, keepdims=True), axis=-1).astype(np.float32)
+
+
+def envelope(x: np.ndarray, sample_rate: int = SAMPLE_RATE, window_ms: float = 10.0) -> np.ndarray:
+    """RMS envelope of the channel sum, per sample (moving window)."""
+    mono = (x**2).mean(axis=0)
+    n = max(1, int(sample_rate * window_ms / 1000))
+    return np.sqrt(np.convolve(mono, np.ones(n) / n, mode="same"))
+
+
+def _fade_from(x: np.ndarray, start: int, length: int) -> np.ndarray:
+    out = x.copy()
+    end = min(start + length, x.shape[-1])
+    ramp = 0.5 * (1 + np.cos(np.linspace(0, np.pi, end - start)))
+    out[:, start:end] *= ramp
+    out[:, end:] = 0.0
+    return out
+
+
+def gate_tail(x: np.ndarray, threshold_db: float = -50.0, hold_ms: float = 30.0,
+              sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Silence everything after the sound first decays below `threshold_db` (re. its peak) for `hold_ms`."""
+    env = envelope(x, sample_rate)
+    peak_at = int(env.argmax())
+    if env[peak_at] <= 0:
+        return x
+    below = env[peak_at:] < env[peak_at] * 10 ** (threshold_db / 20)
+    hold = max(1, int(sample_rate * hold_ms / 1000))
+    # First index where `hold` consecutive samples are below the threshold.
+    runs = np.convolve(below.astype(np.int32), np.ones(hold, dtype=np.int32), mode="valid")
+    quiet = np.flatnonzero(runs == hold)
+    if quiet.size == 0:
+        return x
+    return _fade_from(x, peak_at + int(quiet[0]), int(sample_rate * 0.01))
+
+
+def fade_tail(x: np.ndarray, fade_ms: float = 60.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    n = min(x.shape[-1], int(sample_rate * fade_ms / 1000))
+    return _fade_from(x, x.shape[-1] - n, n)
+
+
+def normalize_peak(x: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
+    peak = float(np.abs(x).max())
+    return x if peak < 1e-6 else (x * (10 ** (peak_db / 20) / peak)).astype(np.float32)
+
+
+def normalize_loudness(x: np.ndarray, lufs: float, sample_rate: int = SAMPLE_RATE,
+                       ceiling_db: float = -0.3) -> np.ndarray:
+    """Integrated loudness (ITU-R BS.1770) to `lufs`, never above a `ceiling_db` peak."""
+    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, x.shape[-1] / sample_rate))
+    loudness = meter.integrated_loudness(x.T.astype(np.float64))
+    if not np.isfinite(loudness):
+        return x
+    gain = 10 ** ((lufs - loudness) / 20)
+    peak = float(np.abs(x).max()) * gain
+    if peak > 10 ** (ceiling_db / 20):
+        gain *= 10 ** (ceiling_db / 20) / peak
+    return (x * gain).astype(np.float32)
+
+
+def postprocess(x: np.ndarray, settings: PostProcess, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Apply the switched-on steps to a (channels, frames) one-shot; the result never exceeds full scale."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32))
+    if settings.dc:
+        x = remove_dc(x, sample_rate)
+    if settings.tail == "gate":
+        x = fade_tail(gate_tail(x, settings.gate_db, sample_rate=sample_rate), 5.0, sample_rate)
+    elif settings.tail == "fade":
+        x = fade_tail(x, settings.fade_ms, sample_rate)
+    if settings.normalize == "peak":
+        x = normalize_peak(x, settings.peak_db)
+    elif settings.normalize == "loudness":
+        x = normalize_loudness(x, settings.loudness_lufs, sample_rate)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)

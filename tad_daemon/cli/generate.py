@@ -1,0 +1,139 @@
+"""`tad-daemon generate`, `vary` and `info`: make sounds from a terminal, no DAW or daemon needed."""
+
+from __future__ import annotations
+
+import click
+
+from tad_daemon.cli.common import Failure, config_option, load
+
+SAMPLERS = ("dpmpp-2m", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
+
+
+def sound_options(f):
+    f = click.option("--sampler", type=click.Choice(SAMPLERS),
+                     help="dpmpp-2m (default: good sounds in ~12 steps) or vsampler (the original, needs ~50).")(f)
+    f = click.option("--steps", type=click.IntRange(1, 1000),
+                     help="Denoising steps: more is slower and cleaner (default: the model's own).")(f)
+    f = click.option("--seed", type=click.IntRange(0, 2**31 - 1),
+                     help="Start from this seed to make a sound again (file i of a batch uses seed + i).")(f)
+    f = click.option("-n", "--count", type=click.IntRange(1, 1024), default=1, show_default=True,
+                     help="How many one-shots.")(f)
+    f = click.option("--out", type=click.Path(file_okay=False),
+                     help="Write into this folder (default: the sample folder, one subfolder per model).")(f)
+    f = click.option("--post/--no-post", default=True, show_default=True,
+                     help="Clean-up after generation (DC removal, tail gate, peak normalise).")(f)
+    f = click.option("--device", help="auto, cpu, cuda, mps (default: from the configuration).")(f)
+    return config_option(f)
+
+
+def _prepare(config_file, device, out, post, model_name):
+    """Configuration, workspace and engine with `model_name` loaded; clear errors for the usual mistakes."""
+    cfg = load(config_file, **{"device.device": device})
+    from tad_daemon.workspace import Workspace, post_settings
+
+    ws = Workspace(cfg, post_settings(cfg, post), out)
+    entries, problems = ws.scan()
+    if model_name not in entries:
+        if entries:
+            raise Failure(f"unknown model {model_name!r}; installed: {', '.join(sorted(entries))}", 2)
+        hint = f" ({'; '.join(problems)})" if problems else ""
+        raise Failure(f"no models installed: put a model file in {ws.models_dir}{hint}", 2)
+    try:
+        engine = ws.engine()
+        engine.load(entries[model_name])
+    except (RuntimeError, ValueError) as e:
+        raise Failure(f"cannot load model {model_name!r}: {e}") from None
+    return ws, engine
+
+
+def _run_with_bar(label: str, job):
+    with click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"),
+                           show_eta=True) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            pos = int(1000 * done / max(total, 1))
+            bar.update(pos - last[0])
+            last[0] = pos
+
+        return job(progress)
+
+
+def _write_all(ws, shots) -> None:
+    try:
+        for shot in shots:
+            click.echo(ws.save(shot))
+    except OSError as e:
+        raise Failure(f"cannot write to the sample folder: {e}") from None
+
+
+@click.command()
+@click.argument("model")
+@sound_options
+def generate(model, count, seed, steps, sampler, out, post, device, config_file):
+    """Make new one-shots with MODEL (e.g. kick, snare, hat, perc).
+
+    Prints the path of each new WAV file.
+
+    \b
+      tad-daemon generate snare -n 16
+      tad-daemon generate kick --seed 1234 --out ./kicks
+    """
+    ws, engine = _prepare(config_file, device, out, post, model)
+    try:
+        shots = _run_with_bar(f"{model} x{count}", lambda p: engine.generate(
+            model, count, seed, steps or ws.cfg["generate.steps"] or None,
+            sampler or ws.cfg["generate.sampler"] or None, progress=p))
+    except ValueError as e:
+        raise Failure(str(e), 2) from None
+    _write_all(ws, shots)
+
+
+@click.command()
+@click.argument("model")
+@click.argument("file", type=click.Path())
+@click.option("--strength", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="How far to move from FILE: 0 keeps it, 1 ignores it.")
+@sound_options
+def vary(model, file, strength, count, seed, steps, sampler, out, post, device, config_file):
+    """Make variations of the sound in FILE with MODEL.
+
+    FILE may be any sound file (WAV, AIFF, FLAC, OGG...), any rate or channels; the first 0.74 s are used.
+
+    \b
+      tad-daemon vary snare my_snare.wav --strength 0.3 -n 4
+    """
+    from tad_daemon.audio.load import AudioError, load_oneshot
+
+    try:
+        source = load_oneshot(file)
+    except AudioError as e:
+        raise Failure(str(e), 2) from None
+    ws, engine = _prepare(config_file, device, out, post, model)
+    try:
+        shots = _run_with_bar(f"{model} variation x{count}", lambda p: engine.vary(
+            model, source, strength, count, seed, steps or ws.cfg["generate.steps"] or None,
+            sampler or ws.cfg["generate.sampler"] or None, source_name=click.format_filename(file),
+            progress=p))
+    except ValueError as e:
+        raise Failure(str(e), 2) from None
+    _write_all(ws, shots)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def info(file):
+    """Show how a generated FILE was made (model, seed, sampler, steps...)."""
+    from tad_daemon.audio.wav import read_metadata
+
+    try:
+        meta = read_metadata(file)
+    except Exception as e:
+        raise Failure(f"{file}: not a readable sound file ({e})", 2) from None
+    if not meta:
+        raise Failure(f"{file}: no tad-daemon metadata in this file", 1)
+    for key in sorted(meta):
+        click.echo(f"{key}: {meta[key]}")
+
+
+COMMANDS = [generate, vary, info]

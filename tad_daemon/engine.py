@@ -1,0 +1,174 @@
+"""The diffusion engine: models loaded on one device, turning (model, seed, steps) into raw one-shots."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tad_daemon import __version__, sampling
+from tad_daemon.models.device import autocast_dtype, pick_device
+from tad_daemon.models.registry import ModelEntry, load_net
+
+MAX_SEED = 2**31 - 1  # seeds travel as OSC int32
+MAX_STEPS = 1000
+
+
+@dataclass
+class OneShot:
+    """A generated sound before post-processing, with everything needed to make it again."""
+
+    audio: np.ndarray  # (channels, frames) float32
+    model: str
+    seed: int
+    sampler: str
+    schedule: str
+    steps: int
+    sample_rate: int
+    strength: float | None = None  # variations only
+    source: str | None = None  # variations only: the source file
+
+    def metadata(self) -> dict:
+        meta = {k: v for k, v in asdict(self).items() if k != "audio" and v is not None}
+        meta["software"] = f"tad-daemon {__version__}"
+        return meta
+
+
+@dataclass
+class LoadedModel:
+    entry: ModelEntry
+    net: torch.nn.Module
+    dtype: torch.dtype | None  # autocast dtype, None for fp32
+
+
+def random_seed() -> int:
+    return secrets.randbelow(MAX_SEED + 1)
+
+
+def check_seed(seed: int) -> int:
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}")
+    return seed
+
+
+class Engine:
+    """Owns the device. Not thread-safe by design beyond the lock: one worker thread should drive it."""
+
+    def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
+                 max_batch: int = 16):
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = pick_device(device)
+        self.precision = precision
+        self.max_batch = max_batch
+        self.models: dict[str, LoadedModel] = {}
+        self.lock = threading.RLock()
+
+    # -- models --------------------------------------------------------------------------------------
+    def load(self, entry: ModelEntry) -> LoadedModel:
+        net = load_net(entry, self.device)
+        loaded = LoadedModel(entry, net, autocast_dtype(self.device, self.precision))
+        with self.lock:
+            self.models[entry.name] = loaded
+        return loaded
+
+    def unload(self, name: str) -> bool:
+        with self.lock:
+            return self.models.pop(name, None) is not None
+
+    def get(self, name: str) -> LoadedModel:
+        with self.lock:
+            if name not in self.models:
+                known = ", ".join(sorted(self.models)) or "none"
+                raise KeyError(f"unknown model {name!r} (loaded: {known})")
+            return self.models[name]
+
+    # -- sampling ------------------------------------------------------------------------------------
+    def _net_fn(self, m: LoadedModel):
+        device_type = self.device.type
+
+        def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
+                return m.net(x, t)
+
+        return net
+
+    def _settings(self, m: LoadedModel, steps: int | None, sampler: str | None,
+                  schedule: str | None) -> tuple[int, str, str]:
+        steps = int(steps or m.entry.config.default_steps)
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
+        sampler = sampler or m.entry.config.default_sampler
+        if sampler not in sampling.SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r} (known: {', '.join(sampling.SAMPLERS)})")
+        # The seed's VSampler is defined on its linear schedule; parity needs exactly that.
+        schedule = schedule or ("linear" if sampler == "vsampler" else "karras")
+        if schedule not in sampling.SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(sampling.SCHEDULES)})")
+        return steps, sampler, schedule
+
+    def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress) -> np.ndarray:
+        outs = []
+        done = 0
+        for chunk in x.split(self.max_batch):
+            def step(i: int, n: int, done: int = done, size: int = len(chunk)) -> None:
+                if progress:
+                    progress(done * n + i * size, len(x) * n)
+
+            with torch.inference_mode():
+                y = sampling.run(sampler, self._net_fn(m), chunk.to(self.device), times, step)
+            outs.append(y.float().cpu().numpy())
+            done += len(chunk)
+        return np.concatenate(outs).astype(np.float32)
+
+    def generate(self, name: str, count: int = 1, seed: int | None = None, steps: int | None = None,
+                 sampler: str | None = None, schedule: str | None = None, progress=None) -> list[OneShot]:
+        """`count` one-shots in one batch; item i uses seed + i, so each file can be remade on its own."""
+        with self.lock:
+            m = self.get(name)
+            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
+            seeds = self._seeds(seed, count)
+            cfg = m.entry.config
+            x = sampling.noise(seeds, cfg.channels, cfg.length)
+            audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress)
+        return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate) for a, s in zip(audio, seeds)]
+
+    def vary(self, name: str, source: np.ndarray, strength: float, count: int = 1, seed: int | None = None,
+             steps: int | None = None, sampler: str | None = None, schedule: str | None = None,
+             source_name: str | None = None, progress=None) -> list[OneShot]:
+        """SDEdit: noise `source` (channels x frames) to t = strength and sample back from there to 0.
+
+        Runs ceil(steps * strength) steps: a light touch needs few.
+        """
+        if not (0.0 <= strength <= 1.0) or math.isnan(strength):
+            raise ValueError("strength must be between 0 and 1")
+        with self.lock:
+            m = self.get(name)
+            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
+            seeds = self._seeds(seed, count)
+            cfg = m.entry.config
+            if source.shape != (cfg.channels, cfg.length):
+                raise ValueError(f"source must be {cfg.channels} x {cfg.length} samples")
+            x0 = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+            eps = sampling.noise(seeds, cfg.channels, cfg.length)
+            x = sampling.noised(x0.expand_as(eps), eps, strength)
+            used = math.ceil(steps * strength)
+            if used == 0:
+                audio = x.numpy()
+            else:
+                audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress)
+        src = str(Path(source_name)) if source_name else None
+        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src)
+                for a, s in zip(audio, seeds)]
+
+    @staticmethod
+    def _seeds(seed: int | None, count: int) -> list[int]:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        base = random_seed() if seed is None or seed < 0 else check_seed(seed)
+        return [(base + i) % (MAX_SEED + 1) for i in range(count)]

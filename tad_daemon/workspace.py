@@ -1,0 +1,43 @@
+"""What a configuration points at: the models folders, the sample folder and the post-processing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tad_daemon.audio.folder import SampleFolder
+from tad_daemon.audio.post import PostProcess, postprocess
+from tad_daemon.audio.wav import remove_stale_temp_files
+from tad_daemon.config import Config
+from tad_daemon.engine import Engine, OneShot
+from tad_daemon.models.registry import ModelEntry, model_folders, scan
+
+
+def post_settings(cfg: Config, enabled: bool = True) -> PostProcess:
+    if not enabled:
+        return PostProcess.none()
+    return PostProcess(dc=cfg["post.dc"], tail=cfg["post.tail"], normalize=cfg["post.normalize"],
+                       peak_db=cfg["post.peak_db"], loudness_lufs=cfg["post.loudness_lufs"])
+
+
+class Workspace:
+    def __init__(self, cfg: Config, post: PostProcess | None = None, out: str | Path | None = None):
+        self.cfg = cfg
+        self.models_dir = cfg.path("paths.models")
+        self.post = post or post_settings(cfg)
+        self.samples = SampleFolder(out or cfg.path("paths.samples"), bits=cfg["generate.bits"],
+                                    per_model=out is None)
+        remove_stale_temp_files(self.samples.root)
+
+    def scan(self) -> tuple[dict[str, ModelEntry], list[str]]:
+        return scan(model_folders(self.models_dir))
+
+    def engine(self) -> Engine:
+        threads = self.cfg["device.threads"] or None
+        return Engine(self.cfg["device.device"], self.cfg["device.precision"], threads)
+
+    def save(self, shot: OneShot) -> Path:
+        """Post-process and write one one-shot; returns its absolute path."""
+        audio = postprocess(shot.audio, self.post, shot.sample_rate)
+        meta = shot.metadata()
+        meta["post"] = {"dc": self.post.dc, "tail": self.post.tail, "normalize": self.post.normalize}
+        return self.samples.write(shot.model, audio, shot.sample_rate, meta, variation=shot.strength is not None)

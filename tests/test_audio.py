@@ -1,0 +1,165 @@
+"""Audio in (every format, rate and layout), post-processing, the atomic writer and the sample folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tad_daemon.audio.folder import SampleFolder
+from tad_daemon.audio.load import AudioError, load_oneshot
+from tad_daemon.audio.post import PostProcess, postprocess
+from tad_daemon.audio.wav import TMP_DIR, read_metadata, remove_stale_temp_files, write_wav
+from tad_daemon.names import NameError_
+
+SR = 44100
+L = 32768
+
+
+def tone(rate: int, channels: int, seconds: float, freq: float = 1000.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    x = 0.5 * np.sin(2 * np.pi * freq * t)
+    return np.stack([x * (0.9 ** c) for c in range(channels)], axis=1).astype(np.float32)
+
+
+def peak_frequency(x: np.ndarray, rate: int = SR) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()])
+
+
+FORMATS = [("wav", "PCM_16"), ("wav", "PCM_24"), ("wav", "FLOAT"), ("aiff", "PCM_24"), ("flac", "PCM_16"),
+           ("ogg", "VORBIS")]
+
+
+# Vorbis itself does not encode above 48 kHz.
+CASES = [(ext, sub, rate) for ext, sub in FORMATS for rate in (8000, 22050, 44100, 48000, 96000, 192000)
+         if not (ext == "ogg" and rate > 48000)]
+
+
+@pytest.mark.parametrize("ext,subtype,rate", CASES)
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_every_format_rate_and_layout_loads_to_stereo_44k(tmp_path, ext, subtype, rate, channels):
+    path = tmp_path / f"x.{ext}"
+    sf.write(path, tone(rate, channels, 0.3), rate, subtype=subtype)
+    x = load_oneshot(path)
+    assert x.shape == (2, L) and x.dtype == np.float32
+    assert np.isfinite(x).all()
+    n = int(0.25 * SR)
+    assert peak_frequency(x[0, :n]) == pytest.approx(1000, abs=15)  # resampled, not just relabelled
+    assert np.abs(x[:, int(0.31 * SR):]).max() < 1e-3  # padded with silence at the end
+    if channels == 1:
+        np.testing.assert_array_equal(x[0], x[1])
+
+
+def test_long_files_are_cropped_at_the_end(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, tone(48000, 2, 5.0), 48000)
+    x = load_oneshot(path)
+    assert x.shape == (2, L)
+    assert np.abs(x[:, -1000:]).max() > 0.1
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: p.write_bytes(b"not audio at all" * 100), "not a readable sound file"),
+    (lambda p: p.write_bytes(b""), "not a readable sound file"),
+    (lambda p: sf.write(p, np.zeros((0, 2), np.float32), 44100), "no audio"),
+    (lambda p: sf.write(p, np.zeros((100, 1), np.float32), 4000), "sample rate"),
+    (lambda p: sf.write(p, np.full((100, 1), np.nan, np.float32), 44100, subtype="FLOAT"), "NaN"),
+])
+def test_bad_files_give_clear_errors(tmp_path, make, message):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(AudioError, match=message):
+        load_oneshot(path)
+
+
+def decaying_hit(noise_tail: float = 0.0) -> np.ndarray:
+    t = np.arange(L) / SR
+    x = np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.03)
+    rng = np.random.default_rng(0)
+    tail = np.where(t > 0.5, noise_tail * rng.standard_normal(L), 0.0)
+    return np.stack([x + tail, x + tail]).astype(np.float32) * 0.3 + 0.1  # with a DC offset
+
+
+def test_post_processing_steps_do_what_they_say():
+    x = decaying_hit(noise_tail=0.01)
+    out = postprocess(x, PostProcess())
+    assert abs(out.mean()) < 0.01  # DC removed
+    assert np.abs(out[:, int(0.5 * SR):]).max() == 0.0  # late noise gated away
+    assert np.abs(out).max() == pytest.approx(10 ** (-1 / 20), rel=1e-3)  # peak at -1 dBFS
+    assert out[:, -1].max() == 0.0
+    loud = postprocess(x, PostProcess(normalize="loudness", loudness_lufs=-20.0))
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(SR)
+    assert meter.integrated_loudness(loud.T.astype(np.float64)) == pytest.approx(-20.0, abs=0.5)
+
+
+def test_each_post_processing_step_can_be_switched_off():
+    x = decaying_hit(noise_tail=0.01)
+    np.testing.assert_allclose(postprocess(x, PostProcess.none()), x)
+    no_dc = postprocess(x, PostProcess(dc=False, tail="off", normalize="off"))
+    np.testing.assert_allclose(no_dc, x)
+    faded = postprocess(x, PostProcess(dc=False, tail="fade", normalize="off"))
+    np.testing.assert_allclose(faded[:, :L // 2], x[:, :L // 2])
+    assert faded[:, -1].max() == 0.0
+    with pytest.raises(ValueError):
+        PostProcess(tail="nope")
+
+
+def test_metadata_round_trips_and_format_is_24_bit(tmp_path):
+    meta = {"model": "snare", "seed": 1234, "sampler": "dpmpp-2m", "steps": 12}
+    path = write_wav(tmp_path / "a.wav", decaying_hit() * 0.5, SR, meta)
+    info = sf.info(path)
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (SR, 2, "PCM_24", L)
+    assert read_metadata(path) == meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == [TMP_DIR, "a.wav"]
+    assert not list((tmp_path / TMP_DIR).iterdir())
+
+
+def test_writer_leaves_no_partial_file_when_killed(tmp_path):
+    out = tmp_path / "samples"
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from tad_daemon.audio.wav import write_wav
+        x = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 44100 * 20)).astype(np.float32)
+        i = 0
+        while True:
+            write_wav(r"{out}" + f"/{{i:05d}}.wav", x, 44100, {{"seed": i}}, tmp_root=r"{out}")
+            print(i, flush=True)
+            i += 1
+    """)
+    for delay in (0.6, 0.95, 1.3):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # at least one file done: the next one is being written when we kill
+        time.sleep(delay - 0.5)
+        proc.kill()
+        proc.wait()
+    finished = sorted(out.glob("*.wav"))
+    assert finished
+    for f in finished:
+        assert sf.info(f).frames == 44100 * 20  # complete, never partial
+    remove_stale_temp_files(out)
+    assert not list((out / TMP_DIR).glob("*"))
+
+
+def test_sample_folder_layout_and_names(tmp_path):
+    folder = SampleFolder(tmp_path)
+    a = folder.write("snare", decaying_hit(), SR, {"seed": 7})
+    b = folder.write("snare", decaying_hit(), SR, {"seed": 7}, variation=True)
+    c = folder.write("snare", decaying_hit(), SR, {"seed": 7})
+    assert a.parent == tmp_path.resolve() / "snare" and a.is_absolute()
+    assert a.name.endswith("_snare_s7.wav") and "_snare_var_s7" in b.name
+    assert len({a, b, c}) == 3
+    assert sorted([a, c]) == [a, c]  # names sort by time
+    with pytest.raises(NameError_):
+        folder.write("../escape", decaying_hit(), SR, {"seed": 1})
+    flat = SampleFolder(tmp_path / "flat", per_model=False)
+    assert flat.write("kick", decaying_hit(), SR, {"seed": 1}).parent == (tmp_path / "flat").resolve()

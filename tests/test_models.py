@@ -1,0 +1,81 @@
+"""Presets, the fused attention, model files and the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tad_daemon.models.modelfile import ModelConfig, read_config, save_model
+from tad_daemon.models.network import build_unet, parameter_count
+from tad_daemon.models.presets import PRESETS, architecture
+from tad_daemon.models.registry import load_net, read_entry, scan
+from tad_daemon.names import NameError_, check_name, is_within
+from tests.conftest import TINY_ARCH, make_model
+
+
+def test_seed_preset_is_the_seed_architecture():
+    net = build_unet(architecture("tiny-audio-diffusion"))
+    assert parameter_count(net) == 31_574_724  # the seed's 31.57 M
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_build_and_fused_attention_matches_the_original(preset):
+    arch = architecture(preset)
+    torch.manual_seed(0)
+    fused = build_unet(arch).eval()
+    plain = build_unet(arch, fused_attention=False).eval()
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(fused.state_dict())
+    x, t = torch.randn(1, 2, 4096), torch.tensor([0.7])
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x, t), plain(x, t), atol=1e-4, rtol=1e-4)
+
+
+def test_model_file_round_trip_in_fp16(tmp_path):
+    path = make_model(tmp_path, "a", kind="kick")
+    entry = read_entry(path)
+    assert entry.name == "a" and entry.config.kind == "kick" and entry.config.arch == TINY_ARCH
+    net = load_net(entry, torch.device("cpu"))
+    half = save_model(tmp_path / "b.safetensors", net.state_dict(), entry.config, dtype=torch.float16)
+    assert half.stat().st_size < path.stat().st_size * 0.6
+    net16 = load_net(read_entry(half), torch.device("cpu"))
+    assert next(net16.parameters()).dtype == torch.float32
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_scan_skips_broken_files_and_user_folder_overrides_bundled(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_model(a, "kick", kind="kick")
+    make_model(b, "kick", kind="snare")
+    good = make_model(b, "snare")
+    (b / "broken.safetensors").write_bytes(good.read_bytes()[:5000])  # half-copied
+    (b / "notes.txt").write_text("not a model")
+    (b / ".hidden.safetensors").write_bytes(good.read_bytes())
+    entries, problems = scan([a, b, tmp_path / "missing"])
+    assert sorted(entries) == ["kick", "snare"]
+    assert entries["kick"].config.kind == "snare"
+    assert len(problems) == 1 and "broken.safetensors" in problems[0]
+
+
+def test_files_without_our_config_are_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="config"):
+        read_config(path)
+    with pytest.raises(ValueError, match="multiple"):
+        ModelConfig(arch=TINY_ARCH, length=1000).check()
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "a\\b", "/etc", "con", "LPT1.txt", ".hidden", "a..b", "x" * 65,
+                                 "trailing.", "tab\tname", "ünï"])
+def test_unsafe_names_are_refused(bad):
+    with pytest.raises(NameError_):
+        check_name(bad)
+
+
+def test_safe_names_and_roots(tmp_path):
+    assert check_name("my-kicks_v2.1") == "my-kicks_v2.1"
+    assert is_within(tmp_path / "a" / "b", tmp_path)
+    assert not is_within(tmp_path / ".." / "x", tmp_path)

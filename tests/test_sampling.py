@@ -1,0 +1,130 @@
+"""Samplers: parity with the seed's VSampler, DPM-Solver++ convergence, SDEdit variation, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tad_daemon import sampling
+from tad_daemon.engine import Engine
+from tad_daemon.models.adp import VSampler
+from tad_daemon.models.network import build_unet
+from tad_daemon.models.registry import read_entry
+from tests.conftest import TINY_ARCH, make_model
+
+
+def gaussian_net(mu: torch.Tensor, c: torch.Tensor):
+    """The exact v-prediction for data ~ N(mu, c^2): its probability-flow ODE maps noise e at t=1 to mu + c*e."""
+
+    def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = torch.cos(t * math.pi / 2).view(-1, 1, 1).double()
+        s = torch.sin(t * math.pi / 2).view(-1, 1, 1).double()
+        x = x.double()
+        x0 = mu + (a * c**2 / (a**2 * c**2 + s**2)) * (x - a * mu)
+        return ((a * x - x0) / s).float()
+
+    return net
+
+
+def test_vsampler_matches_audio_diffusion_pytorch():
+    torch.manual_seed(1)
+    net = build_unet(TINY_ARCH).eval()
+    noise = torch.randn(2, 2, 1024)
+    with torch.no_grad():
+        theirs = VSampler(net)(noise, num_steps=10)
+        ours = sampling.sample_vsampler(net, noise, sampling.linear_times(10))
+    assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("schedule", sampling.SCHEDULES)
+def test_dpmpp_2m_converges_to_the_exact_solution_as_steps_grow(schedule):
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(1, 2, 256, generator=g).double() * 0.3
+    c = torch.rand(1, 2, 256, generator=g).double() * 0.5 + 0.05
+    net = gaussian_net(mu, c)
+    e = torch.randn(3, 2, 256, generator=g)
+    exact = (mu + c * e.double()).float()
+    scale = exact.abs().mean().item()
+
+    def error(sampler, steps: int) -> float:
+        out = sampling.run(sampler, net, e.clone(), sampling.times_for(schedule, steps))
+        return (out - exact).abs().mean().item()
+
+    assert error("dpmpp-2m", 64) < error("dpmpp-2m", 16) < error("dpmpp-2m", 4)
+    assert error("dpmpp-2m", 64) < 0.01 * scale
+    # Second order: far closer than the first-order VSampler at the same number of steps.
+    assert error("dpmpp-2m", 32) < 0.5 * error("vsampler", 32)
+
+
+def test_dpmpp_2m_matches_many_step_reference_on_a_network():
+    torch.manual_seed(2)
+    net = build_unet(TINY_ARCH).eval()
+    x = torch.randn(1, 2, 1024)
+    ref = sampling.sample_dpmpp_2m(net, x.clone(), sampling.karras_times(200))
+    errs = [(sampling.sample_dpmpp_2m(net, x.clone(), sampling.karras_times(n)) - ref).abs().mean().item()
+            for n in (5, 20, 80)]
+    assert errs[0] > errs[1] > errs[2]
+
+
+@pytest.mark.parametrize("schedule", sampling.SCHEDULES)
+@pytest.mark.parametrize("t_start", [1.0, 0.5, 0.05])
+def test_schedules_run_from_start_to_zero(schedule, t_start):
+    for steps in (1, 2, 12):
+        times = sampling.times_for(schedule, steps, t_start)
+        assert len(times) == steps + 1
+        assert times[0] == pytest.approx(t_start) and times[-1] == 0.0
+        assert all(a > b for a, b in zip(times, times[1:]))
+
+
+@pytest.fixture
+def engine(tmp_path):
+    path = make_model(tmp_path, "tiny", length=1024)
+    eng = Engine("cpu", "fp32")
+    eng.load(read_entry(path))
+    return eng
+
+
+def test_seeds_are_reproducible_and_batches_match_single_runs(engine):
+    a = engine.generate("tiny", count=3, seed=42, steps=4)
+    b = engine.generate("tiny", count=3, seed=42, steps=4)
+    assert [s.seed for s in a] == [42, 43, 44]
+    for x, y in zip(a, b):
+        assert np.array_equal(x.audio, y.audio)
+    single = engine.generate("tiny", count=1, seed=43, steps=4)[0]
+    np.testing.assert_allclose(single.audio, a[1].audio, atol=1e-4)
+    other = engine.generate("tiny", count=1, seed=7, steps=4)[0]
+    assert not np.allclose(other.audio, a[0].audio)
+
+
+def test_variation_strength_zero_returns_source_and_one_ignores_it(engine):
+    rng = np.random.default_rng(0)
+    source = (0.5 * rng.standard_normal((2, 1024))).astype(np.float32)
+    same = engine.vary("tiny", source, 0.0, count=2, seed=5)
+    for shot in same:
+        np.testing.assert_allclose(shot.audio, source, atol=1e-6)
+        assert shot.steps == 0
+    full = engine.vary("tiny", source, 1.0, count=1, seed=5, steps=4)[0]
+    fresh = engine.generate("tiny", count=1, seed=5, steps=4)[0]
+    np.testing.assert_allclose(full.audio, fresh.audio, atol=1e-4)
+    other_source = engine.vary("tiny", -source, 1.0, count=1, seed=5, steps=4)[0]
+    np.testing.assert_allclose(other_source.audio, full.audio, atol=1e-4)
+    half = engine.vary("tiny", source, 0.5, count=1, seed=5, steps=4)[0]
+    assert half.steps == 2 and not np.allclose(half.audio, source, atol=1e-3)
+
+
+def test_engine_rejects_bad_requests(engine):
+    with pytest.raises(KeyError, match="unknown model"):
+        engine.generate("nope")
+    with pytest.raises(ValueError, match="steps"):
+        engine.generate("tiny", steps=0 or 5000)
+    with pytest.raises(ValueError, match="sampler"):
+        engine.generate("tiny", sampler="euler")
+    with pytest.raises(ValueError, match="strength"):
+        engine.vary("tiny", np.zeros((2, 1024), np.float32), float("nan"))
+    with pytest.raises(ValueError, match="source"):
+        engine.vary("tiny", np.zeros((2, 99), np.float32), 0.5)
+    with pytest.raises(ValueError, match="seed"):
+        engine.generate("tiny", seed=2**31)
