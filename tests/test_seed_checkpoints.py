@@ -31,7 +31,6 @@ from torch import nn
 
 from tad_daemon.cli import main
 from tad_daemon.models.adp import DiffusionModel, UNetV0
-from tad_daemon.models.network import build_unet
 from tad_daemon.models.presets import architecture
 from tad_daemon.models.registry import load_net, read_entry
 from tad_daemon.models.seed import ema_unet_weights, match_preset
@@ -59,13 +58,13 @@ class EMA(nn.Module):
 class SeedModule(nn.Module):
     """The seed's LightningModule (main/diffusion_module.py `Model`): `model` and `model_ema`."""
 
-    def __init__(self, arch: dict, seed: int = 0):
+    def __init__(self, arch: dict, seed: int = 0, weights: bool = True):
         super().__init__()
         self.arch = arch
-        self.model = self.trained(arch, seed)
+        self.model = self.trained(arch, seed) if weights else DiffusionModel(net_t=UNetV0, in_channels=2, **arch)
         self.model_ema = EMA(self.model)
-        # EMA weights unlike the online ones, so taking the wrong copy shows.
-        self.model_ema.ema_model.load_state_dict(self.trained(arch, seed + 1).state_dict())
+        if weights:  # EMA weights unlike the online ones, so taking the wrong copy shows
+            self.model_ema.ema_model.load_state_dict(self.trained(arch, seed + 1).state_dict())
 
     @staticmethod
     def trained(arch: dict, seed: int) -> DiffusionModel:
@@ -149,7 +148,7 @@ def run(*args: str) -> tuple[int, str]:
 
 def test_the_seeds_key_layout_maps_onto_our_unet():
     with torch.device("meta"):  # the seed's 31.57 M parameters, three times over, without the memory
-        state = SeedModule(architecture("tiny-audio-diffusion")).state_dict()
+        state = SeedModule(architecture("tiny-audio-diffusion"), weights=False).state_dict()
     prefixes = {".".join(k.split(".")[:3]) for k in state}
     assert {"model.net.blocks", "model.diffusion.net", "model.sampler.net", "model_ema.ema_model.net",
             "model_ema.online_model.net", "model_ema.initted", "model_ema.step"} <= prefixes
@@ -158,8 +157,17 @@ def test_the_seeds_key_layout_maps_onto_our_unet():
               for k, v in state.items()}
     weights = ema_unet_weights({"state_dict": values})
     assert match_preset(weights) == "tiny-audio-diffusion"
-    assert weights.keys() == build_unet(architecture("tiny-audio-diffusion")).state_dict().keys()
     assert all(bool((t == 2.0).all()) for t in weights.values())  # the EMA copy, nothing else
+
+
+def test_the_catalogue_names_the_seeds_four_models_without_taking_bundled_names():
+    from tad_daemon.cli.models import SEED_KEYS
+    from tad_daemon.models.manage import BUNDLED_NAMES
+    from tad_daemon.models.seed import SEED_MODELS
+
+    assert SEED_KEYS == tuple(SEED_MODELS)  # the CLI's choices, kept free of torch
+    assert [m.name for m in SEED_MODELS.values()] == ["kick-seed", "snare-seed", "hat-seed", "perc-seed"]
+    assert not {m.name for m in SEED_MODELS.values()} & set(BUNDLED_NAMES)
 
 
 # --- import from a local file ------------------------------------------------------------------------------------
