@@ -366,6 +366,19 @@
       },
       {
         "box": {
+          "id": "l-folder",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [280.0, 160.0, 140.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [164.0, 66.0, 124.0, 18.0],
+          "text": "drop a folder: fine-tune",
+          "ignoreclick": 1
+        }
+      },
+      {
+        "box": {
           "id": "folder",
           "maxclass": "dropfile",
           "numinlets": 1,
@@ -376,19 +389,6 @@
           "presentation_rect": [160.0, 56.0, 130.0, 42.0],
           "types": [],
           "annotation": "Drop a folder of one-shots: queue a fine-tune of the chosen model on it."
-        }
-      },
-      {
-        "box": {
-          "id": "l-folder",
-          "maxclass": "comment",
-          "numinlets": 1,
-          "numoutlets": 0,
-          "patching_rect": [280.0, 160.0, 140.0, 18.0],
-          "presentation": 1,
-          "presentation_rect": [164.0, 66.0, 124.0, 18.0],
-          "text": "drop a folder: fine-tune",
-          "ignoreclick": 1
         }
       },
       {
