@@ -167,6 +167,7 @@ function M.job_script(argv, files, platform)
     return table.concat({
       "@echo off",
       "chcp 65001 > NUL",
+      "set PYTHONIOENCODING=utf-8",
       M.command_line(argv, platform) .. " > " .. q(files.out) .. " 2> " .. q(files.err),
       "echo %ERRORLEVEL% > " .. q(files.code .. ".tmp"),
       "move /Y " .. q(files.code .. ".tmp") .. " " .. q(files.code) .. " > NUL",
@@ -174,6 +175,7 @@ function M.job_script(argv, files, platform)
   end
   return table.concat({
     "#!/bin/sh",
+    "PYTHONIOENCODING=utf-8; export PYTHONIOENCODING",
     M.command_line(argv, platform) .. " > " .. q(files.out) .. " 2> " .. q(files.err),
     "echo $? > " .. q(files.code .. ".tmp"),
     "mv -f " .. q(files.code .. ".tmp") .. " " .. q(files.code),
@@ -244,14 +246,22 @@ function M.run(args, on_done, opts)
   reaper.defer(poll)
 end
 
--- Shorthand for `tad-daemon send ADDRESS ARGS... --json --timeout SEC`.
-function M.send(address, args, on_done, timeout)
+-- An OSC argument for `tad-daemon send`, its type spelled out (s:, i:, f:) so that a model named "808"
+-- stays a string and a path never reads as a number or an option.
+function M.typed(value)
+  if math.type(value) == "integer" then return "i:" .. value end
+  if math.type(value) == "float" then return "f:" .. tostring(value) end
+  return "s:" .. tostring(value)
+end
+
+-- `tad-daemon send ADDRESS ARGS... --json --timeout SEC`; the client's timeout is per reply.
+function M.send(address, args, on_done, timeout, replies)
   local argv = { "send", address }
-  for _, a in ipairs(args or {}) do argv[#argv + 1] = tostring(a) end
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = M.typed(a) end
   argv[#argv + 1] = "--json"
   argv[#argv + 1] = "--timeout"
   argv[#argv + 1] = tostring(timeout or 5)
-  M.run(argv, on_done, { timeout = (timeout or 5) + 30 })
+  M.run(argv, on_done, { timeout = (timeout or 5) * (replies or 1) + 30 })
 end
 
 -- Several jobs at once; on_all(results) once every one has finished, results in the same order.
@@ -584,7 +594,7 @@ function M.replace_selected_with_variation(done)
     local starters = {}
     for i, g in ipairs(order) do
       starters[i] = function(cb)
-        M.send("/tad/vary", { g.model, g.file, strength, #g.items }, cb, 60 + 15 * #g.items)
+        M.send("/tad/vary", { g.model, g.file, strength + 0.0, #g.items }, cb, 60, #g.items)
       end
     end
     M.all(starters, function(results)

@@ -27,7 +27,18 @@ local function reply(address, args)
   io.write('{"address": ', json(address), ', "args": [', table.concat(parts, ", "), "]}\n")
 end
 
-local address = arg[2]
+-- Arguments come typed as `tad-daemon send` reads them: s:text, i:42, f:0.5.
+local a = {}
+for i, v in ipairs(arg) do
+  local kind, rest = v:match("^([ifs]):(.*)$")
+  local option_value = arg[i - 1] == "--timeout" or arg[i - 1] == "--port"
+  if i > 2 and not kind and not v:match("^%-%-") and not option_value then
+    io.stderr:write("untyped argument: " .. v .. "\n")
+    os.exit(2)
+  end
+  a[i] = kind and rest or v
+end
+local address = a[2]
 local rule = cfg[address] or {}
 if cfg.down or rule.exit == 3 then
   io.stderr:write("no answer from 127.0.0.1:9310 within 5 s: is the daemon running? (tad-daemon serve)\n")
@@ -58,13 +69,13 @@ if address == "/tad/models" then
   for i, name in ipairs(cfg.models) do reply("/tad/model", { i - 1, #cfg.models, name, name, "cpu-small", "bundled", "CC0" }) end
   reply("/tad/done", { "/tad/models", #cfg.models })
 elseif address == "/tad/vary" then
-  local model, source, strength, count = arg[3], arg[4], tonumber(arg[5]), tonumber(arg[6]) or 1
+  local model, source, strength, count = a[3], a[4], tonumber(a[5]), tonumber(a[6]) or 1
   for i = 1, count do reply("/tad/done", { "/tad/vary", new_file(model, "var"), model, 100 + i, strength, source }) end
 elseif address == "/tad/generate" then
-  local model, count = arg[3], tonumber(arg[4]) or 1
+  local model, count = a[3], tonumber(a[4]) or 1
   for i = 1, count do reply("/tad/done", { "/tad/generate", new_file(model, "new"), model, 200 + i, 12, "dpmpp-2m", 0 }) end
 elseif address == "/tad/train" then
-  reply("/tad/done", { "/tad/train", "job-7", arg[3], (arg[7] == "1") and "running" or "queued" })
+  reply("/tad/done", { "/tad/train", "job-7", a[3], (a[7] == "1") and "running" or "queued" })
 else
   reply("/tad/done", { address })
 end

@@ -67,6 +67,16 @@ describe("quoting", function()
     assert.has_error(function() tad.quote("two\nlines", "linux") end)
   end)
 
+  it("spells out every argument's OSC type for the client", function()
+    tad = require("tad_common")
+    assert.are.equal("s:808", tad.typed("808"))
+    assert.are.equal("s:-rf", tad.typed("-rf"))
+    assert.are.equal("s:", tad.typed(""))
+    assert.are.equal("i:-1", tad.typed(-1))
+    assert.are.equal("f:0.3", tad.typed(0.3))
+    assert.are.equal("f:1.0", tad.typed(1 + 0.0))
+  end)
+
   it("writes job scripts that record the exit code last, through a rename", function()
     tad = require("tad_common")
     local files = { out = "/t/o", err = "/t/e", code = "/t/c" }
@@ -177,12 +187,13 @@ describe("replace selected items with a variation", function()
 
     -- The request: /tad/vary with the guessed model, the file (quotes and all), the strength, a count.
     local vary = fake.calls()[2]
-    assert.are.same({ "send", "/tad/vary", "snare", it.file, "0.3", "1", "--json", "--timeout", "75" }, vary)
+    assert.are.same({ "send", "/tad/vary", "s:snare", "s:" .. it.file, "f:0.3", "i:1", "--json", "--timeout", "60" },
+      vary)
 
     -- Second run: no dialog (S.inputs is empty: a dialog would fail the test), same strength.
     run_action("tad-daemon_Replace selected items with a variation.lua")
     assert.is_true(S.step())
-    assert.are.equal("0.3", fake.calls()[4][5])
+    assert.are.equal("f:0.3", fake.calls()[4][5])
     assert.are.equal(2, #S.undo_blocks)
   end)
 
@@ -201,7 +212,7 @@ describe("replace selected items with a variation", function()
     assert.are.equal(1 + 3, #calls) -- the model list, then three /tad/vary (one with a count of 2)
     local counts = {}
     for i = 2, 4 do counts[calls[i][4]] = calls[i][6] end
-    assert.are.same({ [items[1].file] = "2", [items[2].file] = "1", [kick] = "1" }, counts)
+    assert.are.same({ ["s:" .. items[1].file] = "i:2", ["s:" .. items[2].file] = "i:1", ["s:" .. kick] = "i:1" }, counts)
     assert.truthy(k_take.source.file:find("/kick/", 1, true))
     local seen = {}
     for _, it in ipairs(S.selected_items()) do
@@ -328,7 +339,7 @@ describe("insert a new one-shot at the edit cursor", function()
     assert.truthy(item.active.source.file:find(fake.samples .. "/kick/", 1, true))
     assert.are.equal(item.active.strings.P_NAME, item.active.source.file:match("[^/]+$"))
     assert.is_true(item.selected)
-    assert.are.same({ "send", "/tad/generate", "kick", "1", "--json", "--timeout", "60" }, fake.calls()[1])
+    assert.are.same({ "send", "/tad/generate", "s:kick", "i:1", "--json", "--timeout", "60" }, fake.calls()[1])
   end)
 
   for _, model in ipairs({ "snare", "hat", "perc" }) do
@@ -336,7 +347,7 @@ describe("insert a new one-shot at the edit cursor", function()
       local S, fake = setup()
       run_action("tad-daemon_Insert new " .. model .. " at edit cursor.lua")
       assert.is_true(S.step())
-      assert.are.equal(model, fake.calls()[1][3])
+      assert.are.equal("s:" .. model, fake.calls()[1][3])
       assert.are.equal(1, #S.tracks) -- no track yet: one is made
     end)
   end
@@ -348,7 +359,7 @@ describe("insert a new one-shot at the edit cursor", function()
     run_action("tad-daemon_Insert new one-shot at edit cursor (choose model).lua")
     assert.is_true(S.step())
     assert.truthy(S.last_dialog.captions:find("kick, snare, my-kicks", 1, true))
-    assert.are.equal("my-kicks", fake.calls()[2][3])
+    assert.are.equal("s:my-kicks", fake.calls()[2][3])
     assert.are.equal("my-kicks", S.persisted["tad-daemon/insert_model"])
     S.inputs = { "tom" }
     run_action("tad-daemon_Insert new one-shot at edit cursor (choose model).lua")
@@ -377,8 +388,8 @@ describe("queue a fine-tune on the selected items' files", function()
     for _, it in ipairs(items) do
       assert.are.equal(F.read(it.file), F.read(dir .. "/" .. it.file:match("[^/]+$")))
     end
-    assert.are.same({ "send", "/tad/train", "my-snares", dir, "snare", "0", "1", "--json", "--timeout", "10" },
-      fake.calls()[1])
+    assert.are.same({ "send", "/tad/train", "s:my-snares", "s:" .. dir, "s:snare", "i:0", "i:1", "--json", "--timeout",
+      "10" }, fake.calls()[1])
     assert.truthy(S.messages[1]:find("job job-7", 1, true))
     assert.truthy(S.messages[1]:find("2 file(s)", 1, true))
   end)
