@@ -533,11 +533,13 @@ function detectLive() {
         return;
     }
     live.ownTrackId = ownTrackId();
-    try {
-        live.observer = new LiveAPI(selectedTrackChanged, "live_set view");
-        live.observer.property = "selected_track";
-    } catch (e2) {
-        live.observer = null;
+    if (!live.observer) {
+        try {
+            live.observer = new LiveAPI(selectedTrackChanged, "live_set view");
+            live.observer.property = "selected_track";
+        } catch (e2) {
+            live.observer = null;
+        }
     }
     showTarget();
 }

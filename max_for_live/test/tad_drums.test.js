@@ -267,6 +267,14 @@ test("Live 12.4: the result also goes into the Simpler on the last selected trac
   assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/new snare.wav"]);
 });
 
+test("a second init (the device re-initialised) keeps one selection observer", () => {
+  const s = liveSet([12, 4, 0]);
+  const d = connect(loadDevice({world: s.w}));
+  d.message("init");
+  assert.equal(s.w.observers.length, 1);
+  assert.equal(d.tasks.filter((t) => t.running).length, 1);
+});
+
 test("Live 12.4: on a Drum Rack the selected pad's Simpler gets it", () => {
   const s = liveSet([12, 4, 1]);
   const kit = s.w.drumRack(s.drums, "Kit", [{name: "C1", devices: ["OriginalSimpler"]},
