@@ -35,9 +35,11 @@ class Workspace:
         threads = self.cfg["device.threads"] or None
         return Engine(self.cfg["device.device"], self.cfg["device.precision"], threads)
 
-    def save(self, shot: OneShot) -> Path:
-        """Post-process and write one one-shot; returns its absolute path."""
-        audio = postprocess(shot.audio, self.post, shot.sample_rate)
+    def save(self, shot: OneShot, post: PostProcess | None = None) -> Path:
+        """Post-process (with `post`, default: the configured settings) and write one one-shot; returns its
+        absolute path."""
+        post = post or self.post
+        audio = postprocess(shot.audio, post, shot.sample_rate)
         meta = shot.metadata()
-        meta["post"] = {"dc": self.post.dc, "tail": self.post.tail, "normalize": self.post.normalize}
+        meta["post"] = {"dc": post.dc, "tail": post.tail, "normalize": post.normalize}
         return self.samples.write(shot.model, audio, shot.sample_rate, meta, variation=shot.strength is not None)
