@@ -266,15 +266,23 @@ def test_sigkill_leaves_no_partial_file_and_remote_binds_need_the_option(tmp_pat
     assert out.returncode == 2 and "--allow-remote" in out.stderr
     out = tad(home, "serve", "--host", "0.0.0.0", "--port", port, "--allow-remote")
     assert out.returncode == 2 and "server.allow" in out.stderr
-    remote = Daemon(home, "--host", "0.0.0.0", "--allow-remote", "--set", "server.allow=10.0.0.0/8").start()
+    # Remote: allowed with both; and a daemon without models starts, then loads one dropped in.
+    empty = tmp_path / "no-models"
+    remote = Daemon(home, "--host", "0.0.0.0", "--allow-remote", "--set", "server.allow=10.0.0.0/8",
+                    "--models", str(empty)).start()
     try:
         # The restarted daemon removed what the killed one left in the temporary folder.
         assert not list((home / "samples" / ".tad-tmp").glob("*.part"))
         c = remote.client()
+        (r,) = c.request("/tad/generate", "snare")
+        assert r.address == FAIL and r.args[1] == "unknown model 'snare' (loaded: none)"
+        c.request("/tad/notify", 1)
+        os.replace(home / "models" / "snare.safetensors", empty / "snare.safetensors")
+        c.until(lambda g: any(m.address == "/tad/model/added" for m in g), 60)
         (r,) = c.request("/tad/vary", "snare", str(Path(__file__)), 0.5)
         assert r.address == FAIL and "outside the folders" in r.args[1]
-        (r,) = c.request("/tad/generate", "snare", 1, 1)
-        assert r.address == DONE
+        replies = c.request("/tad/generate", "snare", 1, 1)
+        assert [m.address for m in replies if m.args[0] == "/tad/generate"] == [DONE]
         c.close()
     finally:
         remote.stop()
