@@ -71,6 +71,9 @@ class FakeWriter:
     def idle(self):
         return True
 
+    def prepare(self, shot):
+        return shot
+
     def put(self, request, shots, post, pool=False):
         self.items += [(request, s.seed, pool) for s in shots]
         self.done.set()

@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from tad_daemon.audio.wav import read_metadata
 from tad_daemon.protocol import osc
 from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
 from tests.daemon_util import Client, Daemon, free_port, make_models, tad
@@ -65,9 +66,12 @@ def test_pool_hits_are_marked_and_never_served_twice(daemon):
         (seeded,) = c.request("/tad/generate", "snare", 1, 5)
         (stepped,) = c.request("/tad/generate", "snare", 1, -1, 2)
         (sampled,) = c.request("/tad/generate", "snare", "sampler=dpmpp-2m")
-        assert [seeded.args[-1], stepped.args[-1], sampled.args[-1]] == [0, 0, 0]
+        (raw,) = c.request("/tad/generate", "snare", "post=0")
+        assert [seeded.args[-1], stepped.args[-1], sampled.args[-1], raw.args[-1]] == [0, 0, 0, 0]
         (hit,) = c.request("/tad/generate", "snare")
         assert hit.args[-1] == 1 and hit.args[1] not in {r.args[1] for r in replies}
+        meta = read_metadata(hit.args[1])  # post-processed when it was made, as configured
+        assert meta["post"]["dc"] is True and meta["seed"] == hit.args[3]
     finally:
         c.close()
 

@@ -1,6 +1,7 @@
 """The ready pool (SPEC §5): a few one-shots per model made while the daemon is idle, so "new snare" can be
-answered at once. Raw audio stays in memory; a sound reaches the sample folder only when it is served, and
-`take` removes it, so none is ever served twice. Reloading a model empties its pool (`invalidate`)."""
+answered at once. The sounds stay in memory (already post-processed); one reaches the sample folder only
+when it is served, and `take` removes it, so none is ever served twice. Reloading a model empties its pool
+(`invalidate`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
-from tad_daemon.engine import OneShot
+from tad_daemon.daemon.writer import Ready
 
 
 class Pool:
     def __init__(self, size: int):
         self.size = max(0, size)  # per model; 0 turns the pool off
-        self._shots: dict[str, deque[OneShot]] = {}
+        self._shots: dict[str, deque[Ready]] = {}
         self._version: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -28,13 +29,13 @@ class Pool:
         with self._lock:
             return self._version.get(model, 0)
 
-    def take(self, model: str, n: int) -> tuple[list[OneShot], int]:
+    def take(self, model: str, n: int) -> tuple[list[Ready], int]:
         """Up to `n` ready one-shots of `model` (gone from the pool), and the pool's version for `give_back`."""
         with self._lock:
             q = self._shots.get(model, deque())
             return [q.popleft() for _ in range(min(n, len(q)))], self._version.get(model, 0)
 
-    def give_back(self, model: str, shots: list[OneShot], version: int) -> None:
+    def give_back(self, model: str, shots: list[Ready], version: int) -> None:
         """Return shots that were taken but not served (unless the model was reloaded meanwhile)."""
         with self._lock:
             if self._version.get(model, 0) == version:
@@ -47,7 +48,7 @@ class Pool:
         short = [x for x in short if x[0] < self.size]
         return min(short)[1] if short else None
 
-    def add(self, model: str, shot: OneShot, version: int) -> bool:
+    def add(self, model: str, shot: Ready, version: int) -> bool:
         """Keep `shot` unless the model was reloaded since `version` was read, or its pool is full."""
         with self._lock:
             q = self._shots.setdefault(model, deque())

@@ -52,8 +52,9 @@ class Job:
 
     @property
     def poolable(self) -> bool:
-        """Only a plain "new one" may come from the pool: an explicit seed, steps or sampler never does."""
-        return self.kind == "generate" and self.seed is None and self.steps is None and self.sampler is None
+        """Only a plain "new one" may come from the pool: explicit seed, steps, sampler or post=0 never do."""
+        return (self.kind == "generate" and self.seed is None and self.steps is None and self.sampler is None
+                and self.post)
 
     @property
     def batch_key(self) -> tuple | None:
@@ -221,4 +222,4 @@ class Scheduler:
             log.warning("pool refill for %s failed: %s (retrying in %.0f s)", model, e, REFILL_BACKOFF)
             self._refill_after = time.monotonic() + REFILL_BACKOFF
             return
-        self.pool.add(model, shot, version)
+        self.pool.add(model, self.writer.prepare(shot), version)

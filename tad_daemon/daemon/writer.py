@@ -8,6 +8,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 
 from tad_daemon.audio.post import PostProcess
 from tad_daemon.daemon.server import Request
@@ -15,6 +18,16 @@ from tad_daemon.engine import OneShot
 from tad_daemon.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ready:
+    """A one-shot already post-processed with the configured settings, as the pool keeps them: serving one
+    is then only the file write."""
+
+    shot: OneShot
+    audio: np.ndarray
+    meta: dict
 
 
 class Writer:
@@ -27,7 +40,10 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, request: Request, shots: list[OneShot], post: bool, pool: bool = False) -> None:
+    def prepare(self, shot: OneShot) -> Ready:
+        return Ready(shot, *self.workspace.process(shot))
+
+    def put(self, request: Request, shots: list[OneShot | Ready], post: bool, pool: bool = False) -> None:
         for shot in shots:
             self._queue.put((request, shot, post, pool))
 
@@ -45,11 +61,15 @@ class Writer:
             finally:
                 self._queue.task_done()
 
-    def _write(self, request: Request, shot: OneShot, post: bool, pool: bool) -> None:
+    def _write(self, request: Request, item: OneShot | Ready, post: bool, pool: bool) -> None:
         if request.finished:
             return
+        shot = item.shot if isinstance(item, Ready) else item
         try:
-            path = str(self.workspace.save(shot, None if post else PostProcess.none()))
+            if isinstance(item, Ready):
+                path = str(self.workspace.save(shot, processed=(item.audio, item.meta)))
+            else:
+                path = str(self.workspace.save(shot, None if post else PostProcess.none()))
         except OSError as e:
             where = f" ({e.filename})" if e.filename else ""
             log.error("cannot write to the sample folder: %s%s", e.strerror or e, where)
