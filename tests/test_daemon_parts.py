@@ -241,3 +241,25 @@ def test_config_prints_every_key_its_value_and_source(home):
     assert lines["server.host"].endswith("# default")
     bad = run_cli(home, "config", "--set", "nope=1")
     assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
+
+
+def test_a_full_disk_fails_the_request_with_a_clear_message():
+    from tad_daemon.daemon.writer import Writer
+
+    class FullDisk:
+        def save(self, shot, post=None, processed=None):
+            raise OSError(28, "No space left on device", "/music/snare")
+
+    class Request:
+        address, finished, failed, dones = "/tad/generate", False, [], []
+
+        def fail(self, message):
+            self.failed.append(message)
+            self.finished = True
+
+    writer, request = Writer(FullDisk(), lambda *a: None), Request()
+    writer.start()
+    writer.put(request, [shot(), shot(seed=1)], post=True)
+    wait_for(writer.idle)
+    writer.stop()
+    assert request.failed == ["cannot write to the sample folder: No space left on device (/music/snare)"]
