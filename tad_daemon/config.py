@@ -55,7 +55,7 @@ def _defaults() -> dict:
         "generate.sampler": "",  # empty: the model's own default
         "generate.bits": 24,
         "generate.max_count": 64,
-        "generate.batch": 16,  # the daemon merges queued requests for one model into batches this big
+        "generate.batch": 0,  # queued requests for one model merged into batches this big; 0: auto (see daemon)
         "post.dc": True,
         "post.tail": "gate",
         "post.normalize": "peak",

@@ -41,7 +41,7 @@ class App:
         self.pool = Pool(cfg["pool.size"])
         self.writer = Writer(self.workspace, server.broadcast)
         self.scheduler = Scheduler(self.engine, self.pool, self.writer, lambda: list(self.models),
-                                   max_queue=cfg["server.queue"], max_batch=cfg["generate.batch"],
+                                   max_queue=cfg["server.queue"], max_batch=self.batch_size(),
                                    steps=cfg["generate.steps"] or None, sampler=cfg["generate.sampler"] or None)
         # Beyond loopback, requests may only read inside the configured folders (SPEC §9).
         self.read_roots = None if server.loopback else [
@@ -51,10 +51,20 @@ class App:
         for register in FEATURES:
             register(server, self)
 
+    def batch_size(self) -> int:
+        """How many one-shots of simultaneous requests may run as one batch (generate.batch; 0: auto).
+
+        Auto merges up to 16 on a GPU, where a batch costs little more than one. On a CPU it does not merge:
+        there a batch of 4 took 1.1-1.2x less CPU time than 4 one by one (bench/latency.py), too little to
+        make up for every request waiting for the whole batch.
+        """
+        return self.cfg["generate.batch"] or (1 if self.engine.device.type == "cpu" else 16)
+
     def reload_models(self, announce: bool = True) -> None:
         """Bring the loaded models in line with the models folders (runs on the worker thread)."""
         entries, _ = self.workspace.scan()  # scan() logs the files it skips
         models = dict(self.models)
+        news = []
         for name, entry in sorted(entries.items()):
             try:
                 st = entry.path.stat()
@@ -73,8 +83,7 @@ class App:
             self.pool.invalidate(name)
             log.info("loaded model %s (%s, %s) from %s", name, entry.config.kind, entry.config.preset or "custom",
                      entry.path)
-            if announce:
-                self.server.broadcast("/tad/model/added", name, entry.config.kind)
+            news.append(("/tad/model/added", name, entry.config.kind))
         for name in sorted(set(models) - set(entries)):
             if models[name].path.exists():
                 continue  # still there but unreadable (being rewritten?): keep serving the loaded one
@@ -83,9 +92,10 @@ class App:
             self._loaded.pop(name, None)
             self.pool.invalidate(name)
             log.info("unloaded model %s (file removed)", name)
-            if announce:
-                self.server.broadcast("/tad/model/removed", name)
-        self.models = models
+            news.append(("/tad/model/removed", name))
+        self.models = models  # before telling anyone: a client told "added" may ask for the model at once
+        for message in news if announce else ():
+            self.server.broadcast(*message)
 
     def start(self) -> None:
         self.reload_models(announce=False)

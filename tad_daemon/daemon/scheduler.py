@@ -3,10 +3,9 @@
 Order of work: control tasks (model loads), then interactive requests (generate, vary) in arrival order,
 then pool refills when there is nothing else and the writer is idle. The request queue is bounded: when it
 is full a request is answered `/tad/fail ... busy` at once instead of waiting. Queued generate requests for
-the same model and settings run as one batch, up to `max_batch` one-shots (`generate.batch`): measured
-faster than one by one even on CPU for small models (bench/latency.py). A refill in progress is abandoned
-at the next sampler step when an interactive request arrives, a pool hit included (its file is being
-written).
+the same model and settings run as one batch, up to `max_batch` one-shots (see `App.batch_size`). A refill
+in progress is abandoned at the next sampler step when an interactive request arrives, a pool hit included
+(its file is being written).
 """
 
 from __future__ import annotations
