@@ -12,11 +12,9 @@ from pathlib import Path
 
 from tad_daemon.protocol import osc
 from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_ARCH
 
-# Small and fast (about 20 ms a forward pass on one core): attention only on the coarsest level.
-FAST_ARCH = dict(channels=[8, 8, 8, 8], factors=[4, 4, 4, 4], items=[1, 1, 1, 1], attentions=[0, 0, 0, 1],
-                 attention_heads=2, attention_features=8)
+FAST_ARCH = TINY_ARCH  # small and fast: see conftest
 
 
 def free_port() -> int:
