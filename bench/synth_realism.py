@@ -1,0 +1,187 @@
+"""How real do the synthesiser's drums look? Real CC0 one-shots (Debian's sonic-pi-samples) against ours.
+
+    PYTHONPATH=. python bench/synth_realism.py [--per-class 60] [--seed 0] [--naive] [--json runs/synth_realism.json]
+
+Measures, per class (kick, snare, hat, perc):
+  real CV      a classifier trained on real one-shots (augmented), tested on held-out real files (5 folds):
+               the ceiling of what features + classifier can do on real data;
+  real->synth  trained on all real one-shots (augmented), share of synthetic one-shots given their class;
+  synth->real  trained on synthetic one-shots only, share of real files given their class;
+  discrim.     accuracy of a real-vs-synthetic classifier (repeated 5-fold CV; 50% = indistinguishable);
+  features     real and synthetic mean +- std of a few telling features.
+`--naive` measures textbook drums instead (sine-sweep kick, sine+white-noise snare, white-noise hat,
+sine-blip perc): the baseline the synthesiser has to beat.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # shared 2-core machines: one thread
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tad_daemon.quality import DrumClassifier, augment, extract_batch, feature_names  # noqa: E402
+from tad_daemon.quality.reference import load_real  # noqa: E402
+from tad_daemon.synth import CLASSES, dsp, render_batch  # noqa: E402
+
+KEY_FEATURES = ("centroid_s1", "centroid_s3", "flatness_s1", "pitch_15ms", "pitch_120ms", "pitch_drop",
+                "env_40ms", "env_130ms", "env_350ms", "decay_24db", "zcr_early")
+
+
+def naive_render(kind: str, rng: np.random.Generator, sr: int = 44100, n: int = 32768) -> np.ndarray:
+    """Textbook drums: what a first synthesiser does (the SPEC's 10-of-40 kicks)."""
+    t = dsp.times(n, sr)
+    if kind == "kick":  # pitch-swept sine + band-noise click + saturation
+        x = np.sin(dsp.glide_phase(t, rng.uniform(45, 65), rng.uniform(3, 6), 0.02)) * dsp.decay(t, 0.1)
+        x += 0.3 * dsp.filt(dsp.noise(rng, n), "bandpass", (1000, 5000), sr) * dsp.decay(t, 0.003)
+        x = np.tanh(2.0 * x)
+    elif kind == "snare":  # sine tone + white noise
+        x = np.sin(2 * np.pi * rng.uniform(160, 250) * t) * dsp.decay(t, 0.05)
+        x += 0.7 * dsp.noise(rng, n) * dsp.decay(t, rng.uniform(0.04, 0.1))
+    elif kind == "hat":  # high-passed white noise
+        x = dsp.filt(dsp.noise(rng, n), "highpass", 7000, sr) * dsp.decay(t, rng.uniform(0.02, 0.2))
+    else:  # sine blip
+        x = np.sin(2 * np.pi * rng.uniform(150, 1200) * t) * dsp.decay(t, rng.uniform(0.03, 0.2))
+    x = x / np.abs(x).max() * 0.7
+    fade = np.ones(n)
+    fade[-1000:] = np.linspace(1, 0, 1000)
+    return np.stack([x * fade, x * fade]).astype(np.float32)
+
+
+def synth_set(per_class: int, seed: int, naive: bool) -> tuple[np.ndarray, np.ndarray]:
+    audio, labels = [], []
+    for kind in CLASSES:
+        if naive:
+            rng = np.random.default_rng([seed, CLASSES.index(kind)])
+            audio.extend(naive_render(kind, rng) for _ in range(per_class))
+        else:
+            audio.extend(render_batch(kind, per_class, seed))
+        labels += [kind] * per_class
+    return extract_batch(audio), np.array(labels)
+
+
+def recall(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {c: float(np.mean(pred[y == c] == c)) if np.any(y == c) else float("nan") for c in CLASSES}
+
+
+def confusion(y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, int]]:
+    return {c: {p: int(np.sum((y == c) & (pred == p))) for p in CLASSES} for c in CLASSES}
+
+
+def fit(x: np.ndarray, y: np.ndarray, hidden: int = 32) -> DrumClassifier:
+    return DrumClassifier(hidden=hidden, l2=1e-3, seed=0).fit(x, y, classes=CLASSES)
+
+
+def real_cv(f_real: np.ndarray, f_aug: np.ndarray, y: np.ndarray, folds: int = 5) -> np.ndarray:
+    """Predictions for every real file from a classifier that never saw it (nor its augmentations)."""
+    fold = np.arange(len(y)) % folds
+    np.random.default_rng(1).shuffle(fold)
+    pred = np.empty(len(y), dtype=object)
+    k = f_aug.shape[1]
+    for i in range(folds):
+        tr = fold != i
+        x = np.concatenate([f_real[tr], f_aug[tr].reshape(-1, f_real.shape[1])])
+        clf = fit(x, np.concatenate([y[tr], np.repeat(y[tr], k)]))
+        pred[~tr] = clf.predict(f_real[~tr])
+    return pred.astype(str)
+
+
+def discriminator(f_real: np.ndarray, f_synth: np.ndarray, repeats: int = 4, folds: int = 5) -> float:
+    """Balanced accuracy of telling real from synthetic by cross-validation (0.5: indistinguishable)."""
+    x = np.concatenate([f_real, f_synth])
+    y = np.array(["real"] * len(f_real) + ["synth"] * len(f_synth))
+    scores = []
+    for r in range(repeats):
+        rng = np.random.default_rng(100 + r)
+        fold = np.concatenate([rng.permutation(np.arange(len(f_real)) % folds),
+                               rng.permutation(np.arange(len(f_synth)) % folds)])
+        pred = np.empty(len(y), dtype=object)
+        for i in range(folds):
+            tr = fold != i
+            clf = DrumClassifier(hidden=0, l2=1e-1, seed=0).fit(x[tr], y[tr], classes=("real", "synth"))
+            pred[~tr] = clf.predict(x[~tr])
+        scores.append(0.5 * (np.mean(pred[y == "real"] == "real") + np.mean(pred[y == "synth"] == "synth")))
+    return float(np.mean(scores))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--per-class", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--augment", type=int, default=8, help="augmented copies of every real file")
+    ap.add_argument("--naive", action="store_true", help="measure textbook drums instead of the synthesiser")
+    ap.add_argument("--json", default="runs/synth_realism.json")
+    args = ap.parse_args()
+    t0 = time.time()
+
+    real, y_real, names = load_real()
+    if len(real) == 0:
+        raise SystemExit("no real references found: install Debian's sonic-pi-samples")
+    y_real = np.array(y_real)
+    f_real = extract_batch(real)
+    rng = np.random.default_rng(args.seed)
+    f_aug = np.stack([extract_batch([augment(a, rng) for _ in range(args.augment)]) for a in real])
+    f_synth, y_synth = synth_set(args.per_class, args.seed, args.naive)
+    t_feat = time.time() - t0
+
+    cv_pred = real_cv(f_real, f_aug, y_real)
+    clf_real = fit(np.concatenate([f_real, f_aug.reshape(-1, f_real.shape[1])]),
+                   np.concatenate([y_real, np.repeat(y_real, args.augment)]))
+    r2s_pred = clf_real.predict(f_synth)
+    clf_synth = fit(f_synth, y_synth)
+    s2r_pred = clf_synth.predict(f_real)
+    disc = {c: discriminator(f_real[y_real == c], f_synth[y_synth == c]) for c in CLASSES}
+
+    names_f = feature_names()
+    stats = {}
+    for c in CLASSES:
+        stats[c] = {}
+        for feat in KEY_FEATURES:
+            j = names_f.index(feat)
+            r, s = f_real[y_real == c, j], f_synth[y_synth == c, j]
+            stats[c][feat] = dict(real_mean=float(r.mean()), real_std=float(r.std()),
+                                  synth_mean=float(s.mean()), synth_std=float(s.std()))
+
+    result = dict(
+        synth="naive" if args.naive else "tad_daemon.synth", per_class=args.per_class, seed=args.seed,
+        real_files={c: int(np.sum(y_real == c)) for c in CLASSES},
+        real_cv=recall(y_real, cv_pred), real_to_synth=recall(y_synth, r2s_pred),
+        synth_to_real=recall(y_real, s2r_pred), discriminator=disc,
+        real_to_synth_confusion=confusion(y_synth, r2s_pred),
+        synth_to_real_confusion=confusion(y_real, s2r_pred),
+        synth_to_real_missed={c: [n for n, yy, p in zip(names, y_real, s2r_pred, strict=True) if yy == c and p != c]
+                              for c in CLASSES},
+        real_cv_missed=[n for n, yy, p in zip(names, y_real, cv_pred, strict=True) if yy != p],
+        features=stats, seconds=dict(features=round(t_feat, 1), total=round(time.time() - t0, 1)),
+    )
+
+    print(f"{'class':6s} {'real files':>10s} {'real CV':>8s} {'real->synth':>12s} {'synth->real':>12s} "
+          f"{'discrim.':>9s}")
+    for c in CLASSES:
+        print(f"{c:6s} {result['real_files'][c]:10d} {result['real_cv'][c]:8.0%} {result['real_to_synth'][c]:12.0%} "
+              f"{result['synth_to_real'][c]:12.0%} {disc[c]:9.0%}")
+    print("\nreal->synth confusion (rows: synthetic class, columns: predicted)")
+    for c in CLASSES:
+        print(f"  {c:6s} " + " ".join(f"{result['real_to_synth_confusion'][c][p]:4d}" for p in CLASSES))
+    print("synth->real misses:", {c: v for c, v in result["synth_to_real_missed"].items() if v})
+    print("\nfeature means (real | synth), std in brackets")
+    for feat in KEY_FEATURES:
+        row = " ".join(f"{stats[c][feat]['real_mean']:6.2f}({stats[c][feat]['real_std']:.2f})|"
+                       f"{stats[c][feat]['synth_mean']:6.2f}({stats[c][feat]['synth_std']:.2f})" for c in CLASSES)
+        print(f"  {feat:12s} {row}")
+    print(f"\n{result['seconds']}")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

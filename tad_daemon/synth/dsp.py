@@ -1,0 +1,280 @@
+"""Shared building blocks of the drum synthesiser: modes, swept oscillators, shaped noise, room, mic, finish.
+
+Everything works on whole float64 arrays (no per-sample Python loops), so a one-shot takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import fft as sp_fft
+from scipy import signal
+
+# Ideal circular membrane (Bessel zeros j_mn / j_01): the overtones of a drum head.
+MEMBRANE = np.array([1.0, 1.594, 2.136, 2.296, 2.653, 2.918, 3.156, 3.501, 3.600, 3.652, 4.060, 4.154])
+# Air-loaded heads (kettle drums, tuned toms, tabla) pull the low modes towards a harmonic series.
+AIR_LOADED = np.array([1.0, 1.50, 1.98, 2.44, 2.87, 2.94, 3.42, 3.88, 4.35, 4.80, 4.90, 5.30])
+
+
+def times(n: int, sr: int) -> np.ndarray:
+    return np.arange(n) / sr
+
+
+def db(x: float) -> float:
+    return 10.0 ** (x / 20.0)
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int | None = None) -> float | np.ndarray:
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
+
+
+def nyq(f: float | np.ndarray, sr: int) -> float | np.ndarray:
+    """Clip frequencies safely below Nyquist (the synth runs at any sample rate)."""
+    return np.minimum(f, 0.45 * sr)
+
+
+def decay(t: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
+    """exp(-t / tau); `tau` in seconds is the time to fall by 8.7 dB."""
+    return np.exp(-t / tau)
+
+
+def two_stage(t: np.ndarray, fast: float, slow: float, mix: float) -> np.ndarray:
+    """A fast initial drop into a slower tail: how struck objects (and compressed recordings) decay."""
+    return (1.0 - mix) * np.exp(-t / fast) + mix * np.exp(-t / slow)
+
+
+def attack(t: np.ndarray, seconds: float) -> np.ndarray:
+    """Half-cosine fade-in over `seconds` (0: instant)."""
+    if seconds <= 0.0:
+        return np.ones_like(t)
+    return np.where(t < seconds, 0.5 - 0.5 * np.cos(np.pi * np.minimum(t / seconds, 1.0)), 1.0)
+
+
+def glide_phase(t: np.ndarray, f0: np.ndarray, depth: np.ndarray | float, tau: np.ndarray | float
+                ) -> np.ndarray:
+    """Phase (radians) of f(t) = f0 * (1 + depth * exp(-t / tau)), integrated exactly.
+
+    Shapes (k, 1) x (n,) give k glides at once. depth > 0: the pitch falls (a struck head relaxing);
+    depth < 0: it rises.
+    """
+    return 2.0 * np.pi * f0 * (t + depth * tau * (1.0 - np.exp(-t / tau)))
+
+
+def modes(t: np.ndarray, freqs: np.ndarray, amps: np.ndarray, taus: np.ndarray, rng: np.random.Generator,
+          glide: float = 0.0, glide_tau: float = 0.05, sr: int = 44100) -> np.ndarray:
+    """Sum of exponentially decaying sinusoids with random phases and a common pitch glide (modal synthesis)."""
+    phases = rng.uniform(0, 2 * np.pi, freqs.size)
+    keep = freqs < 0.45 * sr
+    f, a, tau, ph = freqs[keep], amps[keep], taus[keep], phases[keep]
+    if glide == 0.0:
+        return _static_modes(t.size, f, a, tau, ph, sr)
+    # A glide makes each phase non-linear in time: evaluate directly, in float32 for speed.
+    t32 = t.astype(np.float32)
+    arg = glide_phase(t32[None, :], f[:, None].astype(np.float32), np.float32(glide), np.float32(glide_tau))
+    env = np.exp(-t32[None, :] / tau[:, None].astype(np.float32))
+    return (a[:, None] * env * np.sin(arg + ph[:, None].astype(np.float32))).sum(axis=0).astype(np.float64)
+
+
+def _static_modes(n: int, f: np.ndarray, a: np.ndarray, tau: np.ndarray, ph: np.ndarray, sr: int,
+                  block: int = 256) -> np.ndarray:
+    """Fixed-pitch modes as one matrix product: z^(B*j + i) = z^(B*j) * z^i for a block length B."""
+    nb = -(-n // block)
+    s = -1.0 / (tau * sr) + 2j * np.pi * f / sr
+    inner = (a * np.exp(1j * ph))[:, None] * np.exp(s[:, None] * np.arange(block)[None, :])
+    outer = np.exp(s[:, None] * (block * np.arange(nb))[None, :])
+    return (outer.T @ inner).reshape(-1)[:n].imag
+
+
+def noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.standard_normal(n)
+
+
+def pink(rng: np.random.Generator, n: int) -> np.ndarray:
+    """1/f noise by spectral shaping (rooms, hiss and crowds of partials are closer to pink than white)."""
+    spec = sp_fft.rfft(rng.standard_normal(n))
+    f = sp_fft.rfftfreq(n)
+    spec[1:] /= np.sqrt(f[1:] * n)
+    spec[0] = 0.0
+    x = sp_fft.irfft(spec, n)
+    return x / (x.std() + 1e-12)
+
+
+def sos(kind: str, f: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
+    """Butterworth sections, frequencies clipped below Nyquist."""
+    if isinstance(f, tuple):
+        lo, hi = float(nyq(f[0], sr)), float(nyq(f[1], sr))
+        lo = min(lo, 0.9 * hi)
+        return signal.butter(order, [lo, hi], btype=kind, fs=sr, output="sos")
+    return signal.butter(order, float(nyq(f, sr)), btype=kind, fs=sr, output="sos")
+
+
+def filt(x: np.ndarray, kind: str, f: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
+    return signal.sosfilt(sos(kind, f, sr, order), x, axis=-1)
+
+
+def peak_eq(x: np.ndarray, f0: float, gain_db: float, q: float, sr: int) -> np.ndarray:
+    """RBJ peaking EQ: a resonance or a notch of the shell, the mic or the room."""
+    f0 = float(nyq(f0, sr))
+    a = 10.0 ** (gain_db / 40.0)
+    w = 2.0 * np.pi * f0 / sr
+    alpha = np.sin(w) / (2.0 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w), 1 - alpha / a])
+    return signal.lfilter(b / den[0], den / den[0], x, axis=-1)
+
+
+def resonator(x: np.ndarray, f0: float, q: float, sr: int) -> np.ndarray:
+    """Two-pole band-pass with peak gain 1: excites a ringing mode from a burst."""
+    f0 = float(nyq(f0, sr))
+    b, a = signal.iirpeak(f0, q, fs=sr)
+    return signal.lfilter(b, a, x, axis=-1)
+
+
+def swept_bandpass_noise(rng: np.random.Generator, t: np.ndarray, f_start: float, f_end: float,
+                         tau: float, q: float, sr: int) -> np.ndarray:
+    """Noise through a band-pass whose centre glides from f_start to f_end (time constant tau).
+
+    Done as a cross-fade of a few fixed band-passes along the glide: smooth, and vectorised.
+    """
+    n = t.size
+    centre = f_end + (f_start - f_end) * np.exp(-t / tau)
+    stops = np.geomspace(min(f_start, f_end), max(f_start, f_end), 5)
+    w = noise(rng, n)
+    out = np.zeros(n)
+    logc = np.log(centre)
+    logs = np.log(stops)
+    width = (logs[1] - logs[0]) if len(logs) > 1 else 1.0
+    weights = np.maximum(0.0, 1.0 - np.abs(logc[None, :] - logs[:, None]) / max(width, 1e-6))
+    weights /= weights.sum(axis=0, keepdims=True) + 1e-12
+    for s, wt in zip(stops, weights, strict=True):
+        bw = s / q
+        out += wt * filt(w, "bandpass", (max(s - bw / 2, 20.0), s + bw / 2), sr)
+    return out
+
+
+def square(phase: np.ndarray, softness: float = 0.05) -> np.ndarray:
+    """Band-limited-ish square from a phase: tanh of a sine (softness 0 would alias like a hard square)."""
+    return np.tanh(np.sin(phase) / max(softness, 1e-3))
+
+
+def saturate(x: np.ndarray, drive: float) -> np.ndarray:
+    """tanh drive keeping the peak level: 1 is nearly clean, 5 is heavy."""
+    if drive <= 1.0:
+        return x
+    peak = np.abs(x).max() + 1e-12
+    y = np.tanh(drive * x / peak)
+    return y / (np.abs(y).max() + 1e-12) * peak
+
+
+def compress(x: np.ndarray, sr: int, threshold_db: float, ratio: float, attack_ms: float, release_ms: float
+             ) -> np.ndarray:
+    """Feed-forward peak compressor (one-pole detector), as on a mix bus or a sampled drum machine."""
+    if ratio <= 1.0:
+        return x
+    level = np.abs(x if x.ndim == 1 else x.max(axis=0))
+    # Attack and release followers run as linear filters; taking their minimum mimics a two-speed detector.
+    a_att = np.exp(-1.0 / (sr * attack_ms / 1000.0))
+    a_rel = np.exp(-1.0 / (sr * release_ms / 1000.0))
+    fast = signal.lfilter([1 - a_att], [1, -a_att], level)
+    slow = signal.lfilter([1 - a_rel], [1, -a_rel], level)
+    env = np.maximum(np.minimum(fast * 1.5, slow * 3.0), 1e-9)
+    peak = env.max()
+    over = np.maximum(20 * np.log10(env / peak) - threshold_db, 0.0)
+    gain = 10.0 ** (-over * (1.0 - 1.0 / ratio) / 20.0)
+    return x * gain
+
+
+def _tilt_gain(n: int, db_per_octave: float, sr: int, pivot: float = 1000.0) -> np.ndarray:
+    f = np.clip(sp_fft.rfftfreq(n, 1.0 / sr), 30.0, 16000.0)
+    return 10.0 ** (db_per_octave * np.log2(f / pivot) / 20.0)
+
+
+def tilt(x: np.ndarray, db_per_octave: float, sr: int, pivot: float = 1000.0) -> np.ndarray:
+    """Gentle spectral tilt (a brighter or duller mic, preamp or room), flat outside 30 Hz..16 kHz."""
+    n = x.shape[-1]
+    return sp_fft.irfft(sp_fft.rfft(x, axis=-1) * _tilt_gain(n, db_per_octave, sr, pivot), n=n, axis=-1)
+
+
+def room_ir(rng: np.random.Generator, sr: int, rt60: float, brightness: float) -> np.ndarray:
+    """Stereo impulse response (2, m) of a small room: sparse early reflections, then a dense tail whose
+    highs die faster than its lows. Decorrelated channels give width."""
+    m = int(min(rt60, 0.8) * sr)  # the rest of a longer tail falls past the one-shot's end anyway
+    t = times(m, sr)
+    ir = np.zeros((2, m))
+    for ch in range(2):
+        w = noise(rng, m)
+        low = filt(w, "lowpass", 600.0, sr, 1)
+        high = w - low
+        tail = low * np.exp(-6.9 * t / rt60) + brightness * high * np.exp(-6.9 * t / (0.45 * rt60))
+        tail *= attack(t, 0.008)  # the tail builds up after the first reflections
+        taps = (rng.uniform(0.002, 0.025, 8) * sr).astype(int)
+        early = np.zeros(m)
+        np.add.at(early, taps[taps < m], rng.uniform(-0.6, 0.6, taps.size)[taps < m])
+        ir[ch] = early + 0.35 * tail
+    return ir / (np.sqrt((ir**2).sum(axis=1, keepdims=True)) + 1e-12)
+
+
+def reverb(x: np.ndarray, ir: np.ndarray, wet: float) -> np.ndarray:
+    """Mix a stereo signal with the room's response to its mid channel (wet 0..1, energy share)."""
+    n = x.shape[-1]
+    wet_sig = signal.fftconvolve(x.mean(axis=0)[None, :], ir, axes=-1)[:, :n]  # unit-energy IR: as loud as dry
+    return np.sqrt(1.0 - wet) * x + np.sqrt(wet) * wet_sig
+
+
+def mics(x: np.ndarray, rng: np.random.Generator, sr: int, width: float, tilt_db: float = 0.0) -> np.ndarray:
+    """A mono source as a stereo pair of slightly different mics: a small delay (up to 0.6 ms), level and
+    colour difference between channels, plus a common EQ tilt. width 0 gives identical channels.
+    All of it is one filter per channel, applied in the frequency domain."""
+    n = x.size
+    m = sp_fft.next_fast_len(n + 64)
+    spec = sp_fft.rfft(x, m)
+    f = sp_fft.rfftfreq(m)
+    common = _tilt_gain(m, tilt_db, sr)
+    delay = rng.uniform(-1.0, 1.0) * width * 0.0006 * sr
+    out = np.empty((2, n))
+    for ch, d in enumerate((max(-delay, 0.0), max(delay, 0.0))):
+        colour = _tilt_gain(m, rng.uniform(-1.0, 1.0) * width, sr) * db(rng.uniform(-2.0, 2.0) * width)
+        out[ch] = sp_fft.irfft(spec * common * colour * np.exp(-2j * np.pi * f * d), m)[:n]
+    return out
+
+
+def finish(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, *, floor_db: float = -90.0,
+           fade_ms: float = 30.0) -> np.ndarray:
+    """The common output stage: DC removal, a faint noise floor, a short pre-onset gap,
+    a fade to silence at the end and peak normalisation to -1..-6 dBFS. Returns float32 (2, length)."""
+    x = np.atleast_2d(x)
+    if x.shape[0] == 1:
+        x = np.concatenate([x, x])
+    x = x[:, :length]
+    x = filt(x, "highpass", 18.0, sr, 2)  # no DC or sub-sonic drift
+    pre = int(rng.uniform(0.0, 0.002) * sr)  # the onset lands within the first 2 ms
+    x = np.pad(x, ((0, 0), (pre, 0)))[:, :length]
+    if x.shape[1] < length:
+        x = np.pad(x, ((0, 0), (0, length - x.shape[1])))
+    peak = np.abs(x).max() + 1e-12
+    x = x / peak
+    x = x + rng.standard_normal(x.shape) * db(floor_db) * np.linspace(1.0, 0.3, length)
+    # A sound still ringing near the end gets a longer fade, as a sample editor would trim it.
+    tail_db = 20 * np.log10(np.abs(x[:, -int(0.1 * sr):]).max() + 1e-12)
+    fade_ms = float(np.clip(np.interp(tail_db, [-60.0, -20.0], [fade_ms, 250.0]), fade_ms, 250.0))
+    fade = int(fade_ms * sr / 1000)
+    t = np.linspace(0.0, 1.0, fade)
+    x[:, length - fade:] *= 0.5 + 0.5 * np.cos(np.pi * t)
+    peak = np.abs(x).max() + 1e-12
+    return (x * (db(rng.uniform(-6.0, -1.0)) / peak)).astype(np.float32)
+
+
+def post(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, p: dict) -> np.ndarray:
+    """Recording chain of a dry mono hit: drive, sometimes a compressor, a mic pair, a room, then finish.
+
+    `p` gives per-variant ranges: drive, room (wet energy share), rt60 (s), width (0..1), comp (probability).
+    """
+    x = x / (np.abs(x).max() + 1e-12)
+    x = saturate(x, rng.uniform(*p.get("drive", (1.0, 1.0))))
+    if rng.random() < p.get("comp", 0.4):
+        x = compress(x, sr, rng.uniform(-20.0, -6.0), rng.uniform(2.0, 6.0), rng.uniform(1.0, 20.0),
+                     rng.uniform(40.0, 250.0))
+    st = mics(x, rng, sr, rng.uniform(*p.get("width", (0.0, 0.2))), rng.uniform(-1.0, 1.0))
+    wet = rng.uniform(*p.get("room", (0.0, 0.1)))
+    if wet > 0.005:
+        st = reverb(st, room_ir(rng, sr, rng.uniform(*p.get("rt60", (0.2, 0.6))), rng.uniform(0.3, 1.0)), wet)
+    return finish(st, rng, sr, length, floor_db=rng.uniform(-100.0, -80.0))
