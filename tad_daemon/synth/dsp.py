@@ -74,6 +74,19 @@ def modes(t: np.ndarray, freqs: np.ndarray, amps: np.ndarray, taus: np.ndarray, 
     return (a[:, None] * env * np.sin(arg + ph[:, None].astype(np.float32))).sum(axis=0).astype(np.float64)
 
 
+def dense_modes(rng: np.random.Generator, t: np.ndarray, sr: int, f_lo: float, f_hi: float, n: int, tau: float,
+                slope_db: float = -6.0) -> np.ndarray:
+    """`n` random high modes between f_lo and f_hi, falling `slope_db` per octave, the higher the shorter.
+
+    A real head, shell or bar has ever more modes per octave as frequency rises; together they make the
+    bright, noisy part of the attack that a few low modes lack. Peak-normalised."""
+    f = log_uniform(rng, f_lo, max(f_hi, f_lo * 1.01), n)
+    amp = (f / f_lo) ** (slope_db / 6.02) * rng.rayleigh(1.0, n)
+    taus = tau * (f_lo / f) ** 0.5 * log_uniform(rng, 0.5, 2.0, n)
+    x = modes(t, f, amp, taus, rng, sr=sr)
+    return x / (np.abs(x).max() + 1e-12)
+
+
 def _static_modes(n: int, f: np.ndarray, a: np.ndarray, tau: np.ndarray, ph: np.ndarray, sr: int,
                   block: int = 256) -> np.ndarray:
     """Fixed-pitch modes as one matrix product: z^(B*j + i) = z^(B*j) * z^i for a block length B."""
@@ -266,9 +279,11 @@ def finish(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, *, flo
 def post(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, p: dict) -> np.ndarray:
     """Recording chain of a dry mono hit: drive, sometimes a compressor, a mic pair, a room, then finish.
 
-    `p` gives per-variant ranges: drive, room (wet energy share), rt60 (s), width (0..1), comp (probability).
+    `p` gives per-variant ranges: drive, room (wet energy share), rt60 (s), width (0..1), comp (probability),
+    air (Hz: the top of the recording chain; mics, air and converters roll off the highest octave).
     """
     x = x / (np.abs(x).max() + 1e-12)
+    x = filt(x, "lowpass", log_uniform(rng, *p.get("air", (8000.0, 18000.0))), sr, 2)
     x = saturate(x, rng.uniform(*p.get("drive", (1.0, 1.0))))
     if rng.random() < p.get("comp", 0.4):
         x = compress(x, sr, rng.uniform(-20.0, -6.0), rng.uniform(2.0, 6.0), rng.uniform(1.0, 20.0),

@@ -22,11 +22,11 @@ def _metal(rng: np.random.Generator, t: np.ndarray, sr: int, n: int, centre: flo
            tau: float, low: float = 300.0) -> np.ndarray:
     """`n` random plate modes with a log-Gaussian spectral envelope around `centre` (octaves `width`).
 
-    Higher modes decay faster (tau scales with f^-0.5 around the centre)."""
+    Higher modes decay a little faster (tau scales with f^-0.25 around the centre): plates stay bright."""
     f = dsp.log_uniform(rng, low, min(19000.0, 0.45 * sr), n)
     octaves = np.log2(f / centre)
     amp = np.exp(-0.5 * (octaves / width) ** 2) * rng.rayleigh(1.0, n)
-    taus = tau * (f / centre) ** -0.5 * dsp.log_uniform(rng, 0.6, 1.6, n)
+    taus = tau * (f / centre) ** -0.25 * dsp.log_uniform(rng, 0.6, 1.6, n)
     return dsp.modes(t, f, amp, taus, rng, sr=sr)
 
 
@@ -45,37 +45,41 @@ def _tick(rng: np.random.Generator, t: np.ndarray, sr: int) -> np.ndarray:
 
 def _plate(rng: np.random.Generator, t: np.ndarray, sr: int, tau: float, centre: float, modes: int,
            wash_db: float, tick_db: float) -> np.ndarray:
-    metal = _metal(rng, t, sr, modes, centre, rng.uniform(0.8, 1.6), tau)
+    """A struck plate: many bright modes, its wash, a few low 'body' modes (300-1200 Hz) and the stick."""
+    metal = _metal(rng, t, sr, modes, centre, rng.uniform(1.0, 2.0), tau)
     metal /= np.abs(metal).max() + 1e-12
+    body = _metal(rng, t, sr, 20, dsp.log_uniform(rng, 350.0, 900.0), 0.8, tau * rng.uniform(0.3, 0.8), low=250.0)
+    body *= dsp.db(rng.uniform(-20.0, -6.0)) / (np.abs(body).max() + 1e-12)
     wash = _wash(rng, t, sr, centre * rng.uniform(0.8, 1.3), tau * rng.uniform(0.5, 1.0))
     wash *= dsp.db(wash_db) / (np.abs(wash).max() + 1e-12)
     tick = _tick(rng, t, sr)
     tick *= dsp.db(tick_db) / (np.abs(tick).max() + 1e-12)
-    return (metal + wash) * dsp.attack(t, rng.uniform(0.0, 0.0008)) + tick
+    return (metal + body + wash) * dsp.attack(t, rng.uniform(0.0, 0.0008)) + tick
 
 
 def _closed(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
-    tau = dsp.log_uniform(rng, 0.012, 0.05)
-    x = _plate(rng, t, sr, tau, dsp.log_uniform(rng, 5000.0, 10000.0), 60, rng.uniform(-6, 3), rng.uniform(-12, 0))
+    tau = dsp.log_uniform(rng, 0.03, 0.09)
+    centre = dsp.log_uniform(rng, 5000.0, 10000.0)
+    x = _plate(rng, t, sr, tau, centre, 100, rng.uniform(-3, 6), rng.uniform(-12, 0))
     # Two clamped plates also buzz: a second, faster decay keeps the tail short and dry.
-    x *= dsp.two_stage(t, tau * 0.5, tau * 2.0, rng.uniform(0.05, 0.3))
-    return x, dict(room=(0.02, 0.15), rt60=(0.2, 0.7), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
+    x *= dsp.two_stage(t, tau * 0.4, tau * 1.5, rng.uniform(0.3, 0.7))
+    return x, dict(air=(13000.0, 20000.0), room=(0.02, 0.15), rt60=(0.2, 0.7), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
 
 def _open(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     tau = dsp.log_uniform(rng, 0.1, 0.35)
-    x = _plate(rng, t, sr, tau, dsp.log_uniform(rng, 4000.0, 9000.0), 80, rng.uniform(-6, 3), rng.uniform(-14, -2))
-    return x, dict(room=(0.03, 0.2), rt60=(0.3, 0.9), width=(0.1, 0.6), drive=(1.0, 1.5), comp=0.3)
+    x = _plate(rng, t, sr, tau, dsp.log_uniform(rng, 4000.0, 9000.0), 100, rng.uniform(-3, 6), rng.uniform(-14, -2))
+    return x, dict(air=(13000.0, 20000.0), room=(0.03, 0.2), rt60=(0.3, 0.9), width=(0.1, 0.6), drive=(1.0, 1.5), comp=0.3)
 
 
 def _pedal(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Foot-closed hat: the plates clap together ('chick'), lower and softer than a stick hit."""
-    tau = dsp.log_uniform(rng, 0.01, 0.04)
-    x = _plate(rng, t, sr, tau, dsp.log_uniform(rng, 3500.0, 8000.0), 50, rng.uniform(-3, 3), -40.0)
+    tau = dsp.log_uniform(rng, 0.02, 0.06)
+    x = _plate(rng, t, sr, tau, dsp.log_uniform(rng, 3500.0, 8000.0), 80, rng.uniform(-3, 6), -40.0)
     chick = dsp.filt(dsp.noise(rng, t.size), "bandpass", (dsp.log_uniform(rng, 300, 900), 3000.0), sr)
     chick *= dsp.decay(t, rng.uniform(0.004, 0.015)) * dsp.attack(t, rng.uniform(0.001, 0.004))
     x = x + chick * dsp.db(rng.uniform(-12, -2)) / (np.abs(chick).max() + 1e-12)
-    return x, dict(room=(0.02, 0.15), rt60=(0.2, 0.7), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
+    return x, dict(air=(13000.0, 20000.0), room=(0.02, 0.15), rt60=(0.2, 0.7), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
 
 def _tr808(rng: np.random.Generator, t: np.ndarray, sr: int, tau: float) -> np.ndarray:
@@ -89,20 +93,23 @@ def _tr808(rng: np.random.Generator, t: np.ndarray, sr: int, tau: float) -> np.n
     b1 = dsp.filt(metal, "bandpass", (dsp.log_uniform(rng, 5500, 7500), dsp.log_uniform(rng, 8000, 11000)), sr)
     b2 = dsp.filt(metal, "bandpass", (dsp.log_uniform(rng, 7500, 9500), dsp.log_uniform(rng, 11000, 16000)), sr)
     x = b1 + rng.uniform(0.3, 1.0) * b2
-    x = dsp.filt(x, "highpass", dsp.log_uniform(rng, 4500, 7000), sr, 4)
+    x = dsp.filt(x, "highpass", dsp.log_uniform(rng, 3000, 7000), sr, 2)
+    x /= np.abs(x).max() + 1e-12
+    # The filters leave the squares' lower partials faintly audible, as on the real circuit.
+    x += metal / (np.abs(metal).max() + 1e-12) * dsp.db(rng.uniform(-30, -14))
     nz = dsp.filt(dsp.noise(rng, t.size), "highpass", 7000.0, sr) * dsp.db(rng.uniform(-24, -8))
-    x = x / (np.abs(x).max() + 1e-12) + nz
+    x = x + nz
     return x * dsp.two_stage(t, tau * 0.3, tau, rng.uniform(0.4, 0.8))
 
 
 def _808_closed(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
-    x = _tr808(rng, t, sr, dsp.log_uniform(rng, 0.015, 0.06))
-    return x, dict(room=(0.0, 0.1), rt60=(0.2, 0.6), width=(0.0, 0.3), drive=(1.0, 2.0), comp=0.2)
+    x = _tr808(rng, t, sr, dsp.log_uniform(rng, 0.025, 0.08))
+    return x, dict(air=(13000.0, 20000.0), room=(0.0, 0.1), rt60=(0.2, 0.6), width=(0.0, 0.3), drive=(1.0, 2.0), comp=0.2)
 
 
 def _808_open(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     x = _tr808(rng, t, sr, dsp.log_uniform(rng, 0.08, 0.3))
-    return x, dict(room=(0.0, 0.12), rt60=(0.2, 0.8), width=(0.0, 0.3), drive=(1.0, 2.0), comp=0.2)
+    return x, dict(air=(13000.0, 20000.0), room=(0.0, 0.12), rt60=(0.2, 0.8), width=(0.0, 0.3), drive=(1.0, 2.0), comp=0.2)
 
 
 def _crash(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
@@ -113,7 +120,7 @@ def _crash(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
     x = x + low / (np.abs(low).max() + 1e-12) * dsp.db(rng.uniform(-18, -6))
     # The wash swells for a few ms after the hit as energy spreads to high modes.
     x *= 1.0 + rng.uniform(0.0, 1.0) * (1.0 - dsp.decay(t, 0.02)) * dsp.decay(t, 0.1)
-    return x, dict(room=(0.05, 0.25), rt60=(0.4, 1.2), width=(0.2, 0.7), drive=(1.0, 1.5), comp=0.4)
+    return x, dict(air=(13000.0, 20000.0), room=(0.05, 0.25), rt60=(0.4, 1.2), width=(0.2, 0.7), drive=(1.0, 1.5), comp=0.4)
 
 
 def _ride(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
@@ -124,7 +131,7 @@ def _ride(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray,
     bell = dsp.modes(t, dsp.log_uniform(rng, 700.0, 5000.0, k), rng.uniform(0.3, 1.0, k),
                      dsp.log_uniform(rng, 0.1, 0.5, k), rng, sr=sr)
     x = x + bell / (np.abs(bell).max() + 1e-12) * dsp.db(rng.uniform(-12, 0))
-    return x, dict(room=(0.05, 0.25), rt60=(0.4, 1.2), width=(0.2, 0.7), drive=(1.0, 1.5), comp=0.3)
+    return x, dict(air=(13000.0, 20000.0), room=(0.05, 0.25), rt60=(0.4, 1.2), width=(0.2, 0.7), drive=(1.0, 1.5), comp=0.3)
 
 
 _RENDER = {"closed": _closed, "open": _open, "pedal": _pedal, "808_closed": _808_closed, "808_open": _808_open,

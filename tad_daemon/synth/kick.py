@@ -39,6 +39,9 @@ def _membrane(rng: np.random.Generator, t: np.ndarray, sr: int, f0: float, tau: 
     amps[0] = 1.0
     taus = tau / ratios ** rng.uniform(1.2, 2.2)
     head = dsp.modes(t, f0 * ratios, amps, taus, rng, glide, glide_tau, sr)
+    head /= np.abs(head).max() + 1e-12
+    head += dsp.dense_modes(rng, t, sr, f0 * 4.2, dsp.log_uniform(rng, 2000.0, 8000.0), 40,
+                            dsp.log_uniform(rng, 0.005, 0.03)) * dsp.db(rng.uniform(-40.0, -20.0))
     front = dsp.modes(t, np.array([f0 * rng.uniform(0.96, 1.04)]), np.array([rng.uniform(0.0, 0.4)]),
                       np.array([tau * rng.uniform(0.8, 1.4)]), rng, glide * 0.3, glide_tau, sr)
     return head + front

@@ -15,7 +15,7 @@ from tad_daemon.synth import dsp
 
 VARIANTS = ("tom", "conga", "bongo", "tabla", "rim", "clap", "snap", "cowbell", "clave", "woodblock", "shaker",
             "tambourine", "blip", "tick")
-WEIGHTS = (0.13, 0.08, 0.06, 0.15, 0.06, 0.06, 0.04, 0.06, 0.04, 0.06, 0.04, 0.04, 0.12, 0.06)
+WEIGHTS = (0.14, 0.09, 0.07, 0.15, 0.06, 0.04, 0.03, 0.06, 0.04, 0.07, 0.03, 0.03, 0.13, 0.06)
 
 
 def _hit(rng: np.random.Generator, t: np.ndarray, sr: int, contact: float, bright: float) -> np.ndarray:
@@ -29,17 +29,26 @@ def _hit(rng: np.random.Generator, t: np.ndarray, sr: int, contact: float, brigh
 
 def _drum(rng: np.random.Generator, t: np.ndarray, sr: int, f0: float, tau: float, ratios: np.ndarray,
           glide: float, glide_tau: float, overtones: float, contact: float, bright: float) -> np.ndarray:
-    """A struck membrane: modal ringing convolved with the contact excitation."""
+    """A struck membrane: low modes plus dense high modes, rung by the contact excitation, plus the
+    contact noise itself heard directly."""
     k = ratios.size
     r = ratios * rng.uniform(0.985, 1.015, k)
     r[0] = 1.0
     amps = overtones * rng.uniform(0.2, 1.0, k) / r ** rng.uniform(0.5, 1.5)
     amps[0] = 1.0
-    taus = tau / r ** rng.uniform(0.7, 1.8)
+    taus = tau / r ** rng.uniform(0.2, 1.2)  # overtones ring almost as long: the tail keeps some colour
     ring = dsp.modes(t, f0 * r, amps, taus, rng, glide, glide_tau, sr)
+    ring /= np.abs(ring).max() + 1e-12
+    dense = dsp.dense_modes(rng, t, sr, f0 * r[-1], min(f0 * 60.0, 14000.0), 40,
+                            dsp.log_uniform(rng, 0.004, 0.03), rng.uniform(-9.0, -3.0))
+    ring += dense * dsp.db(rng.uniform(-30.0, -10.0) + 10.0 * bright)
     exc = _hit(rng, t[: int(0.02 * sr)], sr, contact, bright)
     body = signal.fftconvolve(ring, exc)[: t.size]
-    return body / (np.abs(body).max() + 1e-12)
+    body /= np.abs(body).max() + 1e-12
+    direct = dsp.filt(dsp.noise(rng, t.size), "highpass", dsp.log_uniform(rng, 500.0, 3000.0), sr)
+    direct *= dsp.decay(t, dsp.log_uniform(rng, 0.001, 0.006)) * dsp.db(rng.uniform(-26.0, -8.0) + 6.0 * bright)
+    x = body + direct
+    return x / (np.abs(x).max() + 1e-12)
 
 
 def _stick(rng: np.random.Generator, t: np.ndarray, sr: int, level_db: float) -> np.ndarray:
@@ -49,10 +58,10 @@ def _stick(rng: np.random.Generator, t: np.ndarray, sr: int, level_db: float) ->
 
 
 def _tom(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
-    f0 = dsp.log_uniform(rng, 70.0, 260.0)  # floor toms ~70-110 Hz, rack toms ~110-260 Hz
+    f0 = dsp.log_uniform(rng, 90.0, 260.0)  # floor toms ~90-120 Hz, rack toms ~120-260 Hz
     tau = dsp.log_uniform(rng, 0.08, 0.35) * (120.0 / f0) ** 0.3
     x = _drum(rng, t, sr, f0, tau, dsp.MEMBRANE[:9], rng.uniform(0.05, 0.4), dsp.log_uniform(rng, 0.02, 0.1),
-              rng.uniform(0.3, 1.0), rng.uniform(0.0005, 0.002), rng.uniform(0.0, 0.3))
+              rng.uniform(0.3, 1.0), rng.uniform(0.0003, 0.0012), rng.uniform(0.1, 0.6))
     x += _stick(rng, t, sr, rng.uniform(-24, -8))
     return x, dict(room=(0.05, 0.3), rt60=(0.3, 1.0), width=(0.1, 0.5), drive=(1.0, 2.0), comp=0.4)
 
@@ -62,14 +71,14 @@ def _conga(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
     slap = rng.random() < 0.35  # a slap damps the head and adds a bright crack
     tau = dsp.log_uniform(rng, 0.02, 0.06) if slap else dsp.log_uniform(rng, 0.08, 0.25)
     x = _drum(rng, t, sr, f0, tau, dsp.AIR_LOADED[:8], rng.uniform(0.0, 0.1), 0.03, rng.uniform(0.3, 0.9),
-              rng.uniform(0.001, 0.003), rng.uniform(0.2, 1.0) if slap else rng.uniform(0.0, 0.3))
+              rng.uniform(0.0005, 0.002), rng.uniform(0.3, 1.0) if slap else rng.uniform(0.0, 0.5))
     return x, dict(room=(0.03, 0.25), rt60=(0.3, 0.9), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
 
 def _bongo(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     f0 = dsp.log_uniform(rng, 330.0, 700.0)
     x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.04, 0.15), dsp.AIR_LOADED[:7], rng.uniform(0.0, 0.15),
-              0.02, rng.uniform(0.3, 0.9), rng.uniform(0.0007, 0.002), rng.uniform(0.0, 0.6))
+              0.02, rng.uniform(0.3, 0.9), rng.uniform(0.0003, 0.0012), rng.uniform(0.0, 0.6))
     return x, dict(room=(0.03, 0.2), rt60=(0.2, 0.8), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
 
@@ -81,15 +90,15 @@ def _tabla(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
         f0 = dsp.log_uniform(rng, 250.0, 600.0)
         ratios = np.arange(1.0, 7.0) * (1.0 + rng.uniform(-0.01, 0.01, 6))
         x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.1, 0.8), ratios, rng.uniform(0.0, 0.03), 0.05,
-                  rng.uniform(0.3, 1.0), rng.uniform(0.0003, 0.001), rng.uniform(0.1, 0.8))
+                  rng.uniform(0.3, 1.0), rng.uniform(0.0002, 0.0006), rng.uniform(0.1, 0.8))
     elif stroke == "bayan":  # ghe: a low boom whose pitch the wrist bends
-        f0 = dsp.log_uniform(rng, 70.0, 150.0)
+        f0 = dsp.log_uniform(rng, 85.0, 150.0)
         bend = rng.uniform(-0.25, 0.15)  # negative: the pitch rises as the wrist presses
-        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.15, 0.6), dsp.AIR_LOADED[:6], bend,
-                  dsp.log_uniform(rng, 0.05, 0.3), rng.uniform(0.1, 0.5), rng.uniform(0.002, 0.006), 0.0)
+        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.25, 1.0), dsp.AIR_LOADED[:6], bend,
+                  dsp.log_uniform(rng, 0.05, 0.3), rng.uniform(0.3, 0.8), rng.uniform(0.001, 0.003), rng.uniform(0.0, 0.3))
     else:  # ke, te, tas: a flat-hand or finger slap, damped at once
         f0 = dsp.log_uniform(rng, 120.0, 600.0)
-        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.008, 0.04), dsp.MEMBRANE[:8], 0.0, 0.02,
+        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.004, 0.015), dsp.MEMBRANE[:8], 0.0, 0.02,
                   rng.uniform(0.5, 1.0), rng.uniform(0.0005, 0.002), rng.uniform(0.5, 2.0))
     return x, dict(room=(0.0, 0.15), rt60=(0.2, 0.8), width=(0.0, 0.4), drive=(1.0, 1.3), comp=0.3)
 
@@ -137,12 +146,12 @@ def _cowbell(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarr
         f = np.array([f1, f1 * rng.uniform(1.42, 1.54)])
         sq = dsp.square(2 * np.pi * f[:, None] * t[None, :] + rng.uniform(0, 6.3, (2, 1)), 0.05).sum(axis=0)
         x = dsp.filt(sq, "bandpass", (dsp.log_uniform(rng, 500, 800), dsp.log_uniform(rng, 2500, 5000)), sr)
-        tau = dsp.log_uniform(rng, 0.05, 0.25)
+        tau = dsp.log_uniform(rng, 0.04, 0.2)
         x *= dsp.two_stage(t, rng.uniform(0.005, 0.02), tau, rng.uniform(0.3, 0.7))
     else:  # a real bell: inharmonic modes of a bent metal box
         f0 = dsp.log_uniform(rng, 500.0, 900.0)
         ratios = np.array([1.0, 1.48, 2.2, 2.9, 3.7, 4.6, 5.3]) * rng.uniform(0.97, 1.03, 7)
-        tau = dsp.log_uniform(rng, 0.08, 0.4)
+        tau = dsp.log_uniform(rng, 0.05, 0.25)
         x = dsp.modes(t, f0 * ratios, rng.uniform(0.2, 1.0, 7), tau / ratios**0.6, rng, sr=sr)
         x = x / np.abs(x).max() + _stick(rng, t, sr, rng.uniform(-16, -4))
     return x, dict(room=(0.03, 0.2), rt60=(0.3, 0.9), width=(0.1, 0.4), drive=(1.0, 2.0), comp=0.3)

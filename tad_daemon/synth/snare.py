@@ -23,7 +23,10 @@ def _head(rng: np.random.Generator, t: np.ndarray, sr: int, f0: float, tau: floa
     amps = rng.uniform(0.2, 1.0, k) / ratios ** rng.uniform(0.5, 1.5)
     amps[0] = 1.0
     taus = tau / ratios ** rng.uniform(0.8, 1.6)
-    return dsp.modes(t, f0 * ratios, amps, taus, rng, glide, dsp.log_uniform(rng, 0.005, 0.03), sr)
+    head = dsp.modes(t, f0 * ratios, amps, taus, rng, glide, dsp.log_uniform(rng, 0.005, 0.03), sr)
+    head /= np.abs(head).max() + 1e-12
+    dense = dsp.dense_modes(rng, t, sr, f0 * 4.2, 12000.0, 50, dsp.log_uniform(rng, 0.005, 0.03))
+    return head + dense * dsp.db(rng.uniform(-30.0, -12.0))
 
 
 def _wires(rng: np.random.Generator, t: np.ndarray, sr: int, head: np.ndarray, tau: float,
@@ -36,8 +39,9 @@ def _wires(rng: np.random.Generator, t: np.ndarray, sr: int, head: np.ndarray, t
     band = dsp.filt(w, "bandpass", (lo_cut, hi_cut), sr)
     highs = dsp.filt(band, "highpass", 3500.0, sr)
     lows = band - highs
-    env_lo = dsp.two_stage(t, tau * 0.3, tau, rng.uniform(0.3, 0.7))
-    env_hi = dsp.two_stage(t, tau * 0.2, tau * rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.6))
+    # A fast drop, then a long low buzz: wires keep rattling quietly as the heads ring down.
+    env_lo = dsp.two_stage(t, tau * 0.4, tau * rng.uniform(1.5, 3.0), rng.uniform(0.1, 0.35))
+    env_hi = dsp.two_stage(t, tau * 0.3, tau * rng.uniform(1.0, 2.0), rng.uniform(0.1, 0.3))
     wires = lows * env_lo + rng.uniform(0.4, 1.2) * highs * env_hi
     # The bottom head rattles the wires: their level follows its vibration a little.
     hn = head / (np.abs(head).max() + 1e-12)
@@ -47,6 +51,14 @@ def _wires(rng: np.random.Generator, t: np.ndarray, sr: int, head: np.ndarray, t
         wires = dsp.peak_eq(wires, dsp.log_uniform(rng, 300.0, 6000.0), rng.uniform(-4.0, 8.0),
                             rng.uniform(1.0, 4.0), sr)
     return wires * dsp.attack(t, rng.uniform(0.0005, 0.003))
+
+
+def _thump(rng: np.random.Generator, t: np.ndarray, sr: int, f0: float) -> np.ndarray:
+    """The low push of the whole drum and the close mic's proximity effect: one low, damped pulse."""
+    width = 1.0 / (f0 * rng.uniform(0.6, 1.5))
+    pulse = np.where(t < width, np.sin(np.pi * t / width), 0.0)
+    x = dsp.filt(pulse, "lowpass", dsp.log_uniform(rng, 120.0, 300.0), sr)
+    return x / (np.abs(x).max() + 1e-12) * dsp.db(rng.uniform(-18.0, -3.0))
 
 
 def _stick(rng: np.random.Generator, t: np.ndarray, sr: int) -> np.ndarray:
@@ -74,18 +86,18 @@ def _acoustic_like(rng: np.random.Generator, t: np.ndarray, sr: int, f0_range: t
     shell = _shell(rng, t, sr) * dsp.db(rng.uniform(-26.0, -10.0))
     stick = _stick(rng, t, sr)
     stick *= dsp.db(rng.uniform(-18.0, -4.0)) / (np.abs(stick).max() + 1e-12)
-    return head + wires + shell + stick
+    return head + wires + shell + stick + _thump(rng, t, sr, f0)
 
 
 def _acoustic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
-    x = _acoustic_like(rng, t, sr, (165.0, 260.0), (0.03, 0.12), (0.05, 0.16), (-6.0, 4.0), rng.uniform(0, 0.6))
-    return x, dict(room=(0.05, 0.3), rt60=(0.3, 1.0), width=(0.1, 0.5), drive=(1.0, 2.0), comp=0.5)
+    x = _acoustic_like(rng, t, sr, (165.0, 260.0), (0.03, 0.1), (0.07, 0.2), (-4.0, 5.0), rng.uniform(0, 0.5))
+    return x, dict(room=(0.08, 0.35), rt60=(0.4, 1.2), width=(0.1, 0.5), drive=(1.0, 2.0), comp=0.5)
 
 
 def _tight(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Piccolo or high-tuned snare: higher head, short crisp wires."""
-    x = _acoustic_like(rng, t, sr, (250.0, 420.0), (0.02, 0.07), (0.03, 0.09), (-4.0, 4.0), rng.uniform(0, 0.3))
-    return x, dict(room=(0.03, 0.2), rt60=(0.2, 0.7), width=(0.05, 0.4), drive=(1.0, 2.0), comp=0.5)
+    x = _acoustic_like(rng, t, sr, (220.0, 340.0), (0.02, 0.07), (0.03, 0.09), (-4.0, 4.0), rng.uniform(0, 0.3))
+    return x, dict(room=(0.05, 0.3), rt60=(0.3, 1.0), width=(0.05, 0.4), drive=(1.0, 2.0), comp=0.5)
 
 
 def _fat(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
@@ -101,10 +113,10 @@ def _808(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, 
     tau = dsp.log_uniform(rng, 0.02, 0.07)
     tone = dsp.modes(t, np.array([f1, f2]), np.array([1.0, rng.uniform(0.3, 0.9)]),
                      np.array([tau, tau * rng.uniform(0.5, 0.9)]), rng, rng.uniform(0.0, 0.4), 0.01, sr)
-    nz = dsp.filt(dsp.noise(rng, t.size), "highpass", dsp.log_uniform(rng, 800.0, 3000.0), sr)
+    nz = dsp.filt(dsp.noise(rng, t.size), "highpass", dsp.log_uniform(rng, 400.0, 1500.0), sr)
     nz *= dsp.decay(t, dsp.log_uniform(rng, 0.04, 0.12))
-    nz *= dsp.db(rng.uniform(-6.0, 3.0)) / (np.abs(nz).max() + 1e-12)
-    return tone / np.abs(tone).max() + nz, dict(room=(0.0, 0.1), rt60=(0.2, 0.6), width=(0.0, 0.2),
+    nz *= dsp.db(rng.uniform(-3.0, 5.0)) / (np.abs(nz).max() + 1e-12)
+    return tone / np.abs(tone).max() + nz + _thump(rng, t, sr, f1), dict(room=(0.0, 0.1), rt60=(0.2, 0.6), width=(0.0, 0.2),
                                                 drive=(1.0, 2.0), comp=0.3)
 
 
@@ -120,7 +132,7 @@ def _909(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, 
     nz = dsp.filt(nz, "highpass", dsp.log_uniform(rng, 300.0, 1500.0), sr)
     nz *= dsp.two_stage(t, dsp.log_uniform(rng, 0.01, 0.03), dsp.log_uniform(rng, 0.06, 0.18), 0.4)
     nz *= dsp.db(rng.uniform(-3.0, 4.0)) / (np.abs(nz).max() + 1e-12)
-    return tone / np.abs(tone).max() + nz, dict(room=(0.0, 0.15), rt60=(0.2, 0.7), width=(0.0, 0.25),
+    return tone / np.abs(tone).max() + nz + _thump(rng, t, sr, f0), dict(room=(0.0, 0.15), rt60=(0.2, 0.7), width=(0.0, 0.25),
                                                 drive=(1.0, 3.0), comp=0.4)
 
 
@@ -137,7 +149,7 @@ def _electronic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nd
     nz *= dsp.two_stage(t, dsp.log_uniform(rng, 0.01, 0.04), dsp.log_uniform(rng, 0.06, 0.3),
                         rng.uniform(0.3, 0.7))
     nz *= dsp.db(rng.uniform(-4.0, 6.0)) / (np.abs(nz).max() + 1e-12)
-    x = tone / np.abs(tone).max() + nz
+    x = tone / np.abs(tone).max() + nz + _thump(rng, t, sr, f0)
     if rng.random() < 0.3:  # bit-crush: lo-fi drum machines and samplers
         steps = 2 ** rng.integers(4, 8)
         x = np.round(x / np.abs(x).max() * steps) / steps
