@@ -1,6 +1,6 @@
 """How real do the synthesiser's drums look? Real CC0 one-shots (Debian's sonic-pi-samples) against ours.
 
-    PYTHONPATH=. python bench/synth_realism.py [--per-class 60] [--seed 0] [--naive] [--json runs/synth_realism.json]
+    PYTHONPATH=. python bench/synth_realism.py [--per-class 100] [--seed 0] [--naive] [--json FILE]
 
 Measures, per class (kick, snare, hat, perc):
   real CV      a classifier trained on real one-shots (augmented), tested on held-out real files (5 folds):
@@ -29,10 +29,21 @@ import numpy as np  # noqa: E402
 
 from tad_daemon.quality import DrumClassifier, augment, extract_batch, feature_names  # noqa: E402
 from tad_daemon.quality.reference import load_real  # noqa: E402
-from tad_daemon.synth import CLASSES, dsp, render_batch  # noqa: E402
+from tad_daemon.synth import CLASSES, dsp, item_rng, pick_variant, render  # noqa: E402
 
-KEY_FEATURES = ("centroid_s1", "centroid_s3", "flatness_s1", "pitch_15ms", "pitch_120ms", "pitch_drop",
-                "env_40ms", "env_130ms", "env_350ms", "decay_24db", "zcr_early")
+KEY_FEATURES = (
+    "centroid_s1",
+    "centroid_s3",
+    "flatness_s1",
+    "pitch_15ms",
+    "pitch_120ms",
+    "pitch_drop",
+    "env_40ms",
+    "env_130ms",
+    "env_350ms",
+    "decay_24db",
+    "zcr_early",
+)
 
 
 def naive_render(kind: str, rng: np.random.Generator, sr: int = 44100, n: int = 32768) -> np.ndarray:
@@ -55,16 +66,17 @@ def naive_render(kind: str, rng: np.random.Generator, sr: int = 44100, n: int = 
     return np.stack([x * fade, x * fade]).astype(np.float32)
 
 
-def synth_set(per_class: int, seed: int, naive: bool) -> tuple[np.ndarray, np.ndarray]:
-    audio, labels = [], []
+def synth_set(per_class: int, seed: int, naive: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, classes and variants of `per_class` one-shots per class (as write_corpus makes them)."""
+    audio, labels, variants = [], [], []
     for kind in CLASSES:
-        if naive:
-            rng = np.random.default_rng([seed, CLASSES.index(kind)])
-            audio.extend(naive_render(kind, rng) for _ in range(per_class))
-        else:
-            audio.extend(render_batch(kind, per_class, seed))
-        labels += [kind] * per_class
-    return extract_batch(audio), np.array(labels)
+        for i in range(per_class):
+            rng = item_rng(seed, i, kind)
+            variant = "naive" if naive else pick_variant(kind, rng)
+            audio.append(naive_render(kind, rng) if naive else render(kind, rng, variant))
+            labels.append(kind)
+            variants.append(f"{kind}/{variant}")
+    return extract_batch(audio), np.array(labels), np.array(variants)
 
 
 def recall(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -100,8 +112,12 @@ def discriminator(f_real: np.ndarray, f_synth: np.ndarray, repeats: int = 4, fol
     scores = []
     for r in range(repeats):
         rng = np.random.default_rng(100 + r)
-        fold = np.concatenate([rng.permutation(np.arange(len(f_real)) % folds),
-                               rng.permutation(np.arange(len(f_synth)) % folds)])
+        fold = np.concatenate(
+            [
+                rng.permutation(np.arange(len(f_real)) % folds),
+                rng.permutation(np.arange(len(f_synth)) % folds),
+            ]
+        )
         pred = np.empty(len(y), dtype=object)
         for i in range(folds):
             tr = fold != i
@@ -113,7 +129,7 @@ def discriminator(f_real: np.ndarray, f_synth: np.ndarray, repeats: int = 4, fol
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--per-class", type=int, default=60)
+    ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--augment", type=int, default=8, help="augmented copies of every real file")
     ap.add_argument("--naive", action="store_true", help="measure textbook drums instead of the synthesiser")
@@ -128,12 +144,14 @@ def main() -> None:
     f_real = extract_batch(real)
     rng = np.random.default_rng(args.seed)
     f_aug = np.stack([extract_batch([augment(a, rng) for _ in range(args.augment)]) for a in real])
-    f_synth, y_synth = synth_set(args.per_class, args.seed, args.naive)
+    f_synth, y_synth, v_synth = synth_set(args.per_class, args.seed, args.naive)
     t_feat = time.time() - t0
 
     cv_pred = real_cv(f_real, f_aug, y_real)
-    clf_real = fit(np.concatenate([f_real, f_aug.reshape(-1, f_real.shape[1])]),
-                   np.concatenate([y_real, np.repeat(y_real, args.augment)]))
+    clf_real = fit(
+        np.concatenate([f_real, f_aug.reshape(-1, f_real.shape[1])]),
+        np.concatenate([y_real, np.repeat(y_real, args.augment)]),
+    )
     r2s_pred = clf_real.predict(f_synth)
     clf_synth = fit(f_synth, y_synth)
     s2r_pred = clf_synth.predict(f_real)
@@ -146,35 +164,62 @@ def main() -> None:
         for feat in KEY_FEATURES:
             j = names_f.index(feat)
             r, s = f_real[y_real == c, j], f_synth[y_synth == c, j]
-            stats[c][feat] = dict(real_mean=float(r.mean()), real_std=float(r.std()),
-                                  synth_mean=float(s.mean()), synth_std=float(s.std()))
+            stats[c][feat] = dict(
+                real_mean=float(r.mean()),
+                real_std=float(r.std()),
+                synth_mean=float(s.mean()),
+                synth_std=float(s.std()),
+            )
 
     result = dict(
-        synth="naive" if args.naive else "tad_daemon.synth", per_class=args.per_class, seed=args.seed,
+        synth="naive" if args.naive else "tad_daemon.synth",
+        per_class=args.per_class,
+        seed=args.seed,
         real_files={c: int(np.sum(y_real == c)) for c in CLASSES},
-        real_cv=recall(y_real, cv_pred), real_to_synth=recall(y_synth, r2s_pred),
-        synth_to_real=recall(y_real, s2r_pred), discriminator=disc,
+        real_cv=recall(y_real, cv_pred),
+        real_to_synth=recall(y_synth, r2s_pred),
+        synth_to_real=recall(y_real, s2r_pred),
+        discriminator=disc,
         real_to_synth_confusion=confusion(y_synth, r2s_pred),
+        real_to_synth_variants={
+            v: [int(np.sum(r2s_pred[v_synth == v] == v.split("/")[0])), int(np.sum(v_synth == v))]
+            for v in sorted(set(v_synth.tolist()))
+        },
         synth_to_real_confusion=confusion(y_real, s2r_pred),
-        synth_to_real_missed={c: [n for n, yy, p in zip(names, y_real, s2r_pred, strict=True) if yy == c and p != c]
-                              for c in CLASSES},
+        synth_to_real_missed={
+            c: [n for n, yy, p in zip(names, y_real, s2r_pred, strict=True) if yy == c and p != c]
+            for c in CLASSES
+        },
         real_cv_missed=[n for n, yy, p in zip(names, y_real, cv_pred, strict=True) if yy != p],
-        features=stats, seconds=dict(features=round(t_feat, 1), total=round(time.time() - t0, 1)),
+        features=stats,
+        seconds=dict(features=round(t_feat, 1), total=round(time.time() - t0, 1)),
     )
 
-    print(f"{'class':6s} {'real files':>10s} {'real CV':>8s} {'real->synth':>12s} {'synth->real':>12s} "
-          f"{'discrim.':>9s}")
+    print(
+        f"{'class':6s} {'real files':>10s} {'real CV':>8s} {'real->synth':>12s} {'synth->real':>12s} "
+        f"{'discrim.':>9s}"
+    )
     for c in CLASSES:
-        print(f"{c:6s} {result['real_files'][c]:10d} {result['real_cv'][c]:8.0%} {result['real_to_synth'][c]:12.0%} "
-              f"{result['synth_to_real'][c]:12.0%} {disc[c]:9.0%}")
+        r = result
+        print(
+            f"{c:6s} {r['real_files'][c]:10d} {r['real_cv'][c]:8.0%} {r['real_to_synth'][c]:12.0%} "
+            f"{r['synth_to_real'][c]:12.0%} {disc[c]:9.0%}"
+        )
     print("\nreal->synth confusion (rows: synthetic class, columns: predicted)")
     for c in CLASSES:
         print(f"  {c:6s} " + " ".join(f"{result['real_to_synth_confusion'][c][p]:4d}" for p in CLASSES))
+    print(
+        "real->synth by variant (recognised/rendered):",
+        " ".join(f"{v}={a}/{b}" for v, (a, b) in result["real_to_synth_variants"].items()),
+    )
     print("synth->real misses:", {c: v for c, v in result["synth_to_real_missed"].items() if v})
     print("\nfeature means (real | synth), std in brackets")
     for feat in KEY_FEATURES:
-        row = " ".join(f"{stats[c][feat]['real_mean']:6.2f}({stats[c][feat]['real_std']:.2f})|"
-                       f"{stats[c][feat]['synth_mean']:6.2f}({stats[c][feat]['synth_std']:.2f})" for c in CLASSES)
+        row = " ".join(
+            f"{stats[c][feat]['real_mean']:6.2f}({stats[c][feat]['real_std']:.2f})|"
+            f"{stats[c][feat]['synth_mean']:6.2f}({stats[c][feat]['synth_std']:.2f})"
+            for c in CLASSES
+        )
         print(f"  {feat:12s} {row}")
     print(f"\n{result['seconds']}")
     out = Path(args.json)

@@ -45,8 +45,9 @@ class DrumClassifier:
         w, b = params
         return xs @ w + b, None
 
-    def _loss(self, flat: np.ndarray, xs: np.ndarray, onehot: np.ndarray, w: np.ndarray
-              ) -> tuple[float, np.ndarray]:
+    def _loss(
+        self, flat: np.ndarray, xs: np.ndarray, onehot: np.ndarray, w: np.ndarray
+    ) -> tuple[float, np.ndarray]:
         params = self._unflatten(flat, xs.shape[1], onehot.shape[1])
         logits, h = self._forward(params, xs)
         logits = logits - logits.max(axis=1, keepdims=True)
@@ -66,7 +67,7 @@ class DrumClassifier:
         out, i = [], 0
         for shape in self._shapes(d, c):
             size = int(np.prod(shape))
-            out.append(flat[i:i + size].reshape(shape))
+            out.append(flat[i : i + size].reshape(shape))
             i += size
         return out
 
@@ -96,10 +97,18 @@ class DrumClassifier:
         w = 1.0 / (len(self.classes) * counts[labels])  # balanced: every class weighs 1/C in total
 
         rng = np.random.default_rng(self.seed)
-        init = [rng.standard_normal(s) / np.sqrt(s[0]) if len(s) == 2 else np.zeros(s)
-                for s in self._shapes(xs.shape[1], len(self.classes))]
-        res = minimize(self._loss, np.concatenate([p.ravel() for p in init]), args=(xs, onehot, w),
-                       jac=True, method="L-BFGS-B", options={"maxiter": self.max_iter})
+        init = [
+            rng.standard_normal(s) / np.sqrt(s[0]) if len(s) == 2 else np.zeros(s)
+            for s in self._shapes(xs.shape[1], len(self.classes))
+        ]
+        res = minimize(
+            self._loss,
+            np.concatenate([p.ravel() for p in init]),
+            args=(xs, onehot, w),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.max_iter},
+        )
         self.params = self._unflatten(res.x, xs.shape[1], len(self.classes))
         return self
 
@@ -114,7 +123,7 @@ class DrumClassifier:
         return np.array(self.classes)[np.argmax(self.predict_proba(x), axis=1)]
 
     def embed(self, x: np.ndarray) -> np.ndarray:
-        """Standardised feature vectors (n, d): every feature weighs alike, for Fréchet distance and diversity.
+        """Standardised features (n, d): every feature weighs alike, for Fréchet distance and diversity.
 
         Deliberately not the hidden layer, which is trained to forget everything but the class.
         """
@@ -122,9 +131,17 @@ class DrumClassifier:
 
     def save(self, path: str | os.PathLike) -> None:
         arrays = {f"param_{i}": p for i, p in enumerate(self.params)}
-        np.savez(path, format=np.array(FORMAT), features_id=np.array(_features_id()),
-                 classes=np.array(self.classes), mean=self.mean, scale=self.scale,
-                 config=np.array([self.hidden, self.seed, self.max_iter]), l2=np.array(self.l2), **arrays)
+        np.savez(
+            path,
+            format=np.array(FORMAT),
+            features_id=np.array(_features_id()),
+            classes=np.array(self.classes),
+            mean=self.mean,
+            scale=self.scale,
+            config=np.array([self.hidden, self.seed, self.max_iter]),
+            l2=np.array(self.l2),
+            **arrays,
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DrumClassifier:

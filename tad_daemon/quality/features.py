@@ -32,8 +32,13 @@ def _mel_inv(m: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
-                   fmin: float = 25.0, fmax: float = 20000.0) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    n_mels: int = N_MELS,
+    fmin: float = 25.0,
+    fmax: float = 20000.0,
+) -> np.ndarray:
     """(n_mels, n_fft // 2 + 1) triangular filters; a filter narrower than a bin takes its nearest bin."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     fmax = min(fmax, 0.5 * sample_rate)
@@ -89,8 +94,12 @@ def _spectral_stats(power: np.ndarray, freqs: np.ndarray) -> tuple[float, float,
     rolloff = freqs[min(int(np.searchsorted(np.cumsum(p), 0.85 * total)), freqs.size - 1)]
     flatness = np.exp(np.mean(np.log(p))) / np.mean(p)
     bandwidth = np.sqrt(((freqs - centroid) ** 2 * p).sum() / total)
-    return (float(np.log2(centroid + 1.0)), float(np.log2(rolloff + 1.0)),
-            float(np.log10(flatness)), float(np.log2(bandwidth + 1.0)))
+    return (
+        float(np.log2(centroid + 1.0)),
+        float(np.log2(rolloff + 1.0)),
+        float(np.log10(flatness)),
+        float(np.log2(bandwidth + 1.0)),
+    )
 
 
 def _envelope_db(x: np.ndarray, win: int) -> np.ndarray:
@@ -110,7 +119,7 @@ def _pitch_track(x: np.ndarray) -> tuple[list[float], list[float]]:
     pitches, saliences = [], []
     for ms in PITCH_MS:
         c = int(ms * SAMPLE_RATE / 1000)
-        seg = padded[c:c + n]  # a window centred at `ms`
+        seg = padded[c : c + n]  # a window centred at `ms`
         p = _db(np.abs(np.fft.rfft(seg * win, n_pad)) ** 2)[band]
         k = int(np.argmax(p))
         pitches.append(float(np.log2(freqs[band][k])))
@@ -168,10 +177,19 @@ def extract(x: np.ndarray) -> np.ndarray:
     early, late = int(0.05 * SAMPLE_RATE), int(0.3 * SAMPLE_RATE)
     zcr = [np.log10(1e-4 + crossings[:early].mean()), np.log10(1e-4 + crossings[early:late].mean())]
 
-    return np.concatenate([
-        np.concatenate(shape), level, env_at, timing, spectral,
-        pitches, [pitches[0] - pitches[-1]], saliences, zcr,
-    ]).astype(np.float64)
+    return np.concatenate(
+        [
+            np.concatenate(shape),
+            level,
+            env_at,
+            timing,
+            spectral,
+            pitches,
+            [pitches[0] - pitches[-1]],
+            saliences,
+            zcr,
+        ]
+    ).astype(np.float64)
 
 
 def extract_batch(xs: np.ndarray | list[np.ndarray]) -> np.ndarray:

@@ -34,8 +34,13 @@ def pick_variant(kind: str, rng: np.random.Generator) -> str:
     return str(rng.choice(module.VARIANTS, p=p))
 
 
-def render(kind: str, rng: np.random.Generator, variant: str | None = None, sample_rate: int = 44100,
-           length: int = 32768) -> np.ndarray:
+def render(
+    kind: str,
+    rng: np.random.Generator,
+    variant: str | None = None,
+    sample_rate: int = 44100,
+    length: int = 32768,
+) -> np.ndarray:
     """One one-shot of `kind` (a random variant unless given): float32 array of shape (2, length)."""
     _check(kind, variant)
     if sample_rate < 8000 or length < 256:
@@ -51,8 +56,9 @@ def item_rng(seed: int, index: int, kind: str = "") -> np.random.Generator:
     return np.random.default_rng([seed, salt, index])
 
 
-def render_batch(kind: str, n: int, seed: int, variant: str | None = None, sample_rate: int = 44100,
-                 length: int = 32768) -> np.ndarray:
+def render_batch(
+    kind: str, n: int, seed: int, variant: str | None = None, sample_rate: int = 44100, length: int = 32768
+) -> np.ndarray:
     """(n, 2, length) float32 one-shots, deterministic for `seed` (item i is the same for any n > i)."""
     _check(kind, variant)
     out = np.zeros((n, 2, length), dtype=np.float32)

@@ -8,8 +8,9 @@ from pathlib import Path
 import soundfile as sf
 
 
-def write_corpus(out_dir: str | os.PathLike, per_class: int, seed: int, sample_rate: int = 44100,
-                 length: int = 32768) -> list[Path]:
+def write_corpus(
+    out_dir: str | os.PathLike, per_class: int, seed: int, sample_rate: int = 44100, length: int = 32768
+) -> list[Path]:
     """`per_class` one-shots of every class into out_dir/<class>/<class>-<variant>-s<seed>-<i>.wav.
 
     Deterministic for `seed`; each file is written under a temporary name and renamed into place.

@@ -23,7 +23,9 @@ def db(x: float) -> float:
     return 10.0 ** (x / 20.0)
 
 
-def log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int | None = None) -> float | np.ndarray:
+def log_uniform(
+    rng: np.random.Generator, lo: float, hi: float, size: int | None = None
+) -> float | np.ndarray:
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
@@ -49,8 +51,9 @@ def attack(t: np.ndarray, seconds: float) -> np.ndarray:
     return np.where(t < seconds, 0.5 - 0.5 * np.cos(np.pi * np.minimum(t / seconds, 1.0)), 1.0)
 
 
-def glide_phase(t: np.ndarray, f0: np.ndarray, depth: np.ndarray | float, tau: np.ndarray | float
-                ) -> np.ndarray:
+def glide_phase(
+    t: np.ndarray, f0: np.ndarray, depth: np.ndarray | float, tau: np.ndarray | float
+) -> np.ndarray:
     """Phase (radians) of f(t) = f0 * (1 + depth * exp(-t / tau)), integrated exactly.
 
     Shapes (k, 1) x (n,) give k glides at once. depth > 0: the pitch falls (a struck head relaxing);
@@ -59,9 +62,17 @@ def glide_phase(t: np.ndarray, f0: np.ndarray, depth: np.ndarray | float, tau: n
     return 2.0 * np.pi * f0 * (t + depth * tau * (1.0 - np.exp(-t / tau)))
 
 
-def modes(t: np.ndarray, freqs: np.ndarray, amps: np.ndarray, taus: np.ndarray, rng: np.random.Generator,
-          glide: float = 0.0, glide_tau: float = 0.05, sr: int = 44100) -> np.ndarray:
-    """Sum of exponentially decaying sinusoids with random phases and a common pitch glide (modal synthesis)."""
+def modes(
+    t: np.ndarray,
+    freqs: np.ndarray,
+    amps: np.ndarray,
+    taus: np.ndarray,
+    rng: np.random.Generator,
+    glide: float = 0.0,
+    glide_tau: float = 0.05,
+    sr: int = 44100,
+) -> np.ndarray:
+    """Exponentially decaying sinusoids with random phases and a common pitch glide (modal synthesis)."""
     phases = rng.uniform(0, 2 * np.pi, freqs.size)
     keep = freqs < 0.45 * sr
     f, a, tau, ph = freqs[keep], amps[keep], taus[keep], phases[keep]
@@ -74,8 +85,16 @@ def modes(t: np.ndarray, freqs: np.ndarray, amps: np.ndarray, taus: np.ndarray, 
     return (a[:, None] * env * np.sin(arg + ph[:, None].astype(np.float32))).sum(axis=0).astype(np.float64)
 
 
-def dense_modes(rng: np.random.Generator, t: np.ndarray, sr: int, f_lo: float, f_hi: float, n: int, tau: float,
-                slope_db: float = -6.0) -> np.ndarray:
+def dense_modes(
+    rng: np.random.Generator,
+    t: np.ndarray,
+    sr: int,
+    f_lo: float,
+    f_hi: float,
+    n: int,
+    tau: float,
+    slope_db: float = -6.0,
+) -> np.ndarray:
     """`n` random high modes between f_lo and f_hi, falling `slope_db` per octave, the higher the shorter.
 
     A real head, shell or bar has ever more modes per octave as frequency rises; together they make the
@@ -87,8 +106,34 @@ def dense_modes(rng: np.random.Generator, t: np.ndarray, sr: int, f_lo: float, f
     return x / (np.abs(x).max() + 1e-12)
 
 
-def _static_modes(n: int, f: np.ndarray, a: np.ndarray, tau: np.ndarray, ph: np.ndarray, sr: int,
-                  block: int = 256) -> np.ndarray:
+def decaying_noise(
+    rng: np.random.Generator,
+    t: np.ndarray,
+    sr: int,
+    f_lo: float,
+    f_hi: float,
+    tau_1k: float,
+    exponent: float = 0.8,
+    slope_db: float = -3.0,
+) -> np.ndarray:
+    """Noise in octave bands from f_lo to f_hi, each decaying with tau = tau_1k * (1 kHz / f)^exponent.
+
+    The countless high modes of a real drum and its shell, the sympathetic buzz of the kit and the early
+    room: on a spectrogram a triangle, the highs gone first. Peak-normalised."""
+    f_hi = min(f_hi, 0.45 * sr)
+    edges = np.geomspace(f_lo, max(f_hi, 2.0 * f_lo), max(2, int(np.log2(max(f_hi / f_lo, 2.0))) + 1))
+    w = noise(rng, t.size)
+    out = np.zeros(t.size)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        fc = np.sqrt(lo * hi)
+        band = filt(w, "bandpass", (lo, hi), sr)
+        out += band * db(slope_db * np.log2(fc / f_lo)) * np.exp(-t / (tau_1k * (1000.0 / fc) ** exponent))
+    return out / (np.abs(out).max() + 1e-12)
+
+
+def _static_modes(
+    n: int, f: np.ndarray, a: np.ndarray, tau: np.ndarray, ph: np.ndarray, sr: int, block: int = 256
+) -> np.ndarray:
     """Fixed-pitch modes as one matrix product: z^(B*j + i) = z^(B*j) * z^i for a block length B."""
     nb = -(-n // block)
     s = -1.0 / (tau * sr) + 2j * np.pi * f / sr
@@ -142,8 +187,9 @@ def resonator(x: np.ndarray, f0: float, q: float, sr: int) -> np.ndarray:
     return signal.lfilter(b, a, x, axis=-1)
 
 
-def swept_bandpass_noise(rng: np.random.Generator, t: np.ndarray, f_start: float, f_end: float,
-                         tau: float, q: float, sr: int) -> np.ndarray:
+def swept_bandpass_noise(
+    rng: np.random.Generator, t: np.ndarray, f_start: float, f_end: float, tau: float, q: float, sr: int
+) -> np.ndarray:
     """Noise through a band-pass whose centre glides from f_start to f_end (time constant tau).
 
     Done as a cross-fade of a few fixed band-passes along the glide: smooth, and vectorised.
@@ -178,8 +224,9 @@ def saturate(x: np.ndarray, drive: float) -> np.ndarray:
     return y / (np.abs(y).max() + 1e-12) * peak
 
 
-def compress(x: np.ndarray, sr: int, threshold_db: float, ratio: float, attack_ms: float, release_ms: float
-             ) -> np.ndarray:
+def compress(
+    x: np.ndarray, sr: int, threshold_db: float, ratio: float, attack_ms: float, release_ms: float
+) -> np.ndarray:
     """Feed-forward peak compressor (one-pole detector), as on a mix bus or a sampled drum machine."""
     if ratio <= 1.0:
         return x
@@ -209,15 +256,17 @@ def tilt(x: np.ndarray, db_per_octave: float, sr: int, pivot: float = 1000.0) ->
 
 def room_ir(rng: np.random.Generator, sr: int, rt60: float, brightness: float) -> np.ndarray:
     """Stereo impulse response (2, m) of a small room: sparse early reflections, then a dense tail whose
-    highs die faster than its lows. Decorrelated channels give width."""
+    highs die faster than its lows. Partly correlated channels give width without a hole in the middle."""
     m = int(min(rt60, 0.8) * sr)  # the rest of a longer tail falls past the one-shot's end anyway
     t = times(m, sr)
+    shared = noise(rng, m)
+    mix = rng.uniform(0.5, 0.9)
     ir = np.zeros((2, m))
     for ch in range(2):
-        w = noise(rng, m)
+        w = mix * shared + np.sqrt(1.0 - mix**2) * noise(rng, m)
         low = filt(w, "lowpass", 600.0, sr, 1)
         high = w - low
-        tail = low * np.exp(-6.9 * t / rt60) + brightness * high * np.exp(-6.9 * t / (0.45 * rt60))
+        tail = low * np.exp(-6.9 * t / rt60) + brightness * high * np.exp(-6.9 * t / (0.7 * rt60))
         tail *= attack(t, 0.008)  # the tail builds up after the first reflections
         taps = (rng.uniform(0.002, 0.025, 8) * sr).astype(int)
         early = np.zeros(m)
@@ -229,20 +278,22 @@ def room_ir(rng: np.random.Generator, sr: int, rt60: float, brightness: float) -
 def reverb(x: np.ndarray, ir: np.ndarray, wet: float) -> np.ndarray:
     """Mix a stereo signal with the room's response to its mid channel (wet 0..1, energy share)."""
     n = x.shape[-1]
-    wet_sig = signal.fftconvolve(x.mean(axis=0)[None, :], ir, axes=-1)[:, :n]  # unit-energy IR: as loud as dry
+    wet_sig = signal.fftconvolve(x.mean(axis=0)[None, :], ir, axes=-1)[
+        :, :n
+    ]  # unit-energy IR: as loud as dry
     return np.sqrt(1.0 - wet) * x + np.sqrt(wet) * wet_sig
 
 
 def mics(x: np.ndarray, rng: np.random.Generator, sr: int, width: float, tilt_db: float = 0.0) -> np.ndarray:
-    """A mono source as a stereo pair of slightly different mics: a small delay (up to 0.6 ms), level and
-    colour difference between channels, plus a common EQ tilt. width 0 gives identical channels.
-    All of it is one filter per channel, applied in the frequency domain."""
+    """A mono source as a near-coincident pair of slightly different mics: a tiny delay (up to 50 us: more
+    would comb-filter the mono sum of bright sounds), a level and colour difference between channels, plus a
+    common EQ tilt. width 0 gives identical channels. One filter per channel, in the frequency domain."""
     n = x.size
     m = sp_fft.next_fast_len(n + 64)
     spec = sp_fft.rfft(x, m)
     f = sp_fft.rfftfreq(m)
     common = _tilt_gain(m, tilt_db, sr)
-    delay = rng.uniform(-1.0, 1.0) * width * 0.0006 * sr
+    delay = rng.uniform(-1.0, 1.0) * width * 0.00005 * sr
     out = np.empty((2, n))
     for ch, d in enumerate((max(-delay, 0.0), max(delay, 0.0))):
         colour = _tilt_gain(m, rng.uniform(-1.0, 1.0) * width, sr) * db(rng.uniform(-2.0, 2.0) * width)
@@ -250,8 +301,15 @@ def mics(x: np.ndarray, rng: np.random.Generator, sr: int, width: float, tilt_db
     return out
 
 
-def finish(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, *, floor_db: float = -90.0,
-           fade_ms: float = 30.0) -> np.ndarray:
+def finish(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    sr: int,
+    length: int,
+    *,
+    floor_db: float = -90.0,
+    fade_ms: float = 30.0,
+) -> np.ndarray:
     """The common output stage: DC removal, a faint noise floor, a short pre-onset gap,
     a fade to silence at the end and peak normalisation to -1..-6 dBFS. Returns float32 (2, length)."""
     x = np.atleast_2d(x)
@@ -267,11 +325,11 @@ def finish(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, *, flo
     x = x / peak
     x = x + rng.standard_normal(x.shape) * db(floor_db) * np.linspace(1.0, 0.3, length)
     # A sound still ringing near the end gets a longer fade, as a sample editor would trim it.
-    tail_db = 20 * np.log10(np.abs(x[:, -int(0.1 * sr):]).max() + 1e-12)
+    tail_db = 20 * np.log10(np.abs(x[:, -int(0.1 * sr) :]).max() + 1e-12)
     fade_ms = float(np.clip(np.interp(tail_db, [-60.0, -20.0], [fade_ms, 250.0]), fade_ms, 250.0))
-    fade = int(fade_ms * sr / 1000)
+    fade = min(int(fade_ms * sr / 1000), length // 4)
     t = np.linspace(0.0, 1.0, fade)
-    x[:, length - fade:] *= 0.5 + 0.5 * np.cos(np.pi * t)
+    x[:, length - fade :] *= 0.5 + 0.5 * np.cos(np.pi * t)
     peak = np.abs(x).max() + 1e-12
     return (x * (db(rng.uniform(-6.0, -1.0)) / peak)).astype(np.float32)
 
@@ -286,8 +344,14 @@ def post(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, p: dict)
     x = filt(x, "lowpass", log_uniform(rng, *p.get("air", (8000.0, 18000.0))), sr, 2)
     x = saturate(x, rng.uniform(*p.get("drive", (1.0, 1.0))))
     if rng.random() < p.get("comp", 0.4):
-        x = compress(x, sr, rng.uniform(-20.0, -6.0), rng.uniform(2.0, 6.0), rng.uniform(1.0, 20.0),
-                     rng.uniform(40.0, 250.0))
+        x = compress(
+            x,
+            sr,
+            rng.uniform(-20.0, -6.0),
+            rng.uniform(2.0, 6.0),
+            rng.uniform(1.0, 20.0),
+            rng.uniform(40.0, 250.0),
+        )
     st = mics(x, rng, sr, rng.uniform(*p.get("width", (0.0, 0.2))), rng.uniform(-1.0, 1.0))
     wet = rng.uniform(*p.get("room", (0.0, 0.1)))
     if wet > 0.005:

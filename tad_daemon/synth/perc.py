@@ -13,8 +13,22 @@ from scipy import signal
 
 from tad_daemon.synth import dsp
 
-VARIANTS = ("tom", "conga", "bongo", "tabla", "rim", "clap", "snap", "cowbell", "clave", "woodblock", "shaker",
-            "tambourine", "blip", "tick")
+VARIANTS = (
+    "tom",
+    "conga",
+    "bongo",
+    "tabla",
+    "rim",
+    "clap",
+    "snap",
+    "cowbell",
+    "clave",
+    "woodblock",
+    "shaker",
+    "tambourine",
+    "blip",
+    "tick",
+)
 WEIGHTS = (0.14, 0.09, 0.07, 0.15, 0.06, 0.04, 0.03, 0.06, 0.04, 0.07, 0.03, 0.03, 0.13, 0.06)
 
 
@@ -27,8 +41,19 @@ def _hit(rng: np.random.Generator, t: np.ndarray, sr: int, contact: float, brigh
     return pulse + bright * dsp.filt(nz, "highpass", 1500.0, sr)
 
 
-def _drum(rng: np.random.Generator, t: np.ndarray, sr: int, f0: float, tau: float, ratios: np.ndarray,
-          glide: float, glide_tau: float, overtones: float, contact: float, bright: float) -> np.ndarray:
+def _drum(
+    rng: np.random.Generator,
+    t: np.ndarray,
+    sr: int,
+    f0: float,
+    tau: float,
+    ratios: np.ndarray,
+    glide: float,
+    glide_tau: float,
+    overtones: float,
+    contact: float,
+    bright: float,
+) -> np.ndarray:
     """A struck membrane: low modes plus dense high modes, rung by the contact excitation, plus the
     contact noise itself heard directly."""
     k = ratios.size
@@ -39,15 +64,29 @@ def _drum(rng: np.random.Generator, t: np.ndarray, sr: int, f0: float, tau: floa
     taus = tau / r ** rng.uniform(0.2, 1.2)  # overtones ring almost as long: the tail keeps some colour
     ring = dsp.modes(t, f0 * r, amps, taus, rng, glide, glide_tau, sr)
     ring /= np.abs(ring).max() + 1e-12
-    dense = dsp.dense_modes(rng, t, sr, f0 * r[-1], min(f0 * 60.0, 14000.0), 40,
-                            dsp.log_uniform(rng, 0.004, 0.03), rng.uniform(-9.0, -3.0))
+    dense = dsp.dense_modes(
+        rng,
+        t,
+        sr,
+        f0 * r[-1],
+        min(f0 * 60.0, 14000.0),
+        40,
+        dsp.log_uniform(rng, 0.004, 0.03),
+        rng.uniform(-9.0, -3.0),
+    )
     ring += dense * dsp.db(rng.uniform(-30.0, -10.0) + 10.0 * bright)
     exc = _hit(rng, t[: int(0.02 * sr)], sr, contact, bright)
     body = signal.fftconvolve(ring, exc)[: t.size]
     body /= np.abs(body).max() + 1e-12
     direct = dsp.filt(dsp.noise(rng, t.size), "highpass", dsp.log_uniform(rng, 500.0, 3000.0), sr)
-    direct *= dsp.decay(t, dsp.log_uniform(rng, 0.001, 0.006)) * dsp.db(rng.uniform(-26.0, -8.0) + 6.0 * bright)
-    x = body + direct
+    direct *= dsp.decay(t, dsp.log_uniform(rng, 0.001, 0.006)) * dsp.db(
+        rng.uniform(-26.0, -8.0) + 6.0 * bright
+    )
+    # A damped head damps the shell's hiss too: it never outlasts the head by much.
+    hiss_tau = min(dsp.log_uniform(rng, 0.02, 0.15) * (1.0 + bright), max(3.0 * tau, 0.015))
+    shell = dsp.decaying_noise(rng, t, sr, f0 * 2.5, 14000.0, hiss_tau, rng.uniform(0.5, 1.0))
+    shell *= dsp.attack(t, 0.0005) * dsp.db(rng.uniform(-30.0, -12.0) + 6.0 * bright)
+    x = body + direct + shell
     return x / (np.abs(x).max() + 1e-12)
 
 
@@ -60,8 +99,19 @@ def _stick(rng: np.random.Generator, t: np.ndarray, sr: int, level_db: float) ->
 def _tom(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     f0 = dsp.log_uniform(rng, 90.0, 260.0)  # floor toms ~90-120 Hz, rack toms ~120-260 Hz
     tau = dsp.log_uniform(rng, 0.08, 0.35) * (120.0 / f0) ** 0.3
-    x = _drum(rng, t, sr, f0, tau, dsp.MEMBRANE[:9], rng.uniform(0.05, 0.4), dsp.log_uniform(rng, 0.02, 0.1),
-              rng.uniform(0.3, 1.0), rng.uniform(0.0003, 0.0012), rng.uniform(0.1, 0.6))
+    x = _drum(
+        rng,
+        t,
+        sr,
+        f0,
+        tau,
+        dsp.MEMBRANE[:9],
+        rng.uniform(0.05, 0.4),
+        dsp.log_uniform(rng, 0.02, 0.1),
+        rng.uniform(0.3, 1.0),
+        rng.uniform(0.0003, 0.0012),
+        rng.uniform(0.1, 0.6),
+    )
     x += _stick(rng, t, sr, rng.uniform(-24, -8))
     return x, dict(room=(0.05, 0.3), rt60=(0.3, 1.0), width=(0.1, 0.5), drive=(1.0, 2.0), comp=0.4)
 
@@ -70,36 +120,94 @@ def _conga(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
     f0 = dsp.log_uniform(rng, 170.0, 360.0)
     slap = rng.random() < 0.35  # a slap damps the head and adds a bright crack
     tau = dsp.log_uniform(rng, 0.02, 0.06) if slap else dsp.log_uniform(rng, 0.08, 0.25)
-    x = _drum(rng, t, sr, f0, tau, dsp.AIR_LOADED[:8], rng.uniform(0.0, 0.1), 0.03, rng.uniform(0.3, 0.9),
-              rng.uniform(0.0005, 0.002), rng.uniform(0.3, 1.0) if slap else rng.uniform(0.0, 0.5))
+    x = _drum(
+        rng,
+        t,
+        sr,
+        f0,
+        tau,
+        dsp.AIR_LOADED[:8],
+        rng.uniform(0.0, 0.1),
+        0.03,
+        rng.uniform(0.3, 0.9),
+        rng.uniform(0.0005, 0.002),
+        rng.uniform(0.3, 1.0) if slap else rng.uniform(0.0, 0.5),
+    )
     return x, dict(room=(0.03, 0.25), rt60=(0.3, 0.9), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
 
 def _bongo(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     f0 = dsp.log_uniform(rng, 330.0, 700.0)
-    x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.04, 0.15), dsp.AIR_LOADED[:7], rng.uniform(0.0, 0.15),
-              0.02, rng.uniform(0.3, 0.9), rng.uniform(0.0003, 0.0012), rng.uniform(0.0, 0.6))
+    x = _drum(
+        rng,
+        t,
+        sr,
+        f0,
+        dsp.log_uniform(rng, 0.04, 0.15),
+        dsp.AIR_LOADED[:7],
+        rng.uniform(0.0, 0.15),
+        0.02,
+        rng.uniform(0.3, 0.9),
+        rng.uniform(0.0003, 0.0012),
+        rng.uniform(0.0, 0.6),
+    )
     return x, dict(room=(0.03, 0.2), rt60=(0.2, 0.8), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
 
 def _tabla(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Tabla strokes: the dayan's harmonic ring (its loaded head gives near-integer modes), the bayan's
     low bend, or a damped slap."""
-    stroke = rng.choice(["dayan", "bayan", "slap"], p=[0.45, 0.3, 0.25])
+    stroke = rng.choice(["dayan", "bayan", "slap"], p=[0.4, 0.3, 0.3])
     if stroke == "dayan":  # na, tin, tun: ringing harmonics of 250-600 Hz
         f0 = dsp.log_uniform(rng, 250.0, 600.0)
         ratios = np.arange(1.0, 7.0) * (1.0 + rng.uniform(-0.01, 0.01, 6))
-        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.1, 0.8), ratios, rng.uniform(0.0, 0.03), 0.05,
-                  rng.uniform(0.3, 1.0), rng.uniform(0.0002, 0.0006), rng.uniform(0.1, 0.8))
+        x = _drum(
+            rng,
+            t,
+            sr,
+            f0,
+            dsp.log_uniform(rng, 0.1, 0.8),
+            ratios,
+            rng.uniform(0.0, 0.03),
+            0.05,
+            rng.uniform(0.3, 1.0),
+            rng.uniform(0.0002, 0.0006),
+            rng.uniform(0.1, 0.8),
+        )
     elif stroke == "bayan":  # ghe: a low boom whose pitch the wrist bends
         f0 = dsp.log_uniform(rng, 85.0, 150.0)
         bend = rng.uniform(-0.25, 0.15)  # negative: the pitch rises as the wrist presses
-        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.25, 1.0), dsp.AIR_LOADED[:6], bend,
-                  dsp.log_uniform(rng, 0.05, 0.3), rng.uniform(0.3, 0.8), rng.uniform(0.001, 0.003), rng.uniform(0.0, 0.3))
-    else:  # ke, te, tas: a flat-hand or finger slap, damped at once
-        f0 = dsp.log_uniform(rng, 120.0, 600.0)
-        x = _drum(rng, t, sr, f0, dsp.log_uniform(rng, 0.004, 0.015), dsp.MEMBRANE[:8], 0.0, 0.02,
-                  rng.uniform(0.5, 1.0), rng.uniform(0.0005, 0.002), rng.uniform(0.5, 2.0))
+        x = _drum(
+            rng,
+            t,
+            sr,
+            f0,
+            dsp.log_uniform(rng, 0.25, 1.0),
+            dsp.AIR_LOADED[:6],
+            bend,
+            dsp.log_uniform(rng, 0.05, 0.3),
+            rng.uniform(0.3, 0.8),
+            rng.uniform(0.001, 0.003),
+            rng.uniform(0.0, 0.3),
+        )
+    else:  # ke, te, re: a flat-hand or finger slap, damped at once: a low thud and a short click
+        f0 = dsp.log_uniform(rng, 80.0, 300.0)
+        x = _drum(
+            rng,
+            t,
+            sr,
+            f0,
+            dsp.log_uniform(rng, 0.006, 0.03),
+            dsp.MEMBRANE[:8],
+            0.0,
+            0.02,
+            rng.uniform(0.3, 0.8),
+            rng.uniform(0.0005, 0.002),
+            rng.uniform(0.1, 0.6),
+        )
+        width = dsp.log_uniform(rng, 0.002, 0.008)
+        thud = dsp.filt(np.where(t < width, np.sin(np.pi * t / width), 0.0), "lowpass", 400.0, sr)
+        x = x + thud / (np.abs(thud).max() + 1e-12) * dsp.db(rng.uniform(-6.0, 3.0))
     return x, dict(room=(0.0, 0.15), rt60=(0.2, 0.8), width=(0.0, 0.4), drive=(1.0, 1.3), comp=0.3)
 
 
@@ -110,8 +218,9 @@ def _rim(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, 
     ring = dsp.modes(t, freqs, rng.uniform(0.3, 1.0, k), dsp.log_uniform(rng, 0.008, 0.05, k), rng, sr=sr)
     x = ring / (np.abs(ring).max() + 1e-12) + _stick(rng, t, sr, rng.uniform(-8, 0))
     if rng.random() < 0.5:  # rimshot: the head sounds too
-        x += 0.5 * _drum(rng, t, sr, dsp.log_uniform(rng, 170, 300), 0.05, dsp.MEMBRANE[:6], 0.1, 0.01, 0.6,
-                         0.0005, 0.5)
+        x += 0.5 * _drum(
+            rng, t, sr, dsp.log_uniform(rng, 170, 300), 0.05, dsp.MEMBRANE[:6], 0.1, 0.01, 0.6, 0.0005, 0.5
+        )
     return x, dict(room=(0.03, 0.25), rt60=(0.3, 1.0), width=(0.1, 0.5), drive=(1.0, 2.0), comp=0.3)
 
 
@@ -126,7 +235,9 @@ def _clap(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray,
         tail = dsp.log_uniform(rng, 0.05, 0.2) if i == n_bursts - 1 else rng.uniform(0.002, 0.006)
         env += np.where(t >= s, dsp.decay(np.maximum(t - s, 0.0), tail), 0.0) * rng.uniform(0.6, 1.0)
     centre = dsp.log_uniform(rng, 900.0, 2500.0)
-    nz = dsp.filt(dsp.noise(rng, t.size), "bandpass", (centre / rng.uniform(1.5, 3), centre * rng.uniform(1.5, 3)), sr)
+    nz = dsp.filt(
+        dsp.noise(rng, t.size), "bandpass", (centre / rng.uniform(1.5, 3), centre * rng.uniform(1.5, 3)), sr
+    )
     return nz * env, dict(room=(0.1, 0.4), rt60=(0.4, 1.2), width=(0.2, 0.6), drive=(1.0, 2.0), comp=0.4)
 
 
@@ -135,7 +246,9 @@ def _snap(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray,
     centre = dsp.log_uniform(rng, 1200.0, 4000.0)
     nz = dsp.filt(dsp.noise(rng, t.size), "bandpass", (centre / 2, centre * 2), sr)
     nz *= dsp.two_stage(t, rng.uniform(0.003, 0.01), dsp.log_uniform(rng, 0.02, 0.08), rng.uniform(0.1, 0.4))
-    knock = dsp.modes(t, np.array([dsp.log_uniform(rng, 100, 300)]), np.array([1.0]), np.array([0.02]), rng, sr=sr)
+    knock = dsp.modes(
+        t, np.array([dsp.log_uniform(rng, 100, 300)]), np.array([1.0]), np.array([0.02]), rng, sr=sr
+    )
     x = nz / (np.abs(nz).max() + 1e-12) + knock * dsp.db(rng.uniform(-20, -6))
     return x, dict(room=(0.05, 0.3), rt60=(0.3, 1.0), width=(0.1, 0.5), drive=(1.0, 1.5), comp=0.3)
 
@@ -159,8 +272,14 @@ def _cowbell(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarr
 
 def _clave(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     f0 = dsp.log_uniform(rng, 1800.0, 2800.0)
-    x = dsp.modes(t, np.array([f0, f0 * rng.uniform(2.5, 2.9)]), np.array([1.0, rng.uniform(0.05, 0.3)]),
-                  np.array([dsp.log_uniform(rng, 0.015, 0.06), 0.01]), rng, sr=sr)
+    x = dsp.modes(
+        t,
+        np.array([f0, f0 * rng.uniform(2.5, 2.9)]),
+        np.array([1.0, rng.uniform(0.05, 0.3)]),
+        np.array([dsp.log_uniform(rng, 0.015, 0.06), 0.01]),
+        rng,
+        sr=sr,
+    )
     x += _stick(rng, t, sr, rng.uniform(-24, -10))
     return x, dict(room=(0.05, 0.3), rt60=(0.3, 1.0), width=(0.1, 0.4), drive=(1.0, 1.3), comp=0.2)
 
@@ -169,13 +288,21 @@ def _woodblock(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nda
     f0 = dsp.log_uniform(rng, 350.0, 1500.0)
     ratios = np.array([1.0, rng.uniform(2.3, 2.9), rng.uniform(3.8, 4.6), rng.uniform(5.5, 6.5)])
     tau = dsp.log_uniform(rng, 0.01, 0.08)
-    x = dsp.modes(t, f0 * ratios, np.array([1.0, 0.5, 0.25, 0.1]) * rng.uniform(0.5, 1.0, 4),
-                  tau / ratios**0.8, rng, sr=sr)
+    x = dsp.modes(
+        t,
+        f0 * ratios,
+        np.array([1.0, 0.5, 0.25, 0.1]) * rng.uniform(0.5, 1.0, 4),
+        tau / ratios**0.8,
+        rng,
+        sr=sr,
+    )
     x = x / np.abs(x).max() + _stick(rng, t, sr, rng.uniform(-20, -6))
     return x, dict(room=(0.03, 0.25), rt60=(0.3, 0.9), width=(0.1, 0.4), drive=(1.0, 1.5), comp=0.3)
 
 
-def _grains(rng: np.random.Generator, t: np.ndarray, spread: float, count: int, grain_tau: float) -> np.ndarray:
+def _grains(
+    rng: np.random.Generator, t: np.ndarray, spread: float, count: int, grain_tau: float
+) -> np.ndarray:
     """Envelope of many bead or jingle impacts scattered over `spread` seconds (denser at first)."""
     hits = np.sort(rng.exponential(spread / 3, count))
     env = np.zeros_like(t)
@@ -197,20 +324,29 @@ def _tambourine(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nd
     """Jingles: pairs of small cymbals, ringing partials at 4-12 kHz triggered by a burst of impacts."""
     env = _grains(rng, t, dsp.log_uniform(rng, 0.02, 0.08), rng.integers(10, 60), rng.uniform(0.002, 0.006))
     k = 30
-    jingle = dsp.modes(t, dsp.log_uniform(rng, 3500.0, 13000.0, k), rng.rayleigh(1.0, k),
-                       dsp.log_uniform(rng, 0.05, 0.3, k), rng, sr=sr)
+    jingle = dsp.modes(
+        t,
+        dsp.log_uniform(rng, 3500.0, 13000.0, k),
+        rng.rayleigh(1.0, k),
+        dsp.log_uniform(rng, 0.05, 0.3, k),
+        rng,
+        sr=sr,
+    )
     jingle *= dsp.decay(t, dsp.log_uniform(rng, 0.08, 0.3))
     nz = dsp.filt(dsp.noise(rng, t.size), "highpass", 5000.0, sr) * env
-    x = jingle / (np.abs(jingle).max() + 1e-12) * (0.3 + env / (env.max() + 1e-12)) + nz / (np.abs(nz).max() + 1e-12)
+    x = jingle / (np.abs(jingle).max() + 1e-12) * (0.3 + env / (env.max() + 1e-12)) + nz / (
+        np.abs(nz).max() + 1e-12
+    )
     if rng.random() < 0.4:  # a tambourine with a head: a low thump under the jingles
-        x += 0.5 * _drum(rng, t, sr, dsp.log_uniform(rng, 150, 350), 0.03, dsp.MEMBRANE[:5], 0.05, 0.01, 0.5,
-                         0.001, 0.2)
+        x += 0.5 * _drum(
+            rng, t, sr, dsp.log_uniform(rng, 150, 350), 0.03, dsp.MEMBRANE[:5], 0.05, 0.01, 0.5, 0.001, 0.2
+        )
     return x, dict(room=(0.03, 0.25), rt60=(0.3, 0.9), width=(0.1, 0.5), drive=(1.0, 1.3), comp=0.3)
 
 
 def _blip(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Electronic percussion: a sine, triangle or square with a fast pitch envelope (zaps, pops, bongs)."""
-    f0 = dsp.log_uniform(rng, 150.0, 1500.0)
+    f0 = dsp.log_uniform(rng, 70.0, 1500.0)
     depth = rng.choice([dsp.log_uniform(rng, 0.5, 6.0), -rng.uniform(0.2, 0.6), 0.0], p=[0.6, 0.15, 0.25])
     phase = dsp.glide_phase(t, f0, depth, dsp.log_uniform(rng, 0.003, 0.05)) + rng.uniform(0, 6.3)
     wave = rng.choice(["sine", "triangle", "square"], p=[0.5, 0.25, 0.25])
@@ -220,7 +356,7 @@ def _blip(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray,
         x = 2.0 / np.pi * np.arcsin(np.sin(phase))
     else:
         x = dsp.filt(dsp.square(phase, 0.1), "lowpass", dsp.log_uniform(rng, 1500, 8000), sr)
-    tau = dsp.log_uniform(rng, 0.015, 0.2)
+    tau = dsp.log_uniform(rng, 0.008, 0.2)
     x *= dsp.two_stage(t, tau * 0.3, tau, rng.uniform(0.4, 0.9))
     return x, dict(room=(0.0, 0.2), rt60=(0.2, 0.9), width=(0.0, 0.4), drive=(1.0, 3.0), comp=0.3)
 
@@ -228,15 +364,34 @@ def _blip(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray,
 def _tick(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Very short clicks and knocks: a damped resonance a few ms long."""
     f0 = dsp.log_uniform(rng, 300.0, 3000.0)
-    ring = dsp.modes(t, np.array([f0, f0 * rng.uniform(1.5, 3.0)]), np.array([1.0, rng.uniform(0.1, 0.6)]),
-                     np.array([dsp.log_uniform(rng, 0.002, 0.012), 0.003]), rng, sr=sr)
+    ring = dsp.modes(
+        t,
+        np.array([f0, f0 * rng.uniform(1.5, 3.0)]),
+        np.array([1.0, rng.uniform(0.1, 0.6)]),
+        np.array([dsp.log_uniform(rng, 0.002, 0.012), 0.003]),
+        rng,
+        sr=sr,
+    )
     x = ring / (np.abs(ring).max() + 1e-12) + _stick(rng, t, sr, rng.uniform(-20, -3))
     return x, dict(room=(0.0, 0.2), rt60=(0.2, 0.8), width=(0.0, 0.4), drive=(1.0, 2.0), comp=0.2)
 
 
-_RENDER = {"tom": _tom, "conga": _conga, "bongo": _bongo, "tabla": _tabla, "rim": _rim, "clap": _clap,
-           "snap": _snap, "cowbell": _cowbell, "clave": _clave, "woodblock": _woodblock, "shaker": _shaker,
-           "tambourine": _tambourine, "blip": _blip, "tick": _tick}
+_RENDER = {
+    "tom": _tom,
+    "conga": _conga,
+    "bongo": _bongo,
+    "tabla": _tabla,
+    "rim": _rim,
+    "clap": _clap,
+    "snap": _snap,
+    "cowbell": _cowbell,
+    "clave": _clave,
+    "woodblock": _woodblock,
+    "shaker": _shaker,
+    "tambourine": _tambourine,
+    "blip": _blip,
+    "tick": _tick,
+}
 
 
 def render(variant: str, rng: np.random.Generator, sr: int, length: int) -> np.ndarray:
