@@ -127,10 +127,27 @@ def discriminator(f_real: np.ndarray, f_synth: np.ndarray, repeats: int = 4, fol
     return float(np.mean(scores))
 
 
+def summary(per_run: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, min and max over repeated synthetic sets, per class."""
+    return {
+        c: dict(
+            mean=float(np.mean([r[c] for r in per_run])),
+            min=float(np.min([r[c] for r in per_run])),
+            max=float(np.max([r[c] for r in per_run])),
+        )
+        for c in CLASSES
+    }
+
+
+def cell(s: dict[str, float]) -> str:
+    return f"{s['mean']:4.0%} ({s['min']:.0%}-{s['max']:.0%})" if s["max"] > s["min"] else f"{s['mean']:4.0%}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="synthetic sets (seeds seed, seed+1, ...)")
     ap.add_argument("--augment", type=int, default=8, help="augmented copies of every real file")
     ap.add_argument("--naive", action="store_true", help="measure textbook drums instead of the synthesiser")
     ap.add_argument("--json", default="runs/synth_realism.json")
@@ -144,76 +161,83 @@ def main() -> None:
     f_real = extract_batch(real)
     rng = np.random.default_rng(args.seed)
     f_aug = np.stack([extract_batch([augment(a, rng) for _ in range(args.augment)]) for a in real])
-    f_synth, y_synth, v_synth = synth_set(args.per_class, args.seed, args.naive)
-    t_feat = time.time() - t0
-
     cv_pred = real_cv(f_real, f_aug, y_real)
     clf_real = fit(
         np.concatenate([f_real, f_aug.reshape(-1, f_real.shape[1])]),
         np.concatenate([y_real, np.repeat(y_real, args.augment)]),
     )
-    r2s_pred = clf_real.predict(f_synth)
-    clf_synth = fit(f_synth, y_synth)
-    s2r_pred = clf_synth.predict(f_real)
-    disc = {c: discriminator(f_real[y_real == c], f_synth[y_synth == c]) for c in CLASSES}
+
+    r2s, s2r, disc, variants, missed, synth_feats, synth_labels = [], [], [], {}, {}, [], []
+    conf = {c: dict.fromkeys(CLASSES, 0) for c in CLASSES}
+    for r in range(args.repeats):
+        f_synth, y_synth, v_synth = synth_set(args.per_class, args.seed + r, args.naive)
+        r2s_pred = clf_real.predict(f_synth)
+        s2r_pred = fit(f_synth, y_synth).predict(f_real)
+        r2s.append(recall(y_synth, r2s_pred))
+        for c, row in confusion(y_synth, r2s_pred).items():
+            conf[c] = {p: conf[c][p] + k for p, k in row.items()}
+        s2r.append(recall(y_real, s2r_pred))
+        disc.append({c: discriminator(f_real[y_real == c], f_synth[y_synth == c]) for c in CLASSES})
+        for v in set(v_synth.tolist()):
+            ok, total = variants.get(v, (0, 0))
+            variants[v] = (
+                ok + int(np.sum(r2s_pred[v_synth == v] == v.split("/")[0])),
+                total + int(np.sum(v_synth == v)),
+            )
+        for n, yy, p in zip(names, y_real, s2r_pred, strict=True):
+            if yy != p:
+                missed[n] = missed.get(n, 0) + 1
+        synth_feats.append(f_synth)
+        synth_labels.append(y_synth)
+    f_synth, y_synth = np.concatenate(synth_feats), np.concatenate(synth_labels)
 
     names_f = feature_names()
-    stats = {}
+    stats = {c: {} for c in CLASSES}
     for c in CLASSES:
-        stats[c] = {}
         for feat in KEY_FEATURES:
             j = names_f.index(feat)
-            r, s = f_real[y_real == c, j], f_synth[y_synth == c, j]
+            r_, s_ = f_real[y_real == c, j], f_synth[y_synth == c, j]
             stats[c][feat] = dict(
-                real_mean=float(r.mean()),
-                real_std=float(r.std()),
-                synth_mean=float(s.mean()),
-                synth_std=float(s.std()),
+                real_mean=float(r_.mean()),
+                real_std=float(r_.std()),
+                synth_mean=float(s_.mean()),
+                synth_std=float(s_.std()),
             )
 
     result = dict(
         synth="naive" if args.naive else "tad_daemon.synth",
         per_class=args.per_class,
-        seed=args.seed,
+        seeds=list(range(args.seed, args.seed + args.repeats)),
         real_files={c: int(np.sum(y_real == c)) for c in CLASSES},
         real_cv=recall(y_real, cv_pred),
-        real_to_synth=recall(y_synth, r2s_pred),
-        synth_to_real=recall(y_real, s2r_pred),
-        discriminator=disc,
-        real_to_synth_confusion=confusion(y_synth, r2s_pred),
-        real_to_synth_variants={
-            v: [int(np.sum(r2s_pred[v_synth == v] == v.split("/")[0])), int(np.sum(v_synth == v))]
-            for v in sorted(set(v_synth.tolist()))
-        },
-        synth_to_real_confusion=confusion(y_real, s2r_pred),
-        synth_to_real_missed={
-            c: [n for n, yy, p in zip(names, y_real, s2r_pred, strict=True) if yy == c and p != c]
-            for c in CLASSES
-        },
         real_cv_missed=[n for n, yy, p in zip(names, y_real, cv_pred, strict=True) if yy != p],
+        real_to_synth=summary(r2s),
+        synth_to_real=summary(s2r),
+        discriminator=summary(disc),
+        real_to_synth_confusion=conf,
+        real_to_synth_variants={v: list(variants[v]) for v in sorted(variants)},
+        synth_to_real_missed={n: f"{k}/{args.repeats}" for n, k in sorted(missed.items())},
         features=stats,
-        seconds=dict(features=round(t_feat, 1), total=round(time.time() - t0, 1)),
+        seconds=round(time.time() - t0, 1),
     )
 
-    print(
-        f"{'class':6s} {'real files':>10s} {'real CV':>8s} {'real->synth':>12s} {'synth->real':>12s} "
-        f"{'discrim.':>9s}"
-    )
+    print(f"{args.repeats} synthetic set(s) of {args.per_class} per class: mean (min-max)")
+    head = ("class", "real", "real CV", "real->synth", "synth->real", "discrim.")
+    print(f"{head[0]:6s} {head[1]:>5s} {head[2]:>8s} {head[3]:>16s} {head[4]:>16s} {head[5]:>16s}")
     for c in CLASSES:
-        r = result
+        cells = [cell(result[k][c]) for k in ("real_to_synth", "synth_to_real", "discriminator")]
         print(
-            f"{c:6s} {r['real_files'][c]:10d} {r['real_cv'][c]:8.0%} {r['real_to_synth'][c]:12.0%} "
-            f"{r['synth_to_real'][c]:12.0%} {disc[c]:9.0%}"
+            f"{c:6s} {result['real_files'][c]:5d} {result['real_cv'][c]:8.0%} "
+            + " ".join(f"{x:>16s}" for x in cells)
         )
-    print("\nreal->synth confusion (rows: synthetic class, columns: predicted)")
+    print("\nreal->synth confusion (rows: synthetic class, columns: predicted", ", ".join(CLASSES) + ")")
     for c in CLASSES:
-        print(f"  {c:6s} " + " ".join(f"{result['real_to_synth_confusion'][c][p]:4d}" for p in CLASSES))
-    print(
-        "real->synth by variant (recognised/rendered):",
-        " ".join(f"{v}={a}/{b}" for v, (a, b) in result["real_to_synth_variants"].items()),
-    )
-    print("synth->real misses:", {c: v for c, v in result["synth_to_real_missed"].items() if v})
-    print("\nfeature means (real | synth), std in brackets")
+        print(f"  {c:6s} " + " ".join(f"{conf[c][p]:5d}" for p in CLASSES))
+    print("real->synth by variant (recognised/rendered):")
+    print("  " + " ".join(f"{v}={a}/{b}" for v, (a, b) in result["real_to_synth_variants"].items()))
+    print("synth->real misses (times missed):", result["synth_to_real_missed"])
+    print("real CV misses:", result["real_cv_missed"])
+    print("\nfeature means (real | synth), std in brackets; classes", ", ".join(CLASSES))
     for feat in KEY_FEATURES:
         row = " ".join(
             f"{stats[c][feat]['real_mean']:6.2f}({stats[c][feat]['real_std']:.2f})|"
@@ -221,7 +245,7 @@ def main() -> None:
             for c in CLASSES
         )
         print(f"  {feat:12s} {row}")
-    print(f"\n{result['seconds']}")
+    print(f"\n{result['seconds']} s")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

@@ -46,9 +46,10 @@ def two_stage(t: np.ndarray, fast: float, slow: float, mix: float) -> np.ndarray
 
 def attack(t: np.ndarray, seconds: float) -> np.ndarray:
     """Half-cosine fade-in over `seconds` (0: instant)."""
-    if seconds <= 0.0:
-        return np.ones_like(t)
-    return np.where(t < seconds, 0.5 - 0.5 * np.cos(np.pi * np.minimum(t / seconds, 1.0)), 1.0)
+    out = np.ones_like(t)
+    k = int(np.searchsorted(t, seconds)) if seconds > 0.0 else 0
+    out[:k] = 0.5 - 0.5 * np.cos(np.pi * t[:k] / seconds)
+    return out
 
 
 def glide_phase(
@@ -156,13 +157,39 @@ def pink(rng: np.random.Generator, n: int) -> np.ndarray:
     return x / (x.std() + 1e-12)
 
 
+def _sections(kind: str, f: float, sr: int, order: int) -> list[list[float]]:
+    """Butterworth low/high-pass of any order as bilinear biquads (closed form: no design overhead)."""
+    w = np.tan(np.pi * float(nyq(f, sr)) / sr)  # pre-warped cutoff
+    rows = []
+    for k in range(order // 2):
+        q = 1.0 / (2.0 * np.sin(np.pi * (2 * k + 1) / (2 * order)))
+        norm = 1.0 + w / q + w * w
+        a = [1.0, 2.0 * (w * w - 1.0) / norm, (1.0 - w / q + w * w) / norm]
+        if kind == "lowpass":
+            b = [w * w / norm, 2.0 * w * w / norm, w * w / norm]
+        else:
+            b = [1.0 / norm, -2.0 / norm, 1.0 / norm]
+        rows.append(b + a)
+    if order % 2:
+        a = [1.0, (w - 1.0) / (w + 1.0), 0.0]
+        b = (
+            [w / (w + 1.0), w / (w + 1.0), 0.0]
+            if kind == "lowpass"
+            else [1.0 / (w + 1.0), -1.0 / (w + 1.0), 0.0]
+        )
+        rows.append(b + a)
+    return rows
+
+
 def sos(kind: str, f: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
-    """Butterworth sections, frequencies clipped below Nyquist."""
-    if isinstance(f, tuple):
+    """Butterworth second-order sections; a band-pass is a high-pass at the low edge into a low-pass at the
+    high edge. Frequencies are clipped below Nyquist."""
+    if kind == "bandpass":
         lo, hi = float(nyq(f[0], sr)), float(nyq(f[1], sr))
-        lo = min(lo, 0.9 * hi)
-        return signal.butter(order, [lo, hi], btype=kind, fs=sr, output="sos")
-    return signal.butter(order, float(nyq(f, sr)), btype=kind, fs=sr, output="sos")
+        rows = _sections("highpass", min(lo, 0.9 * hi), sr, order) + _sections("lowpass", hi, sr, order)
+    else:
+        rows = _sections(kind, float(f), sr, order)
+    return np.array(rows)
 
 
 def filt(x: np.ndarray, kind: str, f: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
@@ -243,15 +270,9 @@ def compress(
     return x * gain
 
 
-def _tilt_gain(n: int, db_per_octave: float, sr: int, pivot: float = 1000.0) -> np.ndarray:
-    f = np.clip(sp_fft.rfftfreq(n, 1.0 / sr), 30.0, 16000.0)
-    return 10.0 ** (db_per_octave * np.log2(f / pivot) / 20.0)
-
-
-def tilt(x: np.ndarray, db_per_octave: float, sr: int, pivot: float = 1000.0) -> np.ndarray:
-    """Gentle spectral tilt (a brighter or duller mic, preamp or room), flat outside 30 Hz..16 kHz."""
-    n = x.shape[-1]
-    return sp_fft.irfft(sp_fft.rfft(x, axis=-1) * _tilt_gain(n, db_per_octave, sr, pivot), n=n, axis=-1)
+def _log_octaves(n: int, sr: int, pivot: float = 1000.0) -> np.ndarray:
+    """Octaves from `pivot` of an rfft's bins, flat outside 30 Hz..16 kHz (where a tilt stops)."""
+    return np.log2(np.clip(sp_fft.rfftfreq(n, 1.0 / sr), 30.0, 16000.0) / pivot)
 
 
 def room_ir(rng: np.random.Generator, sr: int, rt60: float, brightness: float) -> np.ndarray:
@@ -261,43 +282,42 @@ def room_ir(rng: np.random.Generator, sr: int, rt60: float, brightness: float) -
     t = times(m, sr)
     shared = noise(rng, m)
     mix = rng.uniform(0.5, 0.9)
-    ir = np.zeros((2, m))
+    w = mix * shared + np.sqrt(1.0 - mix**2) * rng.standard_normal((2, m))
+    low = filt(w, "lowpass", 600.0, sr, 1)
+    high = w - low
+    tail = low * np.exp(-6.9 * t / rt60) + brightness * high * np.exp(-6.9 * t / (0.7 * rt60))
+    tail *= attack(t, 0.008)  # the tail builds up after the first reflections
+    ir = 0.35 * tail
     for ch in range(2):
-        w = mix * shared + np.sqrt(1.0 - mix**2) * noise(rng, m)
-        low = filt(w, "lowpass", 600.0, sr, 1)
-        high = w - low
-        tail = low * np.exp(-6.9 * t / rt60) + brightness * high * np.exp(-6.9 * t / (0.7 * rt60))
-        tail *= attack(t, 0.008)  # the tail builds up after the first reflections
         taps = (rng.uniform(0.002, 0.025, 8) * sr).astype(int)
-        early = np.zeros(m)
-        np.add.at(early, taps[taps < m], rng.uniform(-0.6, 0.6, taps.size)[taps < m])
-        ir[ch] = early + 0.35 * tail
+        np.add.at(ir[ch], taps[taps < m], rng.uniform(-0.6, 0.6, taps.size)[taps < m])
     return ir / (np.sqrt((ir**2).sum(axis=1, keepdims=True)) + 1e-12)
 
 
-def reverb(x: np.ndarray, ir: np.ndarray, wet: float) -> np.ndarray:
-    """Mix a stereo signal with the room's response to its mid channel (wet 0..1, energy share)."""
-    n = x.shape[-1]
-    wet_sig = signal.fftconvolve(x.mean(axis=0)[None, :], ir, axes=-1)[
-        :, :n
-    ]  # unit-energy IR: as loud as dry
-    return np.sqrt(1.0 - wet) * x + np.sqrt(wet) * wet_sig
+def record(
+    x: np.ndarray, rng: np.random.Generator, sr: int, width: float, tilt_db: float, wet: float, rt60: float
+) -> np.ndarray:
+    """A mono source heard by a near-coincident pair of slightly different mics in a small room.
 
-
-def mics(x: np.ndarray, rng: np.random.Generator, sr: int, width: float, tilt_db: float = 0.0) -> np.ndarray:
-    """A mono source as a near-coincident pair of slightly different mics: a tiny delay (up to 50 us: more
-    would comb-filter the mono sum of bright sounds), a level and colour difference between channels, plus a
-    common EQ tilt. width 0 gives identical channels. One filter per channel, in the frequency domain."""
+    The pair: a tiny delay (up to 50 us: more would comb-filter the mono sum of bright sounds), a level and
+    colour difference between channels (width 0: identical), a common EQ tilt. The room: `wet` is its share
+    of the energy, its stereo response `room_ir`. All of it is one filter per channel, applied at once in
+    the frequency domain. Returns (2, n)."""
     n = x.size
-    m = sp_fft.next_fast_len(n + 64)
+    ir = room_ir(rng, sr, rt60, rng.uniform(0.3, 1.0)) if wet > 0.005 else np.zeros((2, 1))
+    m = sp_fft.next_fast_len(n + max(ir.shape[1], 64))
     spec = sp_fft.rfft(x, m)
-    f = sp_fft.rfftfreq(m)
-    common = _tilt_gain(m, tilt_db, sr)
+    octaves = _log_octaves(m, sr)
+    db_to_ln = np.log(10.0) / 20.0
+    room = sp_fft.rfft(ir, m, axis=-1) * (np.sqrt(wet) * np.exp(octaves * (tilt_db * db_to_ln)))
     delay = rng.uniform(-1.0, 1.0) * width * 0.00005 * sr
     out = np.empty((2, n))
     for ch, d in enumerate((max(-delay, 0.0), max(delay, 0.0))):
-        colour = _tilt_gain(m, rng.uniform(-1.0, 1.0) * width, sr) * db(rng.uniform(-2.0, 2.0) * width)
-        out[ch] = sp_fft.irfft(spec * common * colour * np.exp(-2j * np.pi * f * d), m)[:n]
+        tilt_ch = tilt_db + rng.uniform(-1.0, 1.0) * width
+        mic = np.exp(octaves * (tilt_ch * db_to_ln)) * db(rng.uniform(-2.0, 2.0) * width)
+        if d > 0.0:
+            mic = mic * np.exp(-2j * np.pi * sp_fft.rfftfreq(m) * d)
+        out[ch] = sp_fft.irfft(spec * (np.sqrt(1.0 - wet) * mic + room[ch]), m)[:n]
     return out
 
 
@@ -344,16 +364,9 @@ def post(x: np.ndarray, rng: np.random.Generator, sr: int, length: int, p: dict)
     x = filt(x, "lowpass", log_uniform(rng, *p.get("air", (8000.0, 18000.0))), sr, 2)
     x = saturate(x, rng.uniform(*p.get("drive", (1.0, 1.0))))
     if rng.random() < p.get("comp", 0.4):
-        x = compress(
-            x,
-            sr,
-            rng.uniform(-20.0, -6.0),
-            rng.uniform(2.0, 6.0),
-            rng.uniform(1.0, 20.0),
-            rng.uniform(40.0, 250.0),
-        )
-    st = mics(x, rng, sr, rng.uniform(*p.get("width", (0.0, 0.2))), rng.uniform(-1.0, 1.0))
-    wet = rng.uniform(*p.get("room", (0.0, 0.1)))
-    if wet > 0.005:
-        st = reverb(st, room_ir(rng, sr, rng.uniform(*p.get("rt60", (0.2, 0.6))), rng.uniform(0.3, 1.0)), wet)
+        threshold, ratio = rng.uniform(-20.0, -6.0), rng.uniform(2.0, 6.0)
+        x = compress(x, sr, threshold, ratio, rng.uniform(1.0, 20.0), rng.uniform(40.0, 250.0))
+    width, tilt_db = rng.uniform(*p.get("width", (0.0, 0.2))), rng.uniform(-1.0, 1.0)
+    wet, rt60 = rng.uniform(*p.get("room", (0.0, 0.1))), rng.uniform(*p.get("rt60", (0.2, 0.6)))
+    st = record(x, rng, sr, width, tilt_db, wet, rt60)
     return finish(st, rng, sr, length, floor_db=rng.uniform(-100.0, -80.0))
