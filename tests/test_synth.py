@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy import signal
 
 from tad_daemon.synth import CLASSES, VARIANTS, render, render_batch, write_corpus
 
@@ -29,6 +30,17 @@ def peak_hz(x: np.ndarray, t0: float, t1: float, lo: float, hi: float) -> float:
     f = np.fft.rfftfreq(1 << 15, 1 / SR)
     band = (f >= lo) & (f <= hi)
     return float(f[band][np.argmax(spec[band])])
+
+
+def pitch_drop(x: np.ndarray) -> float:
+    """How much lower the tone is at 100-200 ms than in its first cycles: ratio of half-periods, from the
+    zero crossings of the signal low-passed at 400 Hz."""
+    low = signal.sosfilt(signal.butter(4, 400, fs=SR, output="sos"), x.mean(axis=0))
+    start = int(np.argmax(np.abs(low) > 0.1 * np.abs(low).max()))
+    crossings = np.nonzero(np.diff(np.signbit(low[start:])))[0] + start
+    early = np.diff(crossings[:3]).mean()
+    late = np.diff(crossings[(crossings > 0.1 * SR) & (crossings < 0.2 * SR)])
+    return float(np.median(late) / early) if late.size else float("inf")
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +84,10 @@ def test_kick_is_low_with_a_falling_pitch() -> None:
     xs = render_batch("kick", 16, seed=1)
     assert np.median([band_share(x, 0, 150) for x in xs]) > 0.8
     assert min(band_share(x, 0, 150) for x in xs) > 0.4
-    drops = [peak_hz(x, 0.0, 0.012, 30, 1000) / peak_hz(x, 0.1, 0.25, 30, 1000) for x in xs]
-    assert np.median(drops) > 1.2
-    for variant in ("808", "909", "electronic"):  # drum-machine kicks sweep hard
-        x = render("kick", np.random.default_rng(2), variant)
-        assert peak_hz(x, 0.0, 0.012, 30, 1000) > 1.3 * peak_hz(x, 0.1, 0.25, 30, 1000), variant
+    assert np.median([pitch_drop(x) for x in xs]) > 1.2
+    for variant in ("909", "electronic"):  # these drum-machine kicks sweep hard
+        drops = [pitch_drop(x) for x in render_batch("kick", 4, seed=2, variant=variant)]
+        assert min(drops) > 1.3, (variant, drops)
 
 
 def test_hat_is_mostly_above_5khz() -> None:

@@ -72,9 +72,14 @@ def modes(
     glide: float = 0.0,
     glide_tau: float = 0.05,
     sr: int = 44100,
+    random_phase: bool = False,
 ) -> np.ndarray:
-    """Exponentially decaying sinusoids with random phases and a common pitch glide (modal synthesis)."""
-    phases = rng.uniform(0, 2 * np.pi, freqs.size)
+    """Exponentially decaying sinusoids with a common pitch glide (modal synthesis).
+
+    By default every mode starts from rest (sine phase 0), as a struck body does: no step at the onset.
+    `random_phase` suits crowds of modes (a plate's or shell's), whose in-phase start would add up to one
+    unnaturally loud spike."""
+    phases = rng.uniform(0, 2 * np.pi, freqs.size) if random_phase else np.zeros(freqs.size)
     keep = freqs < 0.45 * sr
     f, a, tau, ph = freqs[keep], amps[keep], taus[keep], phases[keep]
     if glide == 0.0:
@@ -103,7 +108,7 @@ def dense_modes(
     f = log_uniform(rng, f_lo, max(f_hi, f_lo * 1.01), n)
     amp = (f / f_lo) ** (slope_db / 6.02) * rng.rayleigh(1.0, n)
     taus = tau * (f_lo / f) ** 0.5 * log_uniform(rng, 0.5, 2.0, n)
-    x = modes(t, f, amp, taus, rng, sr=sr)
+    x = modes(t, f, amp, taus, rng, sr=sr, random_phase=True)
     return x / (np.abs(x).max() + 1e-12)
 
 
@@ -321,6 +326,23 @@ def record(
     return out
 
 
+def trim(x: np.ndarray, sr: int, threshold_db: float, fade_s: float) -> np.ndarray:
+    """Cut the tail where the sound (5 ms RMS) last falls below `threshold_db` of its peak, with a short
+    half-cosine fade: digital silence after, as in edited sample libraries."""
+    win = max(1, int(0.005 * sr))
+    power = np.concatenate([[0.0], np.cumsum((x * x).max(axis=0))])
+    rms = np.sqrt(np.maximum(power[win:] - power[:-win], 0.0) / win)
+    above = np.nonzero(rms > rms.max() * db(threshold_db))[0]
+    end = int(above[-1]) + win if above.size else 0
+    fade = int(fade_s * sr)
+    if end + fade >= x.shape[1]:
+        return x
+    out = x.copy()
+    out[:, end : end + fade] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(fade) / fade)
+    out[:, end + fade :] = 0.0
+    return out
+
+
 def finish(
     x: np.ndarray,
     rng: np.random.Generator,
@@ -330,8 +352,9 @@ def finish(
     floor_db: float = -90.0,
     fade_ms: float = 30.0,
 ) -> np.ndarray:
-    """The common output stage: DC removal, a faint noise floor, a short pre-onset gap,
-    a fade to silence at the end and peak normalisation to -1..-6 dBFS. Returns float32 (2, length)."""
+    """The common output stage: DC removal, a faint noise floor, a short pre-onset gap, often a trim
+    (as sample libraries cut their one-shots), a fade to silence at the end and peak normalisation to
+    -1..-6 dBFS. Returns float32 (2, length)."""
     x = np.atleast_2d(x)
     if x.shape[0] == 1:
         x = np.concatenate([x, x])
@@ -344,6 +367,8 @@ def finish(
     peak = np.abs(x).max() + 1e-12
     x = x / peak
     x = x + rng.standard_normal(x.shape) * db(floor_db) * np.linspace(1.0, 0.3, length)
+    if rng.random() < 0.5:
+        x = trim(x, sr, rng.uniform(-60.0, -30.0), rng.uniform(0.005, 0.04))
     # A sound still ringing near the end gets a longer fade, as a sample editor would trim it.
     tail_db = 20 * np.log10(np.abs(x[:, -int(0.1 * sr) :]).max() + 1e-12)
     fade_ms = float(np.clip(np.interp(tail_db, [-60.0, -20.0], [fade_ms, 250.0]), fade_ms, 250.0))

@@ -46,7 +46,7 @@ def _metal(
     octaves = np.log2(f / centre)
     amp = np.exp(-0.5 * (octaves / width) ** 2) * rng.rayleigh(1.0, n)
     taus = tau * (f / centre) ** -0.25 * dsp.log_uniform(rng, 0.6, 1.6, n)
-    return dsp.modes(t, f, amp, taus, rng, sr=sr)
+    return dsp.modes(t, f, amp, taus, rng, sr=sr, random_phase=True)
 
 
 def _wash(rng: np.random.Generator, t: np.ndarray, sr: int, centre: float, tau: float) -> np.ndarray:
@@ -59,7 +59,7 @@ def _wash(rng: np.random.Generator, t: np.ndarray, sr: int, centre: float, tau: 
 
 def _tick(rng: np.random.Generator, t: np.ndarray, sr: int) -> np.ndarray:
     burst = dsp.noise(rng, t.size) * dsp.decay(t, rng.uniform(0.0003, 0.0015))
-    return dsp.filt(burst, "highpass", dsp.log_uniform(rng, 2000.0, 6000.0), sr)
+    return dsp.filt(burst, "highpass", dsp.log_uniform(rng, 4000.0, 9000.0), sr)
 
 
 def _plate(
@@ -75,10 +75,10 @@ def _plate(
     """A struck plate: many bright modes, its wash, a few low 'body' modes (300-1200 Hz) and the stick."""
     metal = _metal(rng, t, sr, modes, centre, rng.uniform(1.0, 2.0), tau)
     metal /= np.abs(metal).max() + 1e-12
-    body = _metal(
-        rng, t, sr, 20, dsp.log_uniform(rng, 350.0, 900.0), 0.8, tau * rng.uniform(0.3, 0.8), low=250.0
-    )
-    body *= dsp.db(rng.uniform(-26.0, -12.0)) / (np.abs(body).max() + 1e-12)
+    # The stick's 'clank': low plate modes, loud at the hit but quickly gone.
+    body_tau = min(tau * 0.5, dsp.log_uniform(rng, 0.015, 0.06))
+    body = _metal(rng, t, sr, 20, dsp.log_uniform(rng, 350.0, 900.0), 0.8, body_tau, low=250.0)
+    body *= dsp.db(rng.uniform(-18.0, -4.0)) / (np.abs(body).max() + 1e-12)
     wash = _wash(rng, t, sr, centre * rng.uniform(0.8, 1.3), tau * rng.uniform(0.5, 1.0))
     wash *= dsp.db(wash_db) / (np.abs(wash).max() + 1e-12)
     tick = _tick(rng, t, sr)

@@ -89,7 +89,6 @@ def _acoustic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndar
     )
     x = body / np.abs(body).max() + click + kit * dsp.db(rng.uniform(-46.0, -26.0))
     # Typical kick mix: mids scooped, a little click presence.
-    x = dsp.peak_eq(x, dsp.log_uniform(rng, 200, 600), rng.uniform(-12, -3), 1.0, sr)
     x = dsp.peak_eq(x, dsp.log_uniform(rng, 2500, 6000), rng.uniform(0, 6), 1.2, sr)
     return x, dict(room=(0.0, 0.08), rt60=(0.2, 0.7), width=(0.05, 0.35), drive=(1.0, 2.0))
 
@@ -154,4 +153,6 @@ _RENDER = {"acoustic": _acoustic, "808": _808, "909": _909, "electronic": _elect
 def render(variant: str, rng: np.random.Generator, sr: int, length: int) -> np.ndarray:
     t = dsp.times(length, sr)
     x, post = _RENDER[variant](rng, t, sr)
+    # Kicks in a mix (and in sample packs) have their boxy low mids scooped out.
+    x = dsp.peak_eq(x, dsp.log_uniform(rng, 200, 600), rng.uniform(-12, -3), rng.uniform(0.7, 1.5), sr)
     return dsp.post(x, rng, sr, length, post)

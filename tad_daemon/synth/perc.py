@@ -284,6 +284,7 @@ def _tambourine(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nd
         dsp.log_uniform(rng, 0.05, 0.3, k),
         rng,
         sr=sr,
+        random_phase=True,
     )
     jingle *= dsp.decay(t, dsp.log_uniform(rng, 0.08, 0.3))
     nz = dsp.filt(dsp.noise(rng, t.size), "highpass", 5000.0, sr) * env
