@@ -31,6 +31,10 @@ from tad_daemon.quality import DrumClassifier, augment, extract_batch, feature_n
 from tad_daemon.quality.reference import load_real  # noqa: E402
 from tad_daemon.synth import CLASSES, dsp, item_rng, pick_variant, render  # noqa: E402
 
+# Perc variants with no counterpart among the CC0 references (no claps, shakers or tambourines there): a
+# classifier trained on those references cannot know them, so they are also left out of one summary line.
+UNREFERENCED = ("perc/clap", "perc/shaker", "perc/tambourine")
+
 KEY_FEATURES = (
     "centroid_s1",
     "centroid_s3",
@@ -233,6 +237,10 @@ def main() -> None:
     print("\nreal->synth confusion (rows: synthetic class, columns: predicted", ", ".join(CLASSES) + ")")
     for c in CLASSES:
         print(f"  {c:6s} " + " ".join(f"{conf[c][p]:5d}" for p in CLASSES))
+    ok = sum(a for v, (a, b) in variants.items() if v.startswith("perc/") and v not in UNREFERENCED)
+    total = sum(b for v, (a, b) in variants.items() if v.startswith("perc/") and v not in UNREFERENCED)
+    result["real_to_synth_perc_referenced"] = ok / max(total, 1)
+    print(f"real->synth perc without {', '.join(UNREFERENCED)}: {ok}/{total} = {ok / max(total, 1):.0%}")
     print("real->synth by variant (recognised/rendered):")
     print("  " + " ".join(f"{v}={a}/{b}" for v, (a, b) in result["real_to_synth_variants"].items()))
     print("synth->real misses (times missed):", result["synth_to_real_missed"])

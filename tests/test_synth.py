@@ -73,6 +73,15 @@ def test_format_of_every_variant(every_variant: dict) -> None:
         assert ends < 0.2 * peak, f"{name}: last 100 ms at {20 * np.log10(ends / peak):.0f} dB"
 
 
+def test_onset_peak_and_tail_over_random_variants() -> None:
+    for kind in CLASSES:
+        for x in render_batch(kind, 10, seed=21):
+            peak = np.abs(x).max()
+            assert -6.5 <= 20 * np.log10(peak) <= -0.5, kind
+            assert np.argmax(np.abs(x).max(axis=0) >= 0.1 * peak) < 0.005 * SR, kind
+            assert np.abs(x[:, -SR // 1000 :]).max() < 1e-3 * peak, kind
+
+
 def test_stereo_is_slightly_decorrelated() -> None:
     xs = render_batch("snare", 8, seed=3, variant="acoustic")
     corr = [np.corrcoef(x[0], x[1])[0, 1] for x in xs]

@@ -112,6 +112,13 @@ def _pedal(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
     chick = dsp.filt(dsp.noise(rng, t.size), "bandpass", (dsp.log_uniform(rng, 300, 900), 3000.0), sr)
     chick *= dsp.decay(t, rng.uniform(0.004, 0.015)) * dsp.attack(t, rng.uniform(0.001, 0.004))
     x = x + chick * dsp.db(rng.uniform(-16, -4)) / (np.abs(chick).max() + 1e-12)
+    if rng.random() < 0.6:  # the rims touch a few ms before the plates clamp: a soft first contact
+        lead = int(rng.uniform(0.004, 0.015) * sr)
+        touch = dsp.filt(dsp.noise(rng, t.size), "highpass", 3000.0, sr) * dsp.decay(
+            t, rng.uniform(0.002, 0.008)
+        )
+        touch *= np.abs(x).max() * dsp.db(rng.uniform(-16.0, -8.0)) / (np.abs(touch).max() + 1e-12)
+        x = np.concatenate([np.zeros(lead), x[: t.size - lead]]) + touch  # (the onset stays at the touch)
     return x, _POST_SHORT
 
 

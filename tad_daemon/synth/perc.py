@@ -141,8 +141,8 @@ def _tabla(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
             bright=rng.uniform(0.1, 0.8), noise_db=rng.uniform(-20, 0),
         )  # fmt: skip
     elif stroke == "bayan":  # ghe: a low, nearly harmonic boom; pressing the wrist raises its pitch
-        f0 = dsp.log_uniform(rng, 90.0, 150.0)
-        bend = -rng.uniform(0.15, 0.45) if rng.random() < 0.6 else rng.uniform(-0.05, 0.05)
+        f0 = dsp.log_uniform(rng, 100.0, 160.0)
+        bend = -rng.uniform(0.1, 0.35) if rng.random() < 0.6 else rng.uniform(-0.05, 0.05)
         ratios = np.arange(1.0, 6.0) * (1.0 + rng.uniform(-0.03, 0.03, 5))
         x = _drum(
             rng, t, sr, f0, dsp.log_uniform(rng, 0.3, 1.2), ratios, glide=bend,
@@ -151,11 +151,11 @@ def _tabla(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
         )  # fmt: skip
     else:  # ke, te, re: a flat-hand or finger slap, damped at once: a low thud and a short click
         x = _drum(
-            rng, t, sr, dsp.log_uniform(rng, 80.0, 300.0), dsp.log_uniform(rng, 0.006, 0.03),
+            rng, t, sr, dsp.log_uniform(rng, 120.0, 400.0), dsp.log_uniform(rng, 0.006, 0.03),
             dsp.MEMBRANE[:8], overtones=rng.uniform(0.3, 0.8), contact=rng.uniform(0.0005, 0.002),
-            bright=rng.uniform(0.1, 0.6),
+            bright=rng.uniform(0.3, 1.0),
         )  # fmt: skip
-        x = x + _thud(rng, t, sr, rng.uniform(-6.0, 3.0))
+        x = x + _thud(rng, t, sr, rng.uniform(-12.0, -2.0))
     return x, dict(room=(0.0, 0.15), rt60=(0.2, 0.8), width=(0.0, 0.4), drive=(1.0, 1.3), comp=0.3)
 
 
@@ -165,7 +165,7 @@ def _rim(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, 
     freqs = dsp.log_uniform(rng, 400.0, 2200.0, k)
     ring = dsp.modes(t, freqs, rng.uniform(0.3, 1.0, k), dsp.log_uniform(rng, 0.008, 0.05, k), rng, sr=sr)
     x = ring / (np.abs(ring).max() + 1e-12) + _stick(rng, t, sr, rng.uniform(-8, 0))
-    if rng.random() < 0.5:  # rimshot: the head sounds too
+    if rng.random() < 0.3:  # rimshot: the head sounds too
         head = dsp.log_uniform(rng, 170, 300)
         x += 0.5 * _drum(
             rng, t, sr, head, 0.05, dsp.MEMBRANE[:6], glide=0.1, glide_tau=0.01, contact=0.0005, bright=0.5
@@ -301,7 +301,7 @@ def _tambourine(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nd
 def _808_tom(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Drum-machine tom (TR-808/606: 200 -> 181 Hz, 120 -> 98 Hz): a clean sine with a small pitch drop,
     a long decay and a touch of pink noise at the hit."""
-    f0 = dsp.log_uniform(rng, 80.0, 300.0)
+    f0 = dsp.log_uniform(rng, 100.0, 300.0)
     tau = dsp.log_uniform(rng, 0.08, 0.4)
     phase = dsp.glide_phase(t, f0, rng.uniform(0.05, 0.4), dsp.log_uniform(rng, 0.01, 0.08))
     x = np.sin(phase) * dsp.two_stage(t, tau * 0.3, tau, rng.uniform(0.6, 0.9))
@@ -312,7 +312,7 @@ def _808_tom(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarr
 
 def _blip(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
     """Electronic percussion: a sine, triangle or square with a fast pitch envelope (zaps, pops, bongs)."""
-    f0 = dsp.log_uniform(rng, 70.0, 1500.0)
+    f0 = dsp.log_uniform(rng, 100.0, 1500.0)
     depth = rng.choice([dsp.log_uniform(rng, 0.5, 6.0), -rng.uniform(0.2, 0.6), 0.0], p=[0.6, 0.15, 0.25])
     phase = dsp.glide_phase(t, f0, depth, dsp.log_uniform(rng, 0.003, 0.05)) + rng.uniform(0, 6.3)
     wave = rng.choice(["sine", "triangle", "square"], p=[0.5, 0.25, 0.25])
