@@ -155,6 +155,11 @@ def main() -> None:
     ap.add_argument("--augment", type=int, default=8, help="augmented copies of every real file")
     ap.add_argument("--naive", action="store_true", help="measure textbook drums instead of the synthesiser")
     ap.add_argument("--json", default="runs/synth_realism.json")
+    ap.add_argument(
+        "--save-classifier",
+        metavar="NPZ",
+        help="also save the classifier trained on all real one-shots (e.g. tad_daemon/synth/reference/...)",
+    )
     args = ap.parse_args()
     t0 = time.time()
 
@@ -171,6 +176,8 @@ def main() -> None:
         np.concatenate([y_real, np.repeat(y_real, args.augment)]),
     )
 
+    if args.save_classifier:
+        clf_real.save(args.save_classifier)
     r2s, s2r, disc, variants, missed, synth_feats, synth_labels = [], [], [], {}, {}, [], []
     conf = {c: dict.fromkeys(CLASSES, 0) for c in CLASSES}
     for r in range(args.repeats):

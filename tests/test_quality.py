@@ -13,7 +13,7 @@ from tad_daemon.quality import (
     feature_names,
     frechet_distance,
 )
-from tad_daemon.quality.reference import REAL_CLASSES, available
+from tad_daemon.quality.reference import REAL_CLASSES, available, bundled_classifier
 from tad_daemon.synth import CLASSES, render, render_batch
 
 
@@ -118,3 +118,14 @@ def test_reference_lists() -> None:
     assert len(names) == len(set(names)) and set(REAL_CLASSES) == set(CLASSES)
     found = available()
     assert set(found) == set(CLASSES)  # empty lists where sonic-pi-samples is not installed
+
+
+def test_bundled_classifier_recognises_synthetic_drums(synth_features) -> None:
+    """The shipped classifier was trained on real CC0 one-shots only: our drums must look real to it."""
+    _, _, test, y_test = synth_features
+    clf = bundled_classifier()
+    assert clf.classes == CLASSES
+    pred = clf.predict(test)
+    assert np.mean(pred == y_test) >= 0.8
+    for c in ("kick", "snare", "hat"):
+        assert np.mean(pred[y_test == c] == c) >= 0.7, c

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tad_daemon.quality.classifier import DrumClassifier
+
 SONIC_PI_DIR = Path(os.environ.get("TAD_SONIC_PI_SAMPLES", "/usr/share/sonic-pi/samples"))
 
 REAL_CLASSES: dict[str, tuple[str, ...]] = {
@@ -129,6 +131,18 @@ EXCLUDED: dict[str, str] = {
     "perc_swash": "sound effect",
     "perc_swoosh": "sound effect",
 }
+
+
+BUNDLED_CLASSIFIER = (
+    Path(__file__).resolve().parent.parent / "synth" / "reference" / "sonic_pi_classifier.npz"
+)
+
+
+def bundled_classifier() -> DrumClassifier:
+    """The drum-class classifier trained on the CC0 references above (with augmentation), shipped with the
+    package so that a quality report works where sonic-pi-samples is not installed.
+    Made by `bench/synth_realism.py --save-classifier`."""
+    return DrumClassifier.load(BUNDLED_CLASSIFIER)
 
 
 def available(root: str | os.PathLike = SONIC_PI_DIR) -> dict[str, list[Path]]:
