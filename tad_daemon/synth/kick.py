@@ -29,6 +29,12 @@ def _thump(t: np.ndarray, width: float) -> np.ndarray:
     return np.where(t < width, np.sin(np.pi * t / width), 0.0)
 
 
+def _swell(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """The body takes a few ms to reach full swing (a felt beater's long contact, a drum machine's VCA):
+    the click comes first, the boom a moment later."""
+    return dsp.attack(t, dsp.log_uniform(rng, 0.001, 0.006))
+
+
 def _membrane(
     rng: np.random.Generator,
     t: np.ndarray,
@@ -82,6 +88,7 @@ def _acoustic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndar
         _thump(t, 1.0 / (f0 * rng.uniform(1.5, 3.0))), "lowpass", 300.0, sr
     )
     body += _shell(rng, t, sr, rng.uniform(0.03, 0.2), tau)
+    body *= _swell(rng, t)
     click = _click(rng, t, sr, (1500.0, 6000.0)) * dsp.db(rng.uniform(-26, -8))
     # Shell, hardware and the rest of the kit (snare wires, cymbals) answer the hit with a fading hiss.
     kit = dsp.decaying_noise(
@@ -98,7 +105,9 @@ def _808(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, 
     start = dsp.log_uniform(rng, 1.5, 6.0)  # TR-808: up to ~480 -> 48 Hz, most of it in a few ms
     tau = dsp.log_uniform(rng, 0.07, 0.3)
     env = dsp.two_stage(t, tau * rng.uniform(0.2, 0.5), tau, rng.uniform(0.5, 0.9))
-    tone = env * np.sin(dsp.glide_phase(t, f0, start - 1.0, dsp.log_uniform(rng, 0.003, 0.012)))
+    tone = (
+        env * np.sin(dsp.glide_phase(t, f0, start - 1.0, dsp.log_uniform(rng, 0.003, 0.012))) * _swell(rng, t)
+    )
     click = dsp.filt(_thump(t, rng.uniform(0.0005, 0.0015)), "highpass", 200.0, sr) * rng.uniform(0.0, 0.4)
     x = tone + click
     return x, dict(room=(0.0, 0.05), rt60=(0.2, 0.5), width=(0.0, 0.1), drive=(1.0, 3.0))
@@ -111,7 +120,7 @@ def _909(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, 
     phase = dsp.glide_phase(t, f0, start - 1.0, dsp.log_uniform(rng, 0.005, 0.015))
     shape = rng.uniform(0.3, 1.0)  # sine -> rounded triangle, as the 909's waveshaper does
     tone = np.sin(phase) + shape * 0.12 * np.sin(3 * phase + 0.3)
-    tone *= dsp.two_stage(t, tau * 0.3, tau, rng.uniform(0.6, 0.9))
+    tone *= dsp.two_stage(t, tau * 0.3, tau, rng.uniform(0.6, 0.9)) * _swell(rng, t)
     noise_click = dsp.filt(dsp.noise(rng, t.size), "highpass", rng.uniform(1500, 4000), sr)
     noise_click *= dsp.decay(t, rng.uniform(0.002, 0.006)) * dsp.db(rng.uniform(-20, -6))
     return tone + noise_click, dict(room=(0.0, 0.08), rt60=(0.2, 0.5), width=(0.0, 0.15), drive=(1.5, 4.0))
@@ -122,7 +131,7 @@ def _electronic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nd
     f0 = dsp.log_uniform(rng, 42.0, 70.0)
     tau = dsp.log_uniform(rng, 0.04, 0.14)
     phase = dsp.glide_phase(t, f0, dsp.log_uniform(rng, 1.5, 6.0), dsp.log_uniform(rng, 0.003, 0.012))
-    tone = np.sin(phase) * dsp.two_stage(t, tau * 0.4, tau, rng.uniform(0.5, 0.9))
+    tone = np.sin(phase) * dsp.two_stage(t, tau * 0.4, tau, rng.uniform(0.5, 0.9)) * _swell(rng, t)
     top = _click(rng, t, sr, (2000.0, 9000.0)) * dsp.db(rng.uniform(-24, -8))
     x = dsp.saturate(tone, rng.uniform(1.5, 6.0)) + top
     return x, dict(room=(0.0, 0.08), rt60=(0.2, 0.6), width=(0.0, 0.2), drive=(1.0, 2.5))
@@ -139,6 +148,7 @@ def _punchy(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarra
         _thump(t, 1.0 / (f0 * rng.uniform(1.2, 2.0))), "lowpass", 400.0, sr
     )
     body += _shell(rng, t, sr, rng.uniform(0.1, 0.4), tau)
+    body *= _swell(rng, t)
     click = _click(rng, t, sr, (1000.0, 5000.0)) * dsp.db(rng.uniform(-24, -10))
     kit = dsp.decaying_noise(
         rng, t, sr, 200.0, 12000.0, dsp.log_uniform(rng, 0.01, 0.04), rng.uniform(0.6, 1.2)
