@@ -44,7 +44,7 @@ def _wires(
     lows = band - highs
     # A fast drop, then a long low buzz: wires keep rattling quietly as the heads ring down.
     env_lo = dsp.two_stage(t, tau * 0.4, tau * rng.uniform(1.5, 3.0), rng.uniform(0.1, 0.35))
-    env_hi = dsp.two_stage(t, tau * 0.3, tau * rng.uniform(1.0, 2.0), rng.uniform(0.1, 0.3))
+    env_hi = dsp.two_stage(t, tau * 0.3, tau * rng.uniform(0.6, 1.2), rng.uniform(0.1, 0.3))
     wires = lows * env_lo + rng.uniform(0.4, 1.2) * highs * env_hi
     # The bottom head rattles the wires: their level follows its vibration a little.
     hn = head / (np.abs(head).max() + 1e-12)
@@ -97,7 +97,11 @@ def _acoustic_like(
     shell = _shell(rng, t, sr) * dsp.db(rng.uniform(-26.0, -10.0))
     stick = _stick(rng, t, sr)
     stick *= dsp.db(rng.uniform(-18.0, -4.0)) / (np.abs(stick).max() + 1e-12)
-    return head + wires + shell + stick + _thump(rng, t, sr, f0)
+    # The air inside the shell: a low, long and quiet boom under the ring (what is left at the end).
+    air = dsp.modes(t, np.array([dsp.log_uniform(rng, 70.0, 150.0)]), np.ones(1),
+                    np.array([dsp.log_uniform(rng, 0.12, 0.35)]), rng, sr=sr)  # fmt: skip
+    air *= dsp.attack(t, 0.004) * dsp.db(rng.uniform(-32.0, -18.0))
+    return head + wires + shell + stick + air + _thump(rng, t, sr, f0)
 
 
 def _acoustic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
@@ -196,7 +200,7 @@ def _electronic(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.nd
     nz *= dsp.two_stage(
         t, dsp.log_uniform(rng, 0.01, 0.04), dsp.log_uniform(rng, 0.06, 0.3), rng.uniform(0.3, 0.7)
     )
-    nz *= dsp.db(rng.uniform(-4.0, 6.0)) / (np.abs(nz).max() + 1e-12)
+    nz *= dsp.db(rng.uniform(-4.0, 3.0)) / (np.abs(nz).max() + 1e-12)
     x = tone / np.abs(tone).max() + nz + _thump(rng, t, sr, f0)
     if rng.random() < 0.3:  # bit-crush: lo-fi drum machines and samplers
         steps = 2 ** rng.integers(4, 8)
