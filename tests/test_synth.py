@@ -141,6 +141,11 @@ def test_other_rates_and_lengths() -> None:
     for sr in (22050, 48000, 96000):
         x = render("snare", np.random.default_rng(0), "acoustic", sample_rate=sr, length=16384)
         assert x.shape == (2, 16384) and np.isfinite(x).all()
+    for kind in CLASSES:
+        for sr, n in ((8000, 4096), (44100, 256)):
+            for variant in VARIANTS[kind]:
+                x = render(kind, np.random.default_rng(0), variant, sample_rate=sr, length=n)
+                assert x.shape == (2, n) and np.isfinite(x).all() and np.abs(x).max() < 1.0, (kind, variant)
 
 
 def test_unknown_kind_or_variant_raises() -> None:

@@ -113,7 +113,7 @@ def _pedal(rng: np.random.Generator, t: np.ndarray, sr: int) -> tuple[np.ndarray
     chick *= dsp.decay(t, rng.uniform(0.004, 0.015)) * dsp.attack(t, rng.uniform(0.001, 0.004))
     x = x + chick * dsp.db(rng.uniform(-16, -4)) / (np.abs(chick).max() + 1e-12)
     if rng.random() < 0.6:  # the rims touch a few ms before the plates clamp: a soft first contact
-        lead = int(rng.uniform(0.004, 0.015) * sr)
+        lead = min(int(rng.uniform(0.004, 0.015) * sr), t.size // 2)
         touch = dsp.filt(dsp.noise(rng, t.size), "highpass", 3000.0, sr) * dsp.decay(
             t, rng.uniform(0.002, 0.008)
         )
