@@ -70,15 +70,25 @@ def ema_unet_weights(checkpoint) -> dict[str, torch.Tensor]:
     return weights
 
 
+def seed_architecture(preset: str) -> dict:
+    """A preset as the seed's code builds it: a plain UNetV0, without our position channel."""
+    arch = architecture(preset)
+    arch.pop("position", None)
+    return arch
+
+
 @cache
 def _shapes(preset: str) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):  # names and shapes only, no memory
-        net = build_unet(architecture(preset))
+        net = build_unet(seed_architecture(preset))
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 def match_preset(weights: dict[str, torch.Tensor]) -> str:
-    """The preset whose U-Net has exactly these tensor names and shapes (the seed's: tiny-audio-diffusion)."""
+    """The preset whose plain U-Net has exactly these tensor names and shapes (the seed's: tiny-audio-diffusion).
+
+    Seed checkpoints hold the seed's UNetV0, so presets are matched as seed_architecture builds them.
+    """
     got = {k: tuple(v.shape) for k, v in weights.items()}
     misses = []
     for preset in PRESETS:
@@ -130,6 +140,6 @@ def import_checkpoint(checkpoint_path: str | os.PathLike, dest: str | os.PathLik
             raise CheckpointError(f"{EMA_PREFIX}{key} holds NaN or infinite values")
     training = {"checkpoint": Path(checkpoint_path).name, "checkpoint_sha256": sha256 or file_sha256(checkpoint_path),
                 "weights": "EMA", **_facts(checkpoint)}
-    config = ModelConfig(arch=architecture(preset), preset=preset, kind=kind, license=license, source=source,
+    config = ModelConfig(arch=seed_architecture(preset), preset=preset, kind=kind, license=license, source=source,
                          description=description, training=training)
     return save_model(dest, weights, config)
