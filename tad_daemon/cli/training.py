@@ -93,6 +93,8 @@ def install(model: Path, models_dir: Path) -> Path:
 @click.option("--augment-shift", type=click.FloatRange(0), default=0.0, help="Delay the start by up to MS (0: off).")
 @click.option("--grad-clip", type=click.FloatRange(0), default=1.0, show_default=True, help="0: off.")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=100, show_default=True, help="Steps.")
+@click.option("--checkpoint-minutes", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Also checkpoint when this much time has passed since the last one (0: off).")
 @click.option("--snapshot-every", type=click.IntRange(0), default=0, show_default=True,
               help="Write a model of the EMA weights every N steps into RUN/snapshots (0: off).")
 @click.option("--log-every", type=click.IntRange(1), default=10, show_default=True, help="Steps.")
@@ -101,8 +103,8 @@ def install(model: Path, models_dir: Path) -> Path:
 @config_option
 def train_local(name, dataset_dir, preset, base, steps, micro_batch, accumulation, lr, out, resume, threads,
                 device, precision, low_memory, seed, length, kind, license_, description, augment_gain,
-                augment_flip, augment_shift, grad_clip, checkpoint_every, snapshot_every, log_every, install_,
-                as_json, config_file):
+                augment_flip, augment_shift, grad_clip, checkpoint_every, checkpoint_minutes, snapshot_every,
+                log_every, install_, as_json, config_file):
     """Train a model NAME on the sound files in DATASET_DIR, here and now (no daemon needed).
 
     Kill it at any time (Ctrl-C saves a checkpoint first) and run the same command with --resume to
@@ -133,7 +135,8 @@ def train_local(name, dataset_dir, preset, base, steps, micro_batch, accumulatio
         license=license_, description=description, augment_gain_db=augment_gain, augment_flip=augment_flip,
         augment_shift_ms=augment_shift, steps=steps, micro_batch=micro_batch, accumulation=accumulation, lr=lr,
         grad_clip=grad_clip, device=cfg["device.device"], precision=precision, threads=cfg["device.threads"],
-        seed=seed, low_memory=low_memory, checkpoint_every=checkpoint_every, snapshot_every=snapshot_every,
+        seed=seed, low_memory=low_memory, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        snapshot_every=snapshot_every,
         log_every=log_every)
     status = StatusLine(log_every)
 

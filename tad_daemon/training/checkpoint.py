@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,12 +84,22 @@ class RunLock:
     """An exclusive lock on a run folder, so two trainers never write the same run. The OS drops it when
     the process dies, even by SIGKILL, so a killed run can be resumed at once."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, wait: float = 10.0):
         self.path = folder / ".lock"
+        self.wait = wait  # a trainer that was just told to go may need a moment to exit
         self.file = None
 
     def __enter__(self) -> RunLock:
         self.file = open(self.path, "a+b")  # noqa: SIM115 (held for the run's lifetime)
+        deadline = time.monotonic() + self.wait
+        while not self._try_lock():
+            if time.monotonic() > deadline:
+                self.file.close()
+                raise RuntimeError(f"{self.path.parent}: another training process is using this run folder")
+            time.sleep(0.2)
+        return self
+
+    def _try_lock(self) -> bool:
         try:
             if os.name == "nt":
                 import msvcrt
@@ -99,9 +110,8 @@ class RunLock:
 
                 fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            self.file.close()
-            raise RuntimeError(f"{self.path.parent}: another training process is using this run folder") from None
-        return self
+            return False
+        return True
 
     def __exit__(self, *exc) -> None:
         self.file.close()  # closing releases the lock

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 import soundfile as sf
 import torch
 from safetensors import safe_open
@@ -108,6 +107,8 @@ def find_sound_files(folder: Path) -> tuple[list[Path], list[list[str]], int]:
 def loudness_normalize(x: np.ndarray, lufs: float) -> np.ndarray | None:
     """`x` (channels, frames) at `lufs` integrated loudness, or None if it is silent (below the meter's
     -70 LUFS absolute gate everywhere)."""
+    import pyloudnorm  # imports scipy.signal (seconds): only a run that prepares data needs it
+
     meter = pyloudnorm.Meter(SAMPLE_RATE, block_size=min(0.4, x.shape[-1] / SAMPLE_RATE))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -117,8 +118,7 @@ def loudness_normalize(x: np.ndarray, lufs: float) -> np.ndarray | None:
     return (x * 10 ** ((lufs - loudness) / 20)).astype(np.float32)
 
 
-def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = -20.0) -> Dataset:
-    """Read and prepare every sound file under `folder`; raises DatasetError if none is usable."""
+def _open_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder).expanduser()
     if not folder.exists():
         raise DatasetError(f"{folder}: no such folder")
@@ -126,7 +126,40 @@ def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = -20.0
         raise DatasetError(f"{folder}: not a folder (give the folder that holds the sound files)")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise DatasetError(f"{folder}: permission denied")
-    folder = folder.resolve()
+    return folder.resolve()
+
+
+def _no_usable_files(folder: Path, skipped: list[list[str]]) -> DatasetError:
+    why = f"; skipped: {'; '.join(f'{p}: {r}' for p, r in skipped[:5])}" if skipped else ""
+    return DatasetError(f"{folder}: no usable sound files{why}")
+
+
+def check_folder(folder: str | os.PathLike) -> int:
+    """A quick look before queuing a job (file headers only): the number of readable sound files; raises
+    DatasetError with the reasons if there is none. Silent files are found only when the job runs."""
+    folder = _open_folder(folder)
+    paths, skipped, _ = find_sound_files(folder)
+    readable = 0
+    for path in paths:
+        if not os.access(path, os.R_OK):
+            skipped.append([path.relative_to(folder).as_posix(), "permission denied"])
+            continue
+        try:
+            info = sf.info(str(path))
+            if info.frames > 0:
+                readable += 1
+                continue
+            skipped.append([path.relative_to(folder).as_posix(), "the file holds no audio"])
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            skipped.append([path.relative_to(folder).as_posix(), f"not a readable sound file ({e})"])
+    if not readable:
+        raise _no_usable_files(folder, skipped)
+    return readable
+
+
+def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = -20.0) -> Dataset:
+    """Read and prepare every sound file under `folder`; raises DatasetError if none is usable."""
+    folder = _open_folder(folder)
     paths, skipped, ignored = find_sound_files(folder)
     summary = DataSummary(str(folder), length, skipped=skipped, ignored=ignored)
     clips = []
@@ -149,8 +182,7 @@ def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = -20.0
         summary.seconds += seconds
         summary.cropped += seconds * SAMPLE_RATE > length + 1
     if not clips:
-        why = f"; skipped: {'; '.join(f'{p}: {r}' for p, r in skipped[:5])}" if skipped else ""
-        raise DatasetError(f"{folder}: no usable sound files{why}")
+        raise _no_usable_files(folder, skipped)
     return Dataset(torch.from_numpy(np.stack(clips)), summary)
 
 

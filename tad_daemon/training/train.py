@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -90,6 +91,7 @@ class TrainConfig:
     seed: int = 0
     low_memory: bool = False  # gradient checkpointing, EMA kept on the CPU, lean optimiser (see docs)
     checkpoint_every: int = 100  # steps
+    checkpoint_minutes: float = 0.0  # also checkpoint when this much time has passed since the last one; 0: off
     snapshot_every: int = 0  # steps between snapshot models of the EMA weights; 0: none
     log_every: int = 10  # steps between log lines
 
@@ -105,8 +107,8 @@ class TrainConfig:
 
 
 # Settings that may change between a run and its resumption without changing what is computed.
-RESUMABLE_CHANGES = {"steps", "checkpoint_every", "snapshot_every", "log_every", "threads", "device", "out",
-                     "models_dir", "data", "license", "description", "kind"}
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "checkpoint_minutes", "snapshot_every", "log_every", "threads",
+                     "device", "out", "models_dir", "data", "license", "description", "kind"}
 
 
 class TrainError(ValueError):
@@ -138,8 +140,8 @@ def check(cfg: TrainConfig) -> None:
         raise TrainError("lr must be a positive number")
     if cfg.precision not in PRECISIONS:
         raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}")
-    if cfg.grad_clip < 0 or cfg.snapshot_every < 0 or cfg.warmup_steps < 0 or cfg.length < 0:
-        raise TrainError("grad_clip, snapshot_every, warmup_steps and length cannot be negative")
+    if min(cfg.grad_clip, cfg.snapshot_every, cfg.warmup_steps, cfg.length, cfg.checkpoint_minutes) < 0:
+        raise TrainError("grad_clip, snapshot_every, warmup_steps, length and checkpoint_minutes cannot be negative")
 
 
 def resolve_base(base: str, models_dir: str) -> ModelEntry:
@@ -226,14 +228,14 @@ def gather_generators(gens: list[torch.Generator], procs: Processes) -> list[lis
     return [list(p.cpu().split(sizes)) for p in parts]
 
 
-def any_rank(flag: bool, procs: Processes) -> bool:
-    """True on every rank if it is true on one (so all ranks stop at the same step)."""
+def any_rank(flags: list[bool], procs: Processes) -> list[bool]:
+    """Each flag true on every rank if it is true on one (so all ranks stop or checkpoint at the same step)."""
     if procs.world == 1:
-        return flag
+        return flags
     comm = procs.device if procs.device.type == "cuda" else torch.device("cpu")
-    t = torch.tensor([int(flag)], device=comm)
+    t = torch.tensor([int(f) for f in flags], device=comm)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return [bool(v) for v in t.tolist()]
 
 
 def load_data(cfg: TrainConfig, out: Path, length: int, procs: Processes, resuming: bool) -> Dataset:
@@ -274,6 +276,14 @@ def micro_batch_indices(step: int, micro: int, mb: int, accum: int, procs: Proce
             orders[epoch] = data_order(seed, epoch, n)
         out.append(int(orders[epoch][i % n]))
     return out
+
+
+def make_optimizer(net: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW as the seed sets it. Fused on CUDA: faster, and without the foreach variant's temporary copies
+    of the state; one tensor at a time in low-memory mode elsewhere, for the same reason."""
+    return torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                             weight_decay=cfg.weight_decay, fused=device.type == "cuda" or None,
+                             foreach=False if cfg.low_memory and device.type != "cuda" else None)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -372,10 +382,7 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
               device=torch.device("cpu") if cfg.low_memory else None) if procs.main else None
     if cfg.low_memory:
         checkpoint_blocks(net)
-    # Fused AdamW on CUDA: faster and without the foreach variant's temporary copies of every state tensor.
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                                  weight_decay=cfg.weight_decay, fused=device.type == "cuda" or None,
-                                  foreach=False if cfg.low_memory and device.type != "cuda" else None)
+    optimizer = make_optimizer(net, cfg, device)
     dtype = amp_dtype(device, cfg.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     model = net
@@ -417,9 +424,12 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
 
     orders: dict = {}
     run_start, run_first_step = time.perf_counter(), step
+    last_save = run_start
     stopped = False
 
     def save_state() -> None:
+        nonlocal last_save
+        last_save = time.perf_counter()
         gens = gather_generators([aug_gen, noise_gen], procs)
         if not procs.main:
             return
@@ -477,8 +487,9 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
                      format_seconds(eta))
         if not math.isfinite(loss_value) and not scaler.is_enabled():
             raise TrainError(f"training diverged at step {step} (loss {loss_value}); try a lower lr")
-        stopped = any_rank(stop(), procs)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped:
+        late = bool(cfg.checkpoint_minutes) and time.perf_counter() - last_save >= 60 * cfg.checkpoint_minutes
+        stopped, late = any_rank([stop(), late], procs)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped or late:
             save_state()
         if procs.main and cfg.snapshot_every and step % cfg.snapshot_every == 0 and step < cfg.steps:
             snap = out / "snapshots" / f"{cfg.name}-step{step:06d}{SUFFIX}"
@@ -549,7 +560,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run a training described by a TrainConfig JSON file.")
     p.add_argument("config")
     p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--stop-file", help="checkpoint and stop (exit code 3) once this file exists")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="exit at once when stdin reaches end-of-file (the parent process has gone)")
     args = p.parse_args(argv)
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_at_end_of_input, daemon=True).start()
     try:
         cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as e:
@@ -559,7 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     def show(event: dict) -> None:
         print(json.dumps(event), flush=True)
 
-    stop = stop_on_signals()
+    signalled = stop_on_signals()
+    stop_file = Path(args.stop_file) if args.stop_file else None
+
+    def stop() -> bool:  # a file works everywhere, Windows included, where there is no SIGTERM to catch
+        return signalled() or (stop_file is not None and stop_file.exists())
+
     try:
         result = train(cfg, resume=not args.no_resume, progress=show, stop=stop)
     except (ValueError, RuntimeError, OSError) as e:  # TrainError, DatasetError, bad model files, disk full
@@ -572,6 +593,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 EXIT_STOPPED = 3  # stopped by a signal after writing a checkpoint: run it again to resume
+
+
+def _exit_at_end_of_input() -> None:
+    """An orphaned trainer stops at once; the next run resumes from the last checkpoint (atomic, so even a
+    checkpoint being written at this moment is safe: the old one stays until the new one is whole)."""
+    while os.read(sys.stdin.fileno(), 4096):  # the raw descriptor: a buffered reader's lock, held by this
+        pass  # thread, would stall the interpreter's exit
+    os._exit(EXIT_STOPPED)
 
 
 def stop_on_signals() -> Callable[[], bool]:
