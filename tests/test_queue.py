@@ -21,6 +21,7 @@ import soundfile as sf
 
 from tad_daemon.config import load_config
 from tad_daemon.training.dataset import DatasetError
+from tad_daemon.training.inbox import Inbox, choose_base, inbox_root
 from tad_daemon.training.queue import JobQueue, QueueError, in_window
 from tad_daemon.training.runner import Runner
 from tests.conftest import REPO, make_model
@@ -264,3 +265,35 @@ def _unlocked(run: Path) -> bool:
         except OSError:
             return False
         return True
+
+
+def test_inbox_queues_one_fine_tune_per_model_folder(setup):
+    cfg, clock, rec, make = setup
+    make_model(cfg.path("paths.models"), "kick", kind="kick", length=L)
+    runner = make()  # not started: jobs only queue
+    root = inbox_root(cfg.path("paths.data"))
+
+    def installed() -> set[str]:
+        return {p.stem for p in cfg.path("paths.models").glob("*.safetensors")}
+
+    inbox = Inbox(root, runner.queue, runner.submit, installed, settle=0.3)
+    inbox.start()
+    try:
+        kicks(root / "my-kicks", 2)
+        (root / "not a name!").mkdir()
+        sf.write(root / "not a name!" / "a.wav", np.zeros(100), 44100)
+        (job,) = wait_for(lambda: runner.queue.jobs(), timeout=30, what="a queued job")
+        assert (job.name, job.base, job.now, job.state) == ("my-kicks", "kick", False, "queued")
+        assert job.dataset == str(root.resolve() / "my-kicks")
+        sf.write(root / "my-kicks" / "more.wav", np.full(3000, 0.1), 44100)  # the waiting job will read it too
+        time.sleep(1.0)
+        assert len(runner.queue.jobs()) == 1
+    finally:
+        inbox.close()
+    again = Inbox(root, runner.queue, runner.submit, installed, settle=0.3)  # a restart: nothing new
+    again.start()
+    time.sleep(1.0)
+    again.close()
+    assert len(runner.queue.jobs()) == 1
+    assert choose_base("my-kicks", {"my-kicks", "kick"}) == "my-kicks"  # its own model first
+    assert choose_base("Lofi-HiHats", {"hat"}) == "hat" and choose_base("pads", {"kick"}) == ""
