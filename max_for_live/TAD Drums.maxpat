@@ -1,0 +1,1078 @@
+{
+  "patcher": {
+    "fileversion": 1,
+    "appversion": {
+      "major": 8,
+      "minor": 6,
+      "revision": 0,
+      "architecture": "x64",
+      "modernui": 1
+    },
+    "classnamespace": "box",
+    "rect": [80.0, 80.0, 1020.0, 660.0],
+    "openrect": [0.0, 0.0, 440.0, 169.0],
+    "openinpresentation": 1,
+    "devicewidth": 440.0,
+    "default_fontsize": 10.0,
+    "default_fontname": "Arial Bold",
+    "gridsize": [8.0, 8.0],
+    "description": "TAD Drums: new drum one-shots and variations from a running tad-daemon.",
+    "boxes": [
+      {
+        "box": {
+          "id": "thisdevice",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 3,
+          "outlettype": ["bang", "int", "int"],
+          "patching_rect": [20.0, 20.0, 90.0, 22.0],
+          "text": "live.thisdevice"
+        }
+      },
+      {
+        "box": {
+          "id": "msg-init",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 50.0, 35.0, 22.0],
+          "text": "init"
+        }
+      },
+      {
+        "box": {
+          "id": "js",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 9,
+          "outlettype": ["", "", "", "", "", "", "", "", ""],
+          "patching_rect": [20.0, 420.0, 560.0, 22.0],
+          "text": "js tad_drums.js ---tad",
+          "saved_object_attributes": {
+            "filename": "tad_drums.js",
+            "parameter_enable": 0
+          }
+        }
+      },
+      {
+        "box": {
+          "id": "udpsend",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [20.0, 520.0, 140.0, 22.0],
+          "text": "udpsend 127.0.0.1 9310"
+        }
+      },
+      {
+        "box": {
+          "id": "udpreceive",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [600.0, 380.0, 100.0, 22.0],
+          "text": "udpreceive 9311"
+        }
+      },
+      {
+        "box": {
+          "id": "models",
+          "maxclass": "umenu",
+          "numinlets": 1,
+          "numoutlets": 3,
+          "outlettype": ["int", "", ""],
+          "patching_rect": [20.0, 100.0, 100.0, 22.0],
+          "presentation": 1,
+          "presentation_rect": [4.0, 6.0, 96.0, 20.0],
+          "parameter_enable": 0,
+          "items": [],
+          "annotation": "Model to generate with, listed by the daemon."
+        }
+      },
+      {
+        "box": {
+          "id": "p-model",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 130.0, 120.0, 22.0],
+          "text": "prepend modelindex"
+        }
+      },
+      {
+        "box": {
+          "id": "new",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [150.0, 100.0, 96.0, 20.0],
+          "presentation": 1,
+          "presentation_rect": [104.0, 6.0, 96.0, 20.0],
+          "mode": 0,
+          "text": "new",
+          "texton": "new",
+          "annotation": "Generate new one-shots with the chosen model.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "New",
+              "parameter_shortname": "New",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "New",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-generate",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [150.0, 130.0, 65.0, 22.0],
+          "text": "generate"
+        }
+      },
+      {
+        "box": {
+          "id": "count",
+          "maxclass": "live.numbox",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [260.0, 100.0, 44.0, 15.0],
+          "presentation": 1,
+          "presentation_rect": [204.0, 8.0, 40.0, 15.0],
+          "annotation": "How many one-shots per press.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Count",
+              "parameter_shortname": "Count",
+              "parameter_type": 1,
+              "parameter_mmin": 1.0,
+              "parameter_mmax": 16.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [1],
+              "parameter_unitstyle": 0
+            }
+          },
+          "varname": "Count",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-count",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [260.0, 130.0, 90.0, 22.0],
+          "text": "prepend count"
+        }
+      },
+      {
+        "box": {
+          "id": "l-count",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [260.0, 80.0, 40.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [204.0, 24.0, 40.0, 18.0],
+          "text": "count"
+        }
+      },
+      {
+        "box": {
+          "id": "strength",
+          "maxclass": "live.dial",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [360.0, 80.0, 44.0, 48.0],
+          "presentation": 1,
+          "presentation_rect": [250.0, 2.0, 44.0, 48.0],
+          "annotation": "Variation strength: 0 keeps the dropped sample, 1 ignores it.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Strength",
+              "parameter_shortname": "Strength",
+              "parameter_type": 0,
+              "parameter_mmin": 0.0,
+              "parameter_mmax": 1.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [0.5],
+              "parameter_unitstyle": 1
+            }
+          },
+          "varname": "Strength",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-strength",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [360.0, 130.0, 100.0, 22.0],
+          "text": "prepend strength"
+        }
+      },
+      {
+        "box": {
+          "id": "tosimpler",
+          "maxclass": "live.toggle",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [480.0, 100.0, 15.0, 15.0],
+          "presentation": 1,
+          "presentation_rect": [300.0, 8.0, 15.0, 15.0],
+          "annotation": "Live 12.4+: also load results into the Simpler of the last selected track or Drum Rack pad.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "To Simpler",
+              "parameter_shortname": "Simpler",
+              "parameter_type": 2,
+              "parameter_enum": ["off", "on"],
+              "parameter_mmax": 1,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [1]
+            }
+          },
+          "varname": "To Simpler",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-tosimpler",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [480.0, 130.0, 110.0, 22.0],
+          "text": "prepend tosimpler"
+        }
+      },
+      {
+        "box": {
+          "id": "l-tosimpler",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [500.0, 98.0, 70.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [316.0, 6.0, 70.0, 18.0],
+          "text": "to Simpler"
+        }
+      },
+      {
+        "box": {
+          "id": "drop",
+          "maxclass": "live.drop",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [20.0, 180.0, 150.0, 48.0],
+          "presentation": 1,
+          "presentation_rect": [4.0, 30.0, 150.0, 48.0],
+          "legend": "drop a sample to vary it",
+          "decodemode": 1,
+          "annotation": "Drop a sample from Live's browser or an audio clip's file: it is varied with the chosen model.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Vary source",
+              "parameter_shortname": "Source",
+              "parameter_type": 4,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "Vary source",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "path-drop",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "int"],
+          "patching_rect": [20.0, 235.0, 140.0, 22.0],
+          "text": "conformpath slash boot"
+        }
+      },
+      {
+        "box": {
+          "id": "p-drop",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 262.0, 85.0, 22.0],
+          "text": "prepend drop"
+        }
+      },
+      {
+        "box": {
+          "id": "again",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [180.0, 180.0, 80.0, 16.0],
+          "presentation": 1,
+          "presentation_rect": [4.0, 82.0, 150.0, 16.0],
+          "mode": 0,
+          "text": "vary again",
+          "texton": "vary again",
+          "annotation": "Vary the last dropped sample again.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Vary again",
+              "parameter_shortname": "Again",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "Vary again",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-vary",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [180.0, 205.0, 40.0, 22.0],
+          "text": "vary"
+        }
+      },
+      {
+        "box": {
+          "id": "l-folder",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [280.0, 160.0, 140.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [164.0, 66.0, 124.0, 18.0],
+          "text": "drop a folder: fine-tune",
+          "ignoreclick": 1
+        }
+      },
+      {
+        "box": {
+          "id": "folder",
+          "maxclass": "dropfile",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [280.0, 180.0, 130.0, 42.0],
+          "presentation": 1,
+          "presentation_rect": [160.0, 56.0, 130.0, 42.0],
+          "types": [],
+          "annotation": "Drop a folder of one-shots: queue a fine-tune of the chosen model on it."
+        }
+      },
+      {
+        "box": {
+          "id": "path-folder",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "int"],
+          "patching_rect": [280.0, 235.0, 140.0, 22.0],
+          "text": "conformpath slash boot"
+        }
+      },
+      {
+        "box": {
+          "id": "p-folder",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [280.0, 262.0, 95.0, 22.0],
+          "text": "prepend folder"
+        }
+      },
+      {
+        "box": {
+          "id": "now",
+          "maxclass": "live.toggle",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [430.0, 180.0, 15.0, 15.0],
+          "presentation": 1,
+          "presentation_rect": [160.0, 82.0, 15.0, 15.0],
+          "annotation": "Start the fine-tune now instead of in the daemon's night window.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Train now",
+              "parameter_shortname": "Now",
+              "parameter_type": 2,
+              "parameter_enum": ["off", "on"],
+              "parameter_mmax": 1,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [0]
+            }
+          },
+          "varname": "Train now",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "l-now",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [450.0, 178.0, 70.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [176.0, 80.0, 70.0, 18.0],
+          "text": "start now"
+        }
+      },
+      {
+        "box": {
+          "id": "p-now",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [430.0, 205.0, 105.0, 22.0],
+          "text": "prepend trainnow"
+        }
+      },
+      {
+        "box": {
+          "id": "history",
+          "maxclass": "umenu",
+          "numinlets": 1,
+          "numoutlets": 3,
+          "outlettype": ["int", "", ""],
+          "patching_rect": [560.0, 180.0, 130.0, 22.0],
+          "presentation": 1,
+          "presentation_rect": [160.0, 30.0, 130.0, 20.0],
+          "parameter_enable": 0,
+          "items": [],
+          "annotation": "Recent results: pick one to load it again."
+        }
+      },
+      {
+        "box": {
+          "id": "p-history",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [560.0, 210.0, 125.0, 22.0],
+          "text": "prepend historyindex"
+        }
+      },
+      {
+        "box": {
+          "id": "daemonport",
+          "maxclass": "live.numbox",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [20.0, 300.0, 50.0, 15.0],
+          "presentation": 1,
+          "presentation_rect": [300.0, 56.0, 50.0, 15.0],
+          "annotation": "UDP port the daemon listens on (tad-daemon serve --port).",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Daemon port",
+              "parameter_shortname": "Daemon",
+              "parameter_type": 1,
+              "parameter_mmin": 1024.0,
+              "parameter_mmax": 65535.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [9310],
+              "parameter_unitstyle": 0
+            }
+          },
+          "varname": "Daemon port",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "l-daemonport",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [20.0, 280.0, 50.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [300.0, 40.0, 50.0, 18.0],
+          "text": "daemon"
+        }
+      },
+      {
+        "box": {
+          "id": "p-daemonport",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 330.0, 120.0, 22.0],
+          "text": "prepend daemonport"
+        }
+      },
+      {
+        "box": {
+          "id": "replyport",
+          "maxclass": "live.numbox",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [160.0, 300.0, 50.0, 15.0],
+          "presentation": 1,
+          "presentation_rect": [356.0, 56.0, 50.0, 15.0],
+          "annotation": "UDP port this device listens on for the daemon's replies.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Reply port",
+              "parameter_shortname": "Reply",
+              "parameter_type": 1,
+              "parameter_mmin": 1024.0,
+              "parameter_mmax": 65535.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [9311],
+              "parameter_unitstyle": 0
+            }
+          },
+          "varname": "Reply port",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "l-replyport",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [160.0, 280.0, 50.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [356.0, 40.0, 50.0, 18.0],
+          "text": "reply"
+        }
+      },
+      {
+        "box": {
+          "id": "p-replyport",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [160.0, 330.0, 115.0, 22.0],
+          "text": "prepend replyport"
+        }
+      },
+      {
+        "box": {
+          "id": "status",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [20.0, 560.0, 430.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [4.0, 104.0, 430.0, 18.0],
+          "text": "looking for the daemon..."
+        }
+      },
+      {
+        "box": {
+          "id": "progress",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [20.0, 580.0, 430.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [4.0, 122.0, 430.0, 18.0],
+          "text": ""
+        }
+      },
+      {
+        "box": {
+          "id": "target",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [20.0, 600.0, 430.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [4.0, 140.0, 430.0, 18.0],
+          "text": ""
+        }
+      },
+      {
+        "box": {
+          "id": "buffer",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["float", "bang"],
+          "patching_rect": [200.0, 480.0, 110.0, 22.0],
+          "text": "buffer~ ---tadbuf"
+        }
+      },
+      {
+        "box": {
+          "id": "notein",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 3,
+          "outlettype": ["int", "int", "int"],
+          "patching_rect": [760.0, 20.0, 50.0, 22.0],
+          "text": "notein"
+        }
+      },
+      {
+        "box": {
+          "id": "stripnote",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [760.0, 50.0, 65.0, 22.0],
+          "text": "stripnote"
+        }
+      },
+      {
+        "box": {
+          "id": "trig",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["bang", "float"],
+          "patching_rect": [760.0, 80.0, 40.0, 22.0],
+          "text": "t b f"
+        }
+      },
+      {
+        "box": {
+          "id": "velocity",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": ["float"],
+          "patching_rect": [800.0, 110.0, 45.0, 22.0],
+          "text": "/ 127."
+        }
+      },
+      {
+        "box": {
+          "id": "msg-restart",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [760.0, 110.0, 30.0, 22.0],
+          "text": "0"
+        }
+      },
+      {
+        "box": {
+          "id": "rate",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": ["signal"],
+          "patching_rect": [720.0, 140.0, 50.0, 22.0],
+          "text": "sig~ 1."
+        }
+      },
+      {
+        "box": {
+          "id": "groove",
+          "maxclass": "newobj",
+          "numinlets": 3,
+          "numoutlets": 3,
+          "outlettype": ["signal", "signal", "signal"],
+          "patching_rect": [720.0, 170.0, 120.0, 22.0],
+          "text": "groove~ ---tadbuf 2"
+        }
+      },
+      {
+        "box": {
+          "id": "gain-l",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": ["signal"],
+          "patching_rect": [720.0, 210.0, 40.0, 22.0],
+          "text": "*~ 0."
+        }
+      },
+      {
+        "box": {
+          "id": "gain-r",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": ["signal"],
+          "patching_rect": [780.0, 210.0, 40.0, 22.0],
+          "text": "*~ 0."
+        }
+      },
+      {
+        "box": {
+          "id": "plugout",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 2,
+          "outlettype": ["signal", "signal"],
+          "patching_rect": [720.0, 250.0, 60.0, 22.0],
+          "text": "plugout~"
+        }
+      },
+      {
+        "box": {
+          "id": "c-sampler",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [720.0, 280.0, 260.0, 33.0],
+          "text": "internal sampler: any MIDI note plays the newest result (velocity = level)",
+          "linecount": 2
+        }
+      }
+    ],
+    "lines": [
+      {
+        "patchline": {
+          "destination": ["msg-init", 0],
+          "source": ["thisdevice", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-init", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["udpreceive", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["udpsend", 0],
+          "source": ["js", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["udpreceive", 0],
+          "source": ["js", 6]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-model", 0],
+          "source": ["models", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-model", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-generate", 0],
+          "source": ["new", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-generate", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-count", 0],
+          "source": ["count", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-count", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-strength", 0],
+          "source": ["strength", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-strength", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-tosimpler", 0],
+          "source": ["tosimpler", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-tosimpler", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["path-drop", 0],
+          "source": ["drop", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-drop", 0],
+          "source": ["path-drop", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-drop", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-vary", 0],
+          "source": ["again", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-vary", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["path-folder", 0],
+          "source": ["folder", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-folder", 0],
+          "source": ["path-folder", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-folder", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-now", 0],
+          "source": ["now", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-now", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-history", 0],
+          "source": ["history", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-history", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-daemonport", 0],
+          "source": ["daemonport", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-daemonport", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-replyport", 0],
+          "source": ["replyport", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-replyport", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["buffer", 0],
+          "source": ["js", 1]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["status", 0],
+          "source": ["js", 2]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["models", 0],
+          "source": ["js", 3]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["new", 0],
+          "source": ["js", 4]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["progress", 0],
+          "source": ["js", 5]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["history", 0],
+          "source": ["js", 7]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["target", 0],
+          "source": ["js", 8]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["stripnote", 0],
+          "source": ["notein", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["stripnote", 1],
+          "source": ["notein", 1]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["trig", 0],
+          "source": ["stripnote", 1]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["velocity", 0],
+          "source": ["trig", 1]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["gain-l", 1],
+          "source": ["velocity", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["gain-r", 1],
+          "source": ["velocity", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-restart", 0],
+          "source": ["trig", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["groove", 0],
+          "source": ["msg-restart", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["groove", 0],
+          "source": ["rate", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["gain-l", 0],
+          "source": ["groove", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["gain-r", 0],
+          "source": ["groove", 1]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["plugout", 0],
+          "source": ["gain-l", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["plugout", 1],
+          "source": ["gain-r", 0]
+        }
+      }
+    ],
+    "dependency_cache": [
+      {
+        "name": "tad_drums.js",
+        "patcherrelativepath": ".",
+        "type": "TEXT",
+        "implicit": 1
+      }
+    ],
+    "autosave": 0
+  }
+}

@@ -1,0 +1,352 @@
+// The device's JavaScript under Node: `node --test max_for_live/test/`.
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const {LiveWorld, loadDevice, connect, SCRIPT} = require("./max_stub.js");
+
+const OSC = 0;
+const BUFFER = 1;
+const MODELS = 3;
+const LABEL = 4;
+const RECEIVE = 6;
+const HISTORY = 7;
+
+test("start-up registers for replies, pings and sets the ports", () => {
+  const d = loadDevice();
+  d.message("init");
+  assert.deepEqual(d.sent(OSC)[0], ["port", 9310]);
+  assert.deepEqual(d.sent(RECEIVE)[0], ["port", 9311]);
+  const notify = d.lastOsc("/tad/notify");
+  assert.deepEqual(notify.slice(0, 3), ["/tad/notify", 1, 9311]);
+  assert.match(d.tagOf(notify), /^017tad-[0-9a-z]+\.\d+$/);
+  assert.ok(d.lastOsc("/tad/ping"));
+  assert.match(d.status(), /looking for the daemon/);
+  assert.equal(d.context.outlets, 9);
+  assert.equal(d.context.inlets, 1);
+});
+
+test("two devices get different tags", () => {
+  const a = loadDevice({args: ["tad_drums.js", "017tad"]});
+  const b = loadDevice({args: ["tad_drums.js", "018tad"]});
+  a.message("init");
+  b.message("init");
+  assert.notEqual(a.tagOf(a.lastOsc("/tad/ping")).split(".")[0], b.tagOf(b.lastOsc("/tad/ping")).split(".")[0]);
+});
+
+test("the first answer makes the daemon ready and fetches models and status", () => {
+  const d = loadDevice();
+  d.message("init");
+  const mark = d.out.length;
+  d.done("/tad/ping");
+  assert.equal(d.status(), "daemon ready");
+  assert.equal(d.osc("/tad/models", mark).length, 1);
+  assert.equal(d.osc("/tad/status", mark).length, 1);
+});
+
+test("the model list is built in the daemon's order, whatever order the packets come in", () => {
+  const d = loadDevice();
+  d.message("init");
+  d.done("/tad/ping");
+  const tag = d.tagOf(d.lastOsc("/tad/models"));
+  const mark = d.out.length;
+  d.message("/tad/model", 2, 3, "hat", "hat", "cpu-small", "bundled", "CC0", tag);
+  d.message("/tad/model", 0, 3, "kick", "kick", "cpu-small", "bundled", "CC0", tag);
+  d.message("/tad/model", 1, 3, "snare", "snare", "cpu-small", "bundled", "CC0", tag);
+  assert.equal(d.sent(MODELS, mark).length, 0, "nothing shown before /tad/done /tad/models");
+  d.message("/tad/done", "/tad/models", 3, tag);
+  assert.deepEqual(d.sent(MODELS, mark), [["clear"], ["append", "kick"], ["append", "snare"], ["append", "hat"], ["set", 0]]);
+  assert.equal(d.lastText(LABEL), "new kick");
+});
+
+test("a refresh keeps the chosen model, and falls back when it was removed", () => {
+  const d = connect(loadDevice());
+  d.message("modelindex", 1);
+  assert.equal(d.lastText(LABEL), "new snare");
+  const mark = d.out.length;
+  d.message("/tad/model/added", "my-kicks", "kick");
+  const tag = d.tagOf(d.osc("/tad/models", mark)[0]);
+  ["kick", "snare", "my-kicks"].forEach((n, i) => d.message("/tad/model", i, 3, n, "kick", "p", "s", "l", tag));
+  d.message("/tad/done", "/tad/models", 3, tag);
+  assert.deepEqual(d.sent(MODELS).slice(-1)[0], ["set", 1]);
+  assert.equal(d.lastText(LABEL), "new snare");
+
+  d.message("/tad/model/removed", "snare");
+  const tag2 = d.tagOf(d.lastOsc("/tad/models"));
+  d.message("/tad/model", 0, 1, "kick", "kick", "p", "s", "l", tag2);
+  d.message("/tad/done", "/tad/models", 1, tag2);
+  assert.equal(d.lastText(LABEL), "new kick");
+});
+
+test("'new snare' x3: one request, three replies, each loaded into the sampler", () => {
+  const d = connect(loadDevice());
+  d.message("modelindex", 1);
+  d.message("count", 3);
+  const mark = d.out.length;
+  d.message("generate");
+  const req = d.lastOsc("/tad/generate");
+  assert.deepEqual(req.slice(0, 5), ["/tad/generate", "snare", 3, -1, 0]);
+  const tag = d.tagOf(req);
+  const paths = [1, 2, 3].map((i) => `/home/u/Music/tad-daemon/snare/2026112${i}-101500-123_snare_s${i}.wav`);
+  d.message("/tad/done", "/tad/generate", paths[0], "snare", 1, 12, "dpmpp-2m", 0, tag);
+  assert.match(d.status(), /2 more coming/);
+  d.message("/tad/done", "/tad/generate", paths[1], "snare", 2, 12, "dpmpp-2m", 1, tag);
+  d.message("/tad/done", "/tad/generate", paths[2], "snare", 3, 12, "dpmpp-2m", 0, tag);
+  assert.deepEqual(d.sent(BUFFER, mark), paths.map((p) => ["replace", p]));
+  assert.doesNotMatch(d.status(), /more coming/);
+  assert.deepEqual(d.sent(HISTORY).slice(-2), [["append", "20261121-101500-123_snare_s1.wav"], ["set", 0]]);
+  // Picking an older result from the history loads it again.
+  d.message("historyindex", 2);
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", paths[0]]);
+  // A fourth reply with the same tag (a stray duplicate) is not loaded: the request is complete.
+  const before = d.sent(BUFFER).length;
+  d.message("/tad/done", "/tad/generate", "/tmp/extra.wav", "snare", 4, 12, "dpmpp-2m", 0, tag);
+  assert.equal(d.sent(BUFFER).length, before);
+});
+
+test("replies meant for another device or client are ignored", () => {
+  const d = connect(loadDevice());
+  d.message("generate");
+  const mark = d.out.length;
+  d.message("/tad/done", "/tad/generate", "/tmp/other.wav", "kick", 5, 12, "dpmpp-2m", 0, "018tad-zz.4");
+  d.message("/tad/done", "/tad/generate", "/tmp/untagged.wav", "kick", 5, 12, "dpmpp-2m", 0);
+  d.message("/tad/fail", "/tad/generate", "unknown model 'x'", "018tad-zz.5");
+  assert.equal(d.sent(BUFFER, mark).length, 0);
+  assert.equal(d.errors.length, 0);
+  assert.doesNotMatch(d.status(), /failed/);
+});
+
+test("/tad/fail is shown to the user and ends the request", () => {
+  const d = connect(loadDevice());
+  d.message("count", 4);
+  d.message("generate");
+  const tag = d.tagOf(d.lastOsc("/tad/generate"));
+  d.message("/tad/fail", "/tad/generate", "busy", "kick", tag);
+  assert.equal(d.status(), "new kick failed: busy");
+  assert.match(d.errors.join(""), /new kick failed: busy/);
+  // A late success for the failed request is not loaded.
+  d.message("/tad/done", "/tad/generate", "/tmp/late.wav", "kick", 1, 12, "dpmpp-2m", 0, tag);
+  assert.equal(d.sent(BUFFER).length, 0);
+});
+
+test("daemon gone: status says so, requests are not sent, and it recovers when the daemon is back", () => {
+  const d = connect(loadDevice());
+  for (let i = 0; i < 3; i++) d.tick();
+  assert.match(d.status(), /not reachable on 127\.0\.0\.1:9310.*tad-daemon serve/);
+
+  // While unreachable the device re-registers on every tick (a restarted daemon forgot it).
+  let mark = d.out.length;
+  d.tick();
+  d.tick();
+  assert.equal(d.osc("/tad/notify", mark).length, 2);
+
+  mark = d.out.length;
+  d.message("generate");
+  assert.equal(d.osc("/tad/generate", mark).length, 0);
+  assert.match(d.status(), /not reachable.*not sent/);
+
+  // The daemon restarts: its first reply brings the device back and refreshes the model list.
+  mark = d.out.length;
+  d.tick();
+  d.done("/tad/ping");
+  assert.equal(d.status(), "daemon is back");
+  assert.equal(d.osc("/tad/models", mark).length, 1);
+  d.message("generate");
+  assert.equal(d.osc("/tad/generate", mark).length, 1);
+});
+
+test("a request the restarted daemon never got times out with a clear message", () => {
+  const d = connect(loadDevice());
+  d.message("generate");
+  for (let i = 0; i < 4; i++) d.tick(); // daemon killed: silence
+  assert.match(d.status(), /not reachable/);
+  d.done("/tad/ping"); // a new daemon answers
+  for (let i = 0; i < 6; i++) {
+    d.tick();
+    d.done("/tad/ping");
+  }
+  assert.match(d.status(), /new kick \(sent before the daemon went away\): no answer/);
+});
+
+test("a request that gets no answer at all times out", () => {
+  const d = connect(loadDevice());
+  d.message("generate");
+  for (let i = 0; i < 40; i++) {
+    d.tick();
+    d.done("/tad/ping"); // the daemon is alive but never answers the generate
+  }
+  assert.match(d.status(), /new kick: no answer from the daemon \(0 of 1 arrived\)/);
+});
+
+test("registration is renewed once a minute while the daemon answers", () => {
+  const d = connect(loadDevice());
+  const mark = d.out.length;
+  for (let i = 0; i < 30; i++) {
+    d.tick();
+    d.done("/tad/ping");
+  }
+  assert.equal(d.osc("/tad/notify", mark).length, 1);
+});
+
+test("a dropped file is varied with the chosen model, strength and count", () => {
+  const d = connect(loadDevice());
+  d.message("modelindex", 1);
+  d.message("strength", 0.3);
+  d.message("count", 2);
+  d.message("drop", "/Users/me/Samples/My Snare 01.wav");
+  const req = d.lastOsc("/tad/vary");
+  assert.deepEqual(req.slice(0, 6), ["/tad/vary", "snare", "/Users/me/Samples/My Snare 01.wav", 0.3, 2, -1]);
+  const tag = d.tagOf(req);
+  d.message("/tad/done", "/tad/vary", "/out/a.wav", "snare", 7, 0.3, "/Users/me/Samples/My Snare 01.wav", tag);
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/a.wav"]);
+  assert.match(d.status(), /vary My Snare 01\.wav: a\.wav \(1 more coming\)/);
+  // "vary again" re-sends the last dropped file.
+  d.message("vary");
+  assert.equal(d.osc("/tad/vary").length, 2);
+});
+
+test("a dropped folder queues a fine-tune from the chosen model", () => {
+  const d = connect(loadDevice());
+  d.message("trainnow", 1);
+  d.message("folder", "/Users/me/My Kicks!/");
+  const req = d.lastOsc("/tad/train");
+  assert.deepEqual(req.slice(0, 6), ["/tad/train", "My-Kicks", "/Users/me/My Kicks!", "kick", 0, 1]);
+  d.done("/tad/train", "job-7", "My-Kicks", "queued");
+  assert.equal(d.status(), "fine-tune My-Kicks queued (job job-7, queued)");
+  d.message("/tad/progress", "job-7", "My-Kicks", 120, 400, 0.0412, 3725);
+  assert.equal(d.progress(), "fine-tune My-Kicks: 120/400 (30%), loss 0.041, 1h 02m left");
+  d.message("/tad/job/state", "job-7", "My-Kicks", "done", "");
+  assert.equal(d.progress(), "fine-tune My-Kicks: done");
+});
+
+test("changing the reply port moves the registration", () => {
+  const d = connect(loadDevice());
+  const mark = d.out.length;
+  d.message("replyport", 9400);
+  assert.deepEqual(d.osc("/tad/notify", mark).map((m) => m.slice(0, 3)), [["/tad/notify", 0, 9311], ["/tad/notify", 1, 9400]]);
+  assert.deepEqual(d.sent(RECEIVE).slice(-1)[0], ["port", 9400]);
+});
+
+test("removing the device unregisters and stops the heartbeat", () => {
+  const d = connect(loadDevice());
+  d.message("notifydeleted");
+  assert.deepEqual(d.lastOsc("/tad/notify"), ["/tad/notify", 0, 9311]);
+  assert.ok(!d.tasks.some((t) => t.running));
+});
+
+// ---- Live API: Simpler via replace_sample on Live 12.4+ ------------------------------------------
+
+function liveSet(version) {
+  const w = new LiveWorld(version);
+  w.add("live_set view", "Song.View", {});
+  const own = w.track(0, "TAD");
+  const me = w.device(own, "PluginDevice", "TAD Drums");
+  w.paths["this_device"] = me;
+  const drums = w.track(1, "Drums");
+  const simplerTrack = w.track(2, "Snare");
+  const simpler = w.device(simplerTrack, "OriginalSimpler", "Snare");
+  return {w, own, me, drums, simplerTrack, simpler};
+}
+
+function replaceCalls(w) {
+  return w.calls.filter((c) => c.fn === "replace_sample");
+}
+
+test("Live 12.4: the result also goes into the Simpler on the last selected track", () => {
+  const s = liveSet([12, 4, 0]);
+  const d = connect(loadDevice({world: s.w}));
+  s.w.selectTrack(s.own); // clicking the device selects its own track: nothing to follow yet
+  assert.match(d.target(), /select a track with a Simpler/);
+  s.w.selectTrack(s.simplerTrack);
+  s.w.selectTrack(s.own);
+  assert.equal(d.target(), "results also go to Simpler \"Snare\"");
+  d.message("generate");
+  d.done("/tad/generate", "/out/new snare.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.deepEqual(replaceCalls(s.w), [{id: s.simpler, fn: "replace_sample", args: ["/out/new snare.wav"]}]);
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/new snare.wav"]);
+});
+
+test("a second init (the device re-initialised) keeps one selection observer", () => {
+  const s = liveSet([12, 4, 0]);
+  const d = connect(loadDevice({world: s.w}));
+  d.message("init");
+  assert.equal(s.w.observers.length, 1);
+  assert.equal(d.tasks.filter((t) => t.running).length, 1);
+});
+
+test("Live 12.4: on a Drum Rack the selected pad's Simpler gets it", () => {
+  const s = liveSet([12, 4, 1]);
+  const kit = s.w.drumRack(s.drums, "Kit", [{name: "C1", devices: ["OriginalSimpler"]},
+    {name: "D1", devices: ["OriginalSimpler"]}]);
+  s.w.objects[kit.view].props.selected_drum_pad = kit.pads[1];
+  const d = connect(loadDevice({world: s.w}));
+  s.w.selectTrack(s.drums);
+  d.message("generate");
+  d.done("/tad/generate", "/out/k.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  const padSimpler = s.w.objects[kit.chains[1]].props.devices[0];
+  assert.deepEqual(replaceCalls(s.w).map((c) => c.id), [padSimpler]);
+  assert.equal(d.target(), "loaded into pad D1 of \"Kit\"");
+});
+
+test("Live 12.4: TAD Drums inside a Drum Rack pad loads into the rack's selected pad", () => {
+  const w = new LiveWorld([13, 0, 0]);
+  w.add("live_set view", "Song.View", {});
+  const track = w.track(0, "Drums");
+  const kit = w.drumRack(track, "Kit", [{name: "C1", devices: []}, {name: "D1", devices: ["OriginalSimpler"]}]);
+  const me = w.device(kit.chains[0], "PluginDevice", "TAD Drums");
+  w.paths["this_device"] = me;
+  w.objects[kit.view].props.selected_drum_pad = kit.pads[1];
+  const d = connect(loadDevice({world: w}));
+  d.message("generate");
+  d.done("/tad/generate", "/out/k.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.deepEqual(replaceCalls(w).map((c) => c.id), [w.objects[kit.chains[1]].props.devices[0]]);
+
+  // The selected pad is TAD Drums' own pad: nothing to replace there.
+  w.objects[kit.view].props.selected_drum_pad = kit.pads[0];
+  d.message("generate");
+  d.done("/tad/generate", "/out/k2.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.equal(replaceCalls(w).length, 1);
+});
+
+for (const version of [[12, 3, 5], [11, 3, 0]]) {
+  test(`Live ${version.join(".")}: only the internal sampler, no replace_sample`, () => {
+    const s = liveSet(version);
+    const d = connect(loadDevice({world: s.w}));
+    s.w.selectTrack(s.simplerTrack);
+    d.message("generate");
+    d.done("/tad/generate", "/out/k.wav", "kick", 1, 12, "dpmpp-2m", 0);
+    assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/k.wav"]);
+    assert.equal(replaceCalls(s.w).length, 0);
+    assert.equal(s.w.observers.length, 0);
+    assert.match(d.target(), /Simpler needs 12\.4/);
+  });
+}
+
+test("the Simpler switch turns replace_sample off", () => {
+  const s = liveSet([12, 4, 0]);
+  const d = connect(loadDevice({world: s.w}));
+  s.w.selectTrack(s.simplerTrack);
+  d.message("tosimpler", 0);
+  d.message("generate");
+  d.done("/tad/generate", "/out/k.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.equal(replaceCalls(s.w).length, 0);
+});
+
+test("outside Live (no Live API) the device still works", () => {
+  const d = connect(loadDevice({world: null}));
+  d.message("generate");
+  d.done("/tad/generate", "/out/k.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/k.wav"]);
+});
+
+test("the script stays within ES5, which Max 8's [js] runs", () => {
+  const code = fs.readFileSync(SCRIPT, "utf8")
+    .replace(/\/\/.*$/gm, "")
+    .replace(/"(?:[^"\\\n]|\\.)*"/g, '""');
+  for (const [what, pattern] of [["let", /\blet\s/], ["const", /\bconst\s/], ["arrow function", /=>/],
+    ["template string", /`/], ["class", /\bclass\s/], ["spread", /\.\.\.\w/], ["for...of", /\bof\s/],
+    ["includes()", /\.includes\(/], ["startsWith()", /\.startsWith\(/]]) {
+    assert.doesNotMatch(code, pattern, `${what} is not ES5`);
+  }
+});

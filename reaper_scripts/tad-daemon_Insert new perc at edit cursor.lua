@@ -1,0 +1,5 @@
+-- @noindex
+-- A new perc one-shot from the daemon, as an item at the edit cursor on the selected track.
+local dir = debug.getinfo(1, "S").source:match("^@?(.*[/\\])") or ""
+package.path = dir .. "?.lua;" .. package.path
+require("tad_common").insert_new("perc")

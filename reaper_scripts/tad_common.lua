@@ -1,0 +1,797 @@
+-- @noindex
+-- tad_common.lua: what the tad-daemon ReaScripts share.
+--
+-- Lua in REAPER has no sockets, so the scripts talk to the daemon through its own small client,
+-- `tad-daemon send ADDRESS ARGS... --json`, which prints one JSON object per reply
+-- ({"address": "/tad/done", "args": [...]}) and exits 0 (all done), 1 (a /tad/fail), 2 (usage) or
+-- 3 (no answer: the daemon is not running). JSON lines rather than the plain output because paths
+-- may contain spaces.
+--
+-- The client runs in the background and never blocks REAPER's UI: reaper.ExecProcess(cmd, -1)
+-- returns at once without output, so a small job script writes the output to a file and, last, an
+-- exit-code marker; reaper.defer polls for the marker (with a timeout) and then reads the output.
+
+local M = {}
+
+M.SECTION = "tad-daemon" -- ExtState section
+M.BUNDLED = { "kick", "snare", "hat", "perc" }
+M.DEFAULT_STRENGTH = 0.5
+M.POLL_TIMEOUT = 600 -- seconds before a job is given up (the client has its own, shorter, timeouts)
+M.SAMPLE_LENGTH = 32768 / 44100 -- what the models make, in seconds
+
+-- ---- platform, paths, quoting -------------------------------------------------------------------
+
+function M.platform()
+  local os_name = reaper.GetOS()
+  if os_name:match("^Win") then return "windows" end
+  if os_name:match("^OSX") or os_name:match("^macOS") then return "mac" end
+  return "linux"
+end
+
+function M.sep()
+  return M.platform() == "windows" and "\\" or "/"
+end
+
+function M.join(...)
+  return table.concat({ ... }, M.sep())
+end
+
+function M.basename(path)
+  return (tostring(path):gsub("[/\\]+$", ""):match("([^/\\]+)$")) or tostring(path)
+end
+
+function M.dirname(path)
+  return tostring(path):match("^(.*)[/\\][^/\\]*$") or "."
+end
+
+-- One argument, quoted for the job script's shell: POSIX sh on macOS and Linux, a .bat file on Windows.
+function M.quote(arg, platform)
+  arg = tostring(arg)
+  platform = platform or M.platform()
+  if arg:find("[\r\n%z]") then
+    error("a line break or NUL character cannot be passed on a command line: " .. arg, 0)
+  end
+  if platform == "windows" then
+    -- Windows file names cannot contain '"', and cmd.exe offers no way to escape one inside quotes.
+    if arg:find('"', 1, true) then
+      error('a double quote (") cannot be passed on a Windows command line: ' .. arg, 0)
+    end
+    arg = arg:gsub("%%", "%%%%") -- batch files expand %NAME%
+    -- Backslashes right before the closing quote would escape it for the program's own parser.
+    local trailing = arg:match("(\\*)$")
+    return '"' .. arg .. trailing .. '"'
+  end
+  return "'" .. arg:gsub("'", "'\\''") .. "'"
+end
+
+function M.command_line(argv, platform)
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = M.quote(a, platform) end
+  return table.concat(parts, " ")
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+M.read_file = read_file
+
+local function write_file(path, data)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  f:write(data)
+  f:close()
+  return true
+end
+
+-- ---- finding the tad-daemon command -------------------------------------------------------------
+
+-- Where to look, in order (after the ExtState setting and TAD_DAEMON_COMMAND): a checkout or venv in
+-- REAPER's resource folder, ~/.local/bin (pipx, pip --user), the .venv the README creates in a
+-- checkout at ~/tad-daemon, common install folders, then every folder on PATH.
+-- Install folders outside PATH when REAPER is started from the Finder or a desktop menu.
+M.SYSTEM_DIRS = { mac = { "/opt/homebrew/bin", "/usr/local/bin" }, linux = { "/usr/local/bin" } }
+
+function M.candidates()
+  local platform = M.platform()
+  local exe = platform == "windows" and "tad-daemon.exe" or "tad-daemon"
+  local home = os.getenv(platform == "windows" and "USERPROFILE" or "HOME") or ""
+  local resource = reaper.GetResourcePath()
+  local list = {}
+  local function add(...) list[#list + 1] = M.join(...) end
+  if platform == "windows" then
+    add(resource, "tad-daemon", ".venv", "Scripts", exe)
+    add(home, "tad-daemon", ".venv", "Scripts", exe)
+    add(home, ".local", "bin", exe)
+    for _, base in ipairs({ os.getenv("APPDATA") or "", (os.getenv("LOCALAPPDATA") or "") .. "\\Programs" }) do
+      for minor = 10, 14 do
+        add(base, "Python", "Python3" .. minor, "Scripts", exe)
+        add(base, "Python3" .. minor, "Scripts", exe)
+      end
+    end
+  else
+    add(resource, "tad-daemon", ".venv", "bin", exe)
+    add(home, ".local", "bin", exe)
+    add(home, "tad-daemon", ".venv", "bin", exe)
+    for _, dir in ipairs(M.SYSTEM_DIRS[platform]) do add(dir, exe) end
+  end
+  for dir in (os.getenv("PATH") or ""):gmatch(platform == "windows" and "[^;]+" or "[^:]+") do
+    add(dir, exe)
+  end
+  return list
+end
+
+function M.find_command()
+  local configured = reaper.GetExtState(M.SECTION, "command")
+  if configured ~= "" then
+    if reaper.file_exists(configured) then return configured end
+    return nil, "The tad-daemon command set for these scripts does not exist:\n" .. configured ..
+      "\n\nRun the action \"tad-daemon: Set command path\" to change it."
+  end
+  local env = os.getenv("TAD_DAEMON_COMMAND")
+  if env and env ~= "" and reaper.file_exists(env) then return env end
+  local list = M.candidates()
+  for _, path in ipairs(list) do
+    if reaper.file_exists(path) then return path end
+  end
+  return nil, "Could not find the tad-daemon command. Looked in:\n" .. table.concat(list, "\n", 1, math.min(#list, 8)) ..
+    (#list > 8 and "\n..." or "") ..
+    "\n\nInstall tad-daemon (see its README), or run the action \"tad-daemon: Set command path\"."
+end
+
+-- ---- running the client in the background --------------------------------------------------------
+
+local job_seq = 0
+
+function M.temp_dir()
+  local base
+  if M.platform() == "windows" then
+    base = os.getenv("TEMP") or os.getenv("TMP") or reaper.GetResourcePath()
+  else
+    base = os.getenv("TMPDIR") or "/tmp"
+  end
+  local dir = M.join((base:gsub("[/\\]+$", "")), "tad-daemon-reaper")
+  reaper.RecursiveCreateDirectory(dir, 0)
+  return dir
+end
+
+-- The job script: run the command with its output in files, then write the exit code to a temporary
+-- name and rename it, so the marker appears complete or not at all.
+function M.job_script(argv, files, platform)
+  platform = platform or M.platform()
+  local q = function(s) return M.quote(s, platform) end
+  if platform == "windows" then
+    return table.concat({
+      "@echo off",
+      "chcp 65001 > NUL",
+      "set PYTHONIOENCODING=utf-8",
+      M.command_line(argv, platform) .. " > " .. q(files.out) .. " 2> " .. q(files.err),
+      "echo %ERRORLEVEL% > " .. q(files.code .. ".tmp"),
+      "move /Y " .. q(files.code .. ".tmp") .. " " .. q(files.code) .. " > NUL",
+    }, "\r\n") .. "\r\n"
+  end
+  return table.concat({
+    "#!/bin/sh",
+    "PYTHONIOENCODING=utf-8; export PYTHONIOENCODING",
+    M.command_line(argv, platform) .. " > " .. q(files.out) .. " 2> " .. q(files.err),
+    "echo $? > " .. q(files.code .. ".tmp"),
+    "mv -f " .. q(files.code .. ".tmp") .. " " .. q(files.code),
+  }, "\n") .. "\n"
+end
+
+-- Start `tad-daemon ARGS...` in the background; on_done(result) runs from a deferred call when it ends:
+-- result = {code = exit code or nil, replies = {{address=, args=}...}, stdout =, stderr =, timed_out =,
+-- error = message when it could not start}.
+function M.run(args, on_done, opts)
+  opts = opts or {}
+  local command, why = M.find_command()
+  if not command then
+    on_done({ error = why, replies = {} })
+    return
+  end
+  local argv = { command }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local port = reaper.GetExtState(M.SECTION, "port")
+  if port ~= "" and args[1] == "send" then
+    argv[#argv + 1] = "--port"
+    argv[#argv + 1] = port
+  end
+
+  job_seq = job_seq + 1
+  local stem = M.join(M.temp_dir(), string.format("job-%d-%d", math.floor(reaper.time_precise() * 1000), job_seq))
+  local windows = M.platform() == "windows"
+  local files = { out = stem .. ".out", err = stem .. ".err", code = stem .. ".code",
+                  script = stem .. (windows and ".bat" or ".sh") }
+  local ok, script = pcall(M.job_script, argv, files)
+  if not ok then
+    on_done({ error = script, replies = {} })
+    return
+  end
+  local wrote, err = write_file(files.script, script)
+  if not wrote then
+    on_done({ error = "Could not write a temporary file: " .. tostring(err), replies = {} })
+    return
+  end
+  local launch = windows and ('cmd.exe /C "' .. files.script .. '"') or ('/bin/sh "' .. files.script .. '"')
+  -- -1: do not wait; -2 also keeps the console window minimised on Windows.
+  if reaper.ExecProcess(launch, windows and -2 or -1) == nil then
+    os.remove(files.script)
+    on_done({ error = "REAPER could not start: " .. launch, replies = {} })
+    return
+  end
+
+  local deadline = reaper.time_precise() + (opts.timeout or M.POLL_TIMEOUT)
+  local function cleanup()
+    for _, p in pairs(files) do os.remove(p) end
+    os.remove(files.code .. ".tmp")
+  end
+  local function poll()
+    local code = read_file(files.code)
+    if code then
+      local result = { code = tonumber(code:match("%-?%d+")), stdout = read_file(files.out) or "",
+                       stderr = read_file(files.err) or "" }
+      result.replies = M.parse_replies(result.stdout)
+      cleanup()
+      on_done(result)
+    elseif reaper.time_precise() > deadline then
+      cleanup()
+      on_done({ timed_out = opts.timeout or M.POLL_TIMEOUT, replies = {}, stdout = "", stderr = "" })
+    else
+      reaper.defer(poll)
+    end
+  end
+  reaper.defer(poll)
+end
+
+-- An OSC argument for `tad-daemon send`, its type spelled out (s:, i:, f:) so that a model named "808"
+-- stays a string and a path never reads as a number or an option.
+function M.typed(value)
+  if math.type(value) == "integer" then return "i:" .. value end
+  if math.type(value) == "float" then return "f:" .. tostring(value) end
+  return "s:" .. tostring(value)
+end
+
+-- `tad-daemon send ADDRESS ARGS... --json --timeout SEC`; the client's timeout is per reply.
+function M.send(address, args, on_done, timeout, replies)
+  local argv = { "send", address }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = M.typed(a) end
+  argv[#argv + 1] = "--json"
+  argv[#argv + 1] = "--timeout"
+  argv[#argv + 1] = tostring(timeout or 5)
+  M.run(argv, on_done, { timeout = (timeout or 5) * (replies or 1) + 30 })
+end
+
+-- Several jobs at once; on_all(results) once every one has finished, results in the same order.
+function M.all(starters, on_all)
+  local results, left = {}, #starters
+  if left == 0 then on_all(results) return end
+  for i, start in ipairs(starters) do
+    start(function(result)
+      results[i] = result
+      left = left - 1
+      if left == 0 then on_all(results) end
+    end)
+  end
+end
+
+-- ---- JSON lines ----------------------------------------------------------------------------------
+
+-- A small JSON decoder for the client's output: objects, arrays, strings (with \u escapes, surrogate
+-- pairs included), numbers (integers stay integers), true, false, null.
+function M.json_decode(text)
+  local pos = 1
+  local function fail(what) error(string.format("JSON: %s at character %d", what, pos), 0) end
+  local function skip() pos = text:find("[^ \t\r\n]", pos) or #text + 1 end
+  local value
+  local function str()
+    local out = {}
+    pos = pos + 1
+    while true do
+      local c = text:sub(pos, pos)
+      if c == "" then fail("unterminated string") end
+      if c == '"' then pos = pos + 1 break end
+      if c == "\\" then
+        local e = text:sub(pos + 1, pos + 1)
+        local simple = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+        if simple[e] then
+          out[#out + 1] = simple[e]
+          pos = pos + 2
+        elseif e == "u" then
+          local cp = tonumber(text:sub(pos + 2, pos + 5), 16) or fail("bad \\u escape")
+          pos = pos + 6
+          if cp >= 0xD800 and cp <= 0xDBFF and text:sub(pos, pos + 1) == "\\u" then
+            local low = tonumber(text:sub(pos + 2, pos + 5), 16)
+            if low and low >= 0xDC00 and low <= 0xDFFF then
+              cp = 0x10000 + (cp - 0xD800) * 0x400 + (low - 0xDC00)
+              pos = pos + 6
+            end
+          end
+          out[#out + 1] = utf8.char(cp)
+        else
+          fail("bad escape")
+        end
+      else
+        local j = text:find('["\\]', pos) or #text + 1
+        out[#out + 1] = text:sub(pos, j - 1)
+        pos = j
+      end
+    end
+    return table.concat(out)
+  end
+  function value()
+    skip()
+    local c = text:sub(pos, pos)
+    if c == "{" then
+      local obj = {}
+      pos = pos + 1
+      skip()
+      if text:sub(pos, pos) == "}" then pos = pos + 1 return obj end
+      while true do
+        skip()
+        if text:sub(pos, pos) ~= '"' then fail("expected a key") end
+        local k = str()
+        skip()
+        if text:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        pos = pos + 1
+        obj[k] = value()
+        skip()
+        local d = text:sub(pos, pos)
+        pos = pos + 1
+        if d == "}" then return obj end
+        if d ~= "," then fail("expected ',' or '}'") end
+      end
+    elseif c == "[" then
+      local arr = {}
+      pos = pos + 1
+      skip()
+      if text:sub(pos, pos) == "]" then pos = pos + 1 return arr end
+      while true do
+        arr[#arr + 1] = value()
+        skip()
+        local d = text:sub(pos, pos)
+        pos = pos + 1
+        if d == "]" then return arr end
+        if d ~= "," then fail("expected ',' or ']'") end
+      end
+    elseif c == '"' then
+      return str()
+    elseif text:sub(pos, pos + 3) == "true" then
+      pos = pos + 4
+      return true
+    elseif text:sub(pos, pos + 4) == "false" then
+      pos = pos + 5
+      return false
+    elseif text:sub(pos, pos + 3) == "null" then
+      pos = pos + 4
+      return nil
+    end
+    local num = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+    if not num or num == "" or num == "-" then fail("unexpected character") end
+    pos = pos + #num
+    return num:find("[.eE]") and tonumber(num) or math.tointeger(tonumber(num))
+  end
+  local result = value()
+  skip()
+  if pos <= #text then fail("trailing characters") end
+  return result
+end
+
+function M.parse_replies(text)
+  local replies = {}
+  for line in tostring(text):gmatch("[^\r\n]+") do
+    local ok, obj = pcall(M.json_decode, line)
+    if ok and type(obj) == "table" and type(obj.address) == "string" then
+      replies[#replies + 1] = { address = obj.address, args = obj.args or {} }
+    end
+  end
+  return replies
+end
+
+-- ---- what went wrong, in words -------------------------------------------------------------------
+
+function M.failures(result)
+  local messages = {}
+  for _, r in ipairs(result.replies or {}) do
+    if r.address == "/tad/fail" then messages[#messages + 1] = tostring(r.args[2]) end
+  end
+  return messages
+end
+
+-- nil when the job went well, else a message for the user.
+function M.problem(result)
+  if result.error then return result.error end
+  if result.timed_out then
+    return "tad-daemon did not finish within " .. tostring(result.timed_out) .. " seconds."
+  end
+  if result.code == 0 then return nil end
+  if result.code == 3 then
+    return "The tad-daemon daemon is not running (no answer on its port).\n\n" ..
+      "Start it in a terminal with:\n    tad-daemon serve\n\nthen run this action again."
+  end
+  local fails = M.failures(result)
+  if result.code == 1 and #fails > 0 then
+    return "The daemon could not do it:\n" .. table.concat(fails, "\n")
+  end
+  local detail = (result.stderr or "") ~= "" and result.stderr or result.stdout or ""
+  return string.format("tad-daemon failed (exit code %s):\n%s", tostring(result.code), detail:sub(1, 1500))
+end
+
+function M.alert(message, title)
+  reaper.ShowMessageBox(message, title or "tad-daemon", 0)
+end
+
+-- ---- settings remembered in ExtState -------------------------------------------------------------
+
+function M.parse_strength(text)
+  local x = tonumber((tostring(text):gsub(",", ".")))
+  if x and x >= 0 and x <= 1 then return x end
+  return nil
+end
+
+-- The variation strength: asked once, then remembered (persisted in REAPER's ExtState). ask = true
+-- asks again with the remembered value as the default. nil when the user cancelled.
+function M.strength(ask)
+  local saved = M.parse_strength(reaper.GetExtState(M.SECTION, "strength"))
+  if saved and not ask then return saved end
+  local default = saved or M.DEFAULT_STRENGTH
+  while true do
+    local ok, text = reaper.GetUserInputs("tad-daemon: variation strength", 1,
+      "Strength (0 = same, 1 = new),extrawidth=40", tostring(default))
+    if not ok then return nil end
+    local x = M.parse_strength(text)
+    if x then
+      reaper.SetExtState(M.SECTION, "strength", tostring(x), true)
+      return x
+    end
+    M.alert("Please enter a number from 0 to 1 (for example 0.3).")
+  end
+end
+
+-- Names the daemon accepts for models and jobs (tad_daemon/names.py).
+function M.valid_name(name)
+  return #name >= 1 and #name <= 64 and name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") ~= nil
+    and not name:find("..", 1, true) and not name:match("%.$")
+end
+
+-- ---- models --------------------------------------------------------------------------------------
+
+function M.models_from(result)
+  local names = {}
+  for _, r in ipairs(result.replies or {}) do
+    if r.address == "/tad/model" then names[#names + 1] = { index = r.args[1], name = r.args[3], kind = r.args[4] } end
+  end
+  table.sort(names, function(a, b) return a.index < b.index end)
+  local list = {}
+  for i, m in ipairs(names) do list[i] = m.name end
+  return list
+end
+
+-- Words in a take or file name that say which drum it is.
+M.WORDS = {
+  kick = { "kicks?", "bd", "bassdrums?", "kck" },
+  snare = { "snares?", "sd", "snr", "claps?", "rims?", "rimshots?" },
+  hat = { "hats?", "hihats?", "hh", "cymbals?", "rides?", "crash", "shakers?", "oh", "ch" },
+  perc = { "percs?", "percussion", "toms?", "congas?", "bongos?", "cowbells?", "woodblocks?" },
+}
+
+local function has_word(text, word)
+  return text:find("%f[%a]" .. word .. "%f[%A]") ~= nil
+end
+
+-- The model to vary an item with: the one set in ExtState "vary_model" (anything but "auto"), else a
+-- model whose name appears in the take or file name, else the drum class the name suggests, else "perc".
+function M.model_for(text, models)
+  local fixed = reaper.GetExtState(M.SECTION, "vary_model")
+  if fixed ~= "" and fixed ~= "auto" then return fixed end
+  text = tostring(text):lower()
+  local by_length = {}
+  for _, m in ipairs(models) do by_length[#by_length + 1] = m end
+  table.sort(by_length, function(a, b) return #a > #b end)
+  for _, m in ipairs(by_length) do
+    if text:find(m:lower(), 1, true) then return m end
+  end
+  local available = {}
+  for _, m in ipairs(models) do available[m] = true end
+  for _, kind in ipairs(M.BUNDLED) do
+    if available[kind] then
+      for _, word in ipairs(M.WORDS[kind]) do
+        if has_word(text, word) then return kind end
+      end
+    end
+  end
+  if available.perc or #models == 0 then return "perc" end
+  return models[1]
+end
+
+-- ---- items and takes -----------------------------------------------------------------------------
+
+function M.source_file(take)
+  local src = reaper.GetMediaItemTake_Source(take)
+  while src do
+    local name = reaper.GetMediaSourceFileName(src, "")
+    if name and name ~= "" then return name end
+    src = reaper.GetMediaSourceParent(src) -- sections and reversed sources wrap the file's source
+  end
+  return nil
+end
+
+-- The selected items with an audio take whose file exists.
+function M.selected_audio_items()
+  local items, skipped = {}, 0
+  for i = 0, reaper.CountSelectedMediaItems(0) - 1 do
+    local item = reaper.GetSelectedMediaItem(0, i)
+    local take = reaper.GetActiveTake(item)
+    local file = take and not reaper.TakeIsMIDI(take) and M.source_file(take)
+    if file and reaper.file_exists(file) then
+      local _, name = reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", false)
+      items[#items + 1] = { item = item, take = take, file = file, name = name or "" }
+    else
+      skipped = skipped + 1
+    end
+  end
+  return items, skipped
+end
+
+-- Point a take at another file. Everything else about the item and take stays as it was; only a start
+-- offset past the end of the new (shorter) file is brought back to its start.
+function M.set_take_file(take, path)
+  local new = reaper.PCM_Source_CreateFromFile(path)
+  if not new then return false end
+  local old = reaper.GetMediaItemTake_Source(take)
+  reaper.SetMediaItemTake_Source(take, new)
+  if old then reaper.PCM_Source_Destroy(old) end
+  local length = reaper.GetMediaSourceLength(new)
+  if reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS") >= length then
+    reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", 0)
+  end
+  return true
+end
+
+local function first_done_paths(result, command)
+  local paths = {}
+  for _, r in ipairs(result.replies or {}) do
+    if r.address == "/tad/done" and r.args[1] == command then paths[#paths + 1] = r.args[2] end
+  end
+  return paths
+end
+M.done_paths = first_done_paths
+
+-- ---- the actions ---------------------------------------------------------------------------------
+
+-- "Replace selected items with a variation": one /tad/vary per distinct (file, model) with a count of
+-- the items using it, all running at once; then every item gets its new file in one undo block.
+function M.replace_selected_with_variation(done)
+  done = done or function() end
+  local items, skipped = M.selected_audio_items()
+  if #items == 0 then
+    M.alert("Select one or more audio items first" ..
+      (skipped > 0 and " (MIDI items and items without a file cannot be varied)." or "."))
+    return done(false)
+  end
+  local strength = M.strength(false)
+  if not strength then return done(false) end
+
+  M.send("/tad/models", {}, function(listing)
+    local problem = M.problem(listing)
+    if problem then
+      M.alert(problem)
+      return done(false)
+    end
+    local models = M.models_from(listing)
+    local groups, order = {}, {}
+    for _, it in ipairs(items) do
+      local model = M.model_for(it.name .. " " .. M.basename(it.file), models)
+      local key = model .. "\n" .. it.file
+      if not groups[key] then
+        groups[key] = { model = model, file = it.file, items = {} }
+        order[#order + 1] = groups[key]
+      end
+      table.insert(groups[key].items, it)
+    end
+    local starters = {}
+    for i, g in ipairs(order) do
+      starters[i] = function(cb)
+        M.send("/tad/vary", { g.model, g.file, strength + 0.0, #g.items }, cb, 60, #g.items)
+      end
+    end
+    M.all(starters, function(results)
+      local problems, todo = {}, {}
+      for i, g in ipairs(order) do
+        local problem_i = M.problem(results[i])
+        if problem_i then problems[#problems + 1] = M.basename(g.file) .. ": " .. problem_i end
+        local paths = first_done_paths(results[i], "/tad/vary")
+        for k, it in ipairs(g.items) do
+          if paths[k] and reaper.file_exists(paths[k]) then todo[#todo + 1] = { it = it, path = paths[k] } end
+        end
+      end
+      local replaced = 0
+      if #todo > 0 then
+        reaper.Undo_BeginBlock()
+        for _, t in ipairs(todo) do
+          -- The user may have deleted the item while the daemon was working.
+          if reaper.ValidatePtr2(0, t.it.take, "MediaItem_Take*") and M.set_take_file(t.it.take, t.path) then
+            reaper.UpdateItemInProject(t.it.item)
+            replaced = replaced + 1
+          end
+        end
+        reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
+        reaper.UpdateArrange()
+        reaper.Undo_EndBlock("tad-daemon: replace with variation", -1)
+      end
+      if #problems > 0 then
+        M.alert(string.format("%d of %d item(s) replaced.\n\n%s", replaced, #items, table.concat(problems, "\n\n")))
+      end
+      done(replaced > 0)
+    end)
+  end)
+end
+
+-- Where a new one-shot goes: the first selected track, else the last touched one, else a new track.
+local function target_track()
+  local track = reaper.GetSelectedTrack(0, 0) or reaper.GetLastTouchedTrack()
+  if track then return track end
+  reaper.InsertTrackAtIndex(reaper.CountTracks(0), true)
+  return reaper.GetTrack(0, reaper.CountTracks(0) - 1)
+end
+
+function M.insert_file(path, position, undo_name)
+  reaper.Undo_BeginBlock()
+  local track = target_track()
+  local item = reaper.AddMediaItemToTrack(track)
+  local take = reaper.AddTakeToMediaItem(item)
+  local src = reaper.PCM_Source_CreateFromFile(path)
+  reaper.SetMediaItemTake_Source(take, src)
+  reaper.SetMediaItemInfo_Value(item, "D_POSITION", position)
+  reaper.SetMediaItemInfo_Value(item, "D_LENGTH", (reaper.GetMediaSourceLength(src)))
+  reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", M.basename(path), true)
+  reaper.SelectAllMediaItems(0, false)
+  reaper.SetMediaItemSelected(item, true)
+  reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
+  reaper.UpdateArrange()
+  reaper.Undo_EndBlock(undo_name, -1)
+  return item
+end
+
+-- "Insert new <model> one-shot at edit cursor". model nil: ask which (the daemon's list is shown).
+function M.insert_new(model, done)
+  done = done or function() end
+  local position = reaper.GetCursorPosition() -- where the cursor was when the action ran
+  local function generate(name)
+    M.send("/tad/generate", { name, 1 }, function(result)
+      local problem = M.problem(result)
+      local path = first_done_paths(result, "/tad/generate")[1]
+      if problem or not path then
+        M.alert(problem or "The daemon answered without a file.")
+        return done(false)
+      end
+      M.insert_file(path, position, "tad-daemon: insert new " .. name)
+      done(true)
+    end, 60)
+  end
+  if model then return generate(model) end
+
+  M.send("/tad/models", {}, function(listing)
+    local problem = M.problem(listing)
+    if problem then
+      M.alert(problem)
+      return done(false)
+    end
+    local models = M.models_from(listing)
+    local last = reaper.GetExtState(M.SECTION, "insert_model")
+    local ok, answer = reaper.GetUserInputs("tad-daemon: new one-shot", 1,
+      "Model (" .. table.concat(models, ", ") .. "),extrawidth=120", last ~= "" and last or (models[1] or ""))
+    if not ok then return done(false) end
+    answer = answer:match("^%s*(.-)%s*$")
+    for _, m in ipairs(models) do
+      if m == answer then
+        reaper.SetExtState(M.SECTION, "insert_model", m, true)
+        return generate(m)
+      end
+    end
+    M.alert("The daemon has no model named \"" .. answer .. "\".\nIts models: " .. table.concat(models, ", "))
+    done(false)
+  end)
+end
+
+-- Copy a file (binary) unless the target exists with the same size.
+local function copy_file(from, to)
+  local data = read_file(from)
+  if not data then return nil, "cannot read " .. from end
+  local existing = read_file(to)
+  if existing and #existing == #data then return true end
+  return write_file(to, data)
+end
+
+-- The dataset folder for a fine-tune: the selected items' files are copied into
+-- <REAPER resource folder>/Data/tad-daemon/datasets/<name>, so the model learns exactly these sounds
+-- (their common parent folder might hold a whole project or sample library) and the dataset stays
+-- put when the project's files move.
+function M.dataset_dir(name)
+  return M.join(reaper.GetResourcePath(), "Data", "tad-daemon", "datasets", name)
+end
+
+function M.queue_finetune(done)
+  done = done or function() end
+  local items = M.selected_audio_items()
+  if #items == 0 then
+    M.alert("Select the audio items whose sounds the new model should learn.")
+    return done(false)
+  end
+  local files, seen = {}, {}
+  for _, it in ipairs(items) do
+    if not seen[it.file] then
+      seen[it.file] = true
+      files[#files + 1] = it.file
+    end
+  end
+  local guess = M.model_for(items[1].name .. " " .. M.basename(items[1].file), M.BUNDLED)
+  local ok, answer = reaper.GetUserInputs("tad-daemon: queue fine-tune", 3,
+    "New model name,Fine-tune from model (empty: new),Start now (y/n),extrawidth=80",
+    "my-" .. guess .. "," .. guess .. ",n")
+  if not ok then return done(false) end
+  local name, base, now = answer:match("^([^,]*),([^,]*),([^,]*)$")
+  name = (name or ""):match("^%s*(.-)%s*$")
+  base = (base or ""):match("^%s*(.-)%s*$")
+  now = (now or ""):match("^%s*[yY]") and 1 or 0
+  if not M.valid_name(name) then
+    M.alert("\"" .. name .. "\" cannot be a model name: use 1-64 letters, digits, '-', '_' or '.', " ..
+      "starting with a letter or digit.")
+    return done(false)
+  end
+
+  local dir = M.dataset_dir(name)
+  reaper.RecursiveCreateDirectory(dir, 0)
+  local used = {}
+  for i, file in ipairs(files) do
+    local target = M.basename(file)
+    if used[target:lower()] then target = string.format("%03d_%s", i, target) end
+    used[target:lower()] = true
+    local copied, err = copy_file(file, M.join(dir, target))
+    if not copied then
+      M.alert("Could not copy a file into the dataset folder:\n" .. tostring(err))
+      return done(false)
+    end
+  end
+
+  M.send("/tad/train", { name, dir, base, 0, now }, function(result)
+    local problem = M.problem(result)
+    if problem then
+      M.alert(problem)
+      return done(false)
+    end
+    local reply
+    for _, r in ipairs(result.replies) do
+      if r.address == "/tad/done" and r.args[1] == "/tad/train" then reply = r.args end
+    end
+    M.alert(string.format("Fine-tune \"%s\" queued (job %s, %s) on %d file(s) in\n%s\n\n%s", name,
+      tostring(reply and reply[2]), tostring(reply and reply[4]), #files, dir,
+      now == 1 and "It starts as soon as the daemon is free." or
+        "It runs in the daemon's night window. When it is done, the model appears in the model list."))
+    done(true)
+  end, 10)
+end
+
+-- "Set command path": where the tad-daemon command is (empty: search again).
+function M.configure_command()
+  local current = reaper.GetExtState(M.SECTION, "command")
+  local found = current ~= "" and current or (M.find_command() or "")
+  local ok, answer = reaper.GetUserInputs("tad-daemon: command", 1,
+    "tad-daemon command (empty: search),extrawidth=300", found)
+  if not ok then return end
+  answer = answer:match("^%s*(.-)%s*$")
+  if answer == "" then
+    reaper.DeleteExtState(M.SECTION, "command", true)
+    return
+  end
+  if not reaper.file_exists(answer) then
+    M.alert("No such file:\n" .. answer)
+    return
+  end
+  reaper.SetExtState(M.SECTION, "command", answer, true)
+end
+
+-- Load this library from an action script in the same folder.
+return M

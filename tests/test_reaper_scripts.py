@@ -1,0 +1,68 @@
+"""The REAPER scripts: their busted specs (against a stand-in `reaper` table and a stand-in client), and
+the ReaPack index."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from urllib.parse import unquote
+
+from tests.conftest import REPO
+
+SCRIPTS = REPO / "reaper_scripts"
+
+
+def _make_index():
+    spec = importlib.util.spec_from_file_location("make_index", SCRIPTS / "make_index.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lua_specs_under_busted():
+    busted = shutil.which("busted")
+    assert busted and shutil.which("lua5.4"), "busted and lua5.4 are needed (.ci/run installs them)"
+    result = subprocess.run([busted, "--lua=lua5.4", "-o", "utfTerminal", str(SCRIPTS / "spec")], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    m = re.search(r"(\d+) successes? / (\d+) failures? / (\d+) errors?", out)
+    assert m and int(m.group(1)) >= 20 and m.group(2) == "0" and m.group(3) == "0", out[-3000:]
+
+
+def test_reapack_index_lists_every_script_and_is_current():
+    make_index = _make_index()
+    text = (SCRIPTS / "index.xml").read_text(encoding="utf-8")
+    assert text == make_index.render(), "index.xml is stale: run python reaper_scripts/make_index.py"
+    root = ET.fromstring(text)
+    assert root.tag == "index" and root.get("version") == "1"
+    package = root.find("category/reapack")
+    assert package.get("type") == "script"
+    version = package.find("version")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version.get("name"))
+    installed = {}
+    for source in version.findall("source"):
+        name = source.get("file") or package.get("name")
+        assert unquote(source.text.rsplit("/", 1)[1]) == name
+        installed[name] = source.get("main")
+    actions = {p.name for p in SCRIPTS.glob("tad-daemon_*.lua")}
+    assert {n for n, main in installed.items() if main == "main"} == actions
+    assert installed.get("tad_common.lua", "missing") is None  # a library, not an action
+    for name in installed:
+        assert (SCRIPTS / name).is_file(), name
+    # Only the package file carries the metadata; the others are left out of reapack-index scans.
+    for path in SCRIPTS.glob("*.lua"):
+        head = path.read_text(encoding="utf-8").splitlines()[0]
+        assert head == ("-- @description " + package.get("desc") if path == make_index.PACKAGE else "-- @noindex")
+
+
+def test_make_index_with_another_base_url(tmp_path):
+    make_index = _make_index()
+    out = tmp_path / "index.xml"
+    assert make_index.main(["--base-url", "file:///home/me/tad daemon/reaper_scripts", "--out", str(out)]) == 0
+    root = ET.parse(out).getroot()
+    urls = [s.text for s in root.iter("source")]
+    assert all(u.startswith("file:///home/me/tad daemon/reaper_scripts/") for u in urls)
