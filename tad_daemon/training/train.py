@@ -5,13 +5,15 @@
     torchrun --nproc-per-node 4 -m tad_daemon.training.train run.json   # DDP: one process per GPU
 
 The run folder (`out`) holds everything a run needs to resume after any kill:
-    checkpoint.pt      training state (weights, EMA, optimiser, loss scaler, step, losses, generators),
+    checkpoint.pt      training state (weights, EMA, optimiser, loss scaler, step, losses, random states),
                        replaced atomically every `checkpoint_every` steps and at the end
     data.safetensors   the prepared data set, so a resumed run trains on exactly the same data
     train.log          the log; snapshots/NAME-stepNNNNNN.safetensors: EMA models written while it runs
     NAME.safetensors   the finished model (EMA weights), NAME.md its card, NAME-loss.png its loss curve
-Resuming continues the same data order, optimiser and EMA state and random streams: on the CPU a resumed
-run ends with the same weights, bit for bit, as one that was never interrupted.
+Resuming continues the same data order, optimiser and EMA state and random numbers: on the CPU a resumed
+run ends with the same weights, bit for bit, as one that was never interrupted. The data order and every
+random number depend only on the seed and the position in the data stream, so N processes under torchrun
+compute what one process accumulating N micro-batches computes.
 """
 
 from __future__ import annotations
@@ -215,19 +217,6 @@ def broadcast_state(state: dict | None, procs: Processes) -> dict:
     return torch.load(io.BytesIO(payload.cpu().numpy().tobytes()), map_location="cpu", weights_only=True)
 
 
-def gather_generators(gens: list[torch.Generator], procs: Processes) -> list[list[torch.Tensor]]:
-    """Every rank's generator states (the same sizes on every rank), for rank 0's checkpoint."""
-    states = [g.get_state() for g in gens]
-    if procs.world == 1:
-        return [states]
-    comm = procs.device if procs.device.type == "cuda" else torch.device("cpu")
-    flat = torch.cat(states).to(comm)
-    parts = [torch.empty_like(flat) for _ in range(procs.world)]
-    dist.all_gather(parts, flat)
-    sizes = [s.numel() for s in states]
-    return [list(p.cpu().split(sizes)) for p in parts]
-
-
 def any_rank(flags: list[bool], procs: Processes) -> list[bool]:
     """Each flag true on every rank if it is true on one (so all ranks stop or checkpoint at the same step)."""
     if procs.world == 1:
@@ -263,11 +252,14 @@ def data_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def micro_batch_indices(step: int, micro: int, mb: int, accum: int, procs: Processes, n: int, seed: int,
-                        orders: dict) -> list[int]:
-    """Indices of one micro-batch of this rank: the data stream is the epochs' orders one after another;
-    an optimiser step takes mb * accum * world items from it, ranks interleaved micro-batch by micro-batch."""
-    start = step * mb * accum * procs.world + (micro * procs.world + procs.rank) * mb
+def stream_position(step: int, micro: int, mb: int, accum: int, procs: Processes) -> int:
+    """Where one micro-batch of this rank starts in the data stream (the epochs' orders one after another):
+    an optimiser step takes mb * accum * world items, ranks interleaved micro-batch by micro-batch."""
+    return step * mb * accum * procs.world + (micro * procs.world + procs.rank) * mb
+
+
+def micro_batch_indices(start: int, mb: int, n: int, seed: int, orders: dict) -> list[int]:
+    """The files of the micro-batch that starts at `start` in the stream (`orders` caches an epoch's order)."""
     out = []
     for i in range(start, start + mb):
         epoch = i // n
@@ -284,6 +276,14 @@ def make_optimizer(net: torch.nn.Module, cfg: TrainConfig, device: torch.device)
     return torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                              weight_decay=cfg.weight_decay, fused=device.type == "cuda" or None,
                              foreach=False if cfg.low_memory and device.type != "cuda" else None)
+
+
+def random_key(seed: int, position: int, stream: int) -> int:
+    """The seed of a micro-batch's random numbers (augmentation: stream 0; diffusion times and noise: 1).
+
+    Drawn from (seed, stream position) alone, so a resumed run draws what an uninterrupted one would, and
+    N processes draw what one process accumulating N micro-batches would."""
+    return int(np.random.SeedSequence([seed, position, stream]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -389,9 +389,9 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
     if procs.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None)
-    # The loop's own random streams: augmentation on the CPU, diffusion times and noise on the device.
-    aug_gen = torch.Generator().manual_seed(cfg.seed * 1000 + procs.rank)
-    noise_gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + 500 + procs.rank)
+    # The loop's own random numbers, seeded per micro-batch (random_key): augmentation on the CPU,
+    # diffusion times and noise on the device.
+    aug_gen, noise_gen = torch.Generator(), torch.Generator(device)
     losses: list[float] = []
     step, elapsed = 0, 0.0
     if resuming:
@@ -401,9 +401,6 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
             scaler.load_state_dict(state["scaler"])
         if ema:
             ema.load_state_dict(state["ema"])
-        aug_state, noise_state = state["generators"][procs.rank]
-        aug_gen.set_state(aug_state)
-        noise_gen.set_state(noise_state)
         ckpt.set_global_rng_state(state["rng"])
         losses = state["losses"].tolist()
         step, elapsed = int(state["step"]), float(state["elapsed"])
@@ -430,7 +427,6 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
     def save_state() -> None:
         nonlocal last_save
         last_save = time.perf_counter()
-        gens = gather_generators([aug_gen, noise_gen], procs)
         if not procs.main:
             return
         ckpt.save_checkpoint(out / "checkpoint.pt", {
@@ -438,7 +434,7 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
             "elapsed": elapsed + time.perf_counter() - run_start,
             "net": net.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "losses": torch.tensor(losses),
-            "generators": gens, "rng": ckpt.global_rng_state()})
+            "rng": ckpt.global_rng_state()})
         log.info("checkpoint at step %d", step)
         emit({"event": "checkpoint", "step": step, "path": str(out / "checkpoint.pt")})
 
@@ -447,7 +443,10 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
             group["lr"] = lr_at(cfg, step)
         loss_sum = torch.zeros((), device=device)
         for micro in range(accum):
-            idx = micro_batch_indices(step, micro, cfg.micro_batch, accum, procs, n, cfg.seed, orders)
+            position = stream_position(step, micro, cfg.micro_batch, accum, procs)
+            idx = micro_batch_indices(position, cfg.micro_batch, n, cfg.seed, orders)
+            aug_gen.manual_seed(random_key(cfg.seed, position, 0))
+            noise_gen.manual_seed(random_key(cfg.seed, position, 1))
             x = augment(data.audio[idx], aug_gen, cfg.augment_gain_db, cfg.augment_flip, shift).to(device)
             sync = procs.world == 1 or micro == accum - 1  # DDP averages gradients once per optimiser step
             with contextlib.nullcontext() if sync else model.no_sync():
