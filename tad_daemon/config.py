@@ -64,7 +64,7 @@ def _defaults() -> dict:
         "training.steps": 2000,  # optimiser steps of a job queued without a step count
         "training.preset": "cpu-small",  # architecture of a job without a base model
         "training.device": "",  # empty: device.device
-        "training.threads": 0,  # 0: torch's default
+        "training.threads": 0,  # 0: half the CPU cores
         "training.pause_for_generation": "auto",  # auto: when training runs on the CPU; always; never
         "training.checkpoint_minutes": 10.0,  # also checkpoint this often, whatever the step count
         "training.inbox": False,  # watch <data>/inbox/<model>/ and queue a fine-tune when sounds arrive there

@@ -166,6 +166,8 @@ def train_local(name, dataset_dir, preset, base, steps, micro_batch, accumulatio
         _fail(as_json, str(e), 1)
     if result.state != "done":
         sys.exit(EXIT_STOPPED)
+    if result.model is None:  # not rank 0 under torchrun: rank 0 writes and reports the model
+        return
     if install_:
         target = install(result.model, cfg.path("paths.models"))
         if as_json:

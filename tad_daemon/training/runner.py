@@ -89,6 +89,9 @@ class Runner:
         self.on_progress, self.on_state, self.on_model = on_progress, on_state, on_model
         self.clock = clock
         self.pause_for_generation = self._pause_policy(cfg["training.pause_for_generation"], generation_device)
+        # The trainer runs at a lower CPU priority, so the DAW's audio and interactive generation come first
+        # whenever both want the CPU (POSIX nice; below-normal priority class on Windows).
+        self.nice = 10
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -245,9 +248,11 @@ class Runner:
 
     def _job_config(self, job: Job, run_dir: Path) -> dict:
         cfg = self.cfg
+        # Half the cores by default: a laptop running a DAW keeps the rest (see docs/training.md).
+        threads = cfg["training.threads"] or max(1, (os.cpu_count() or 2) // 2)
         config = dict(name=job.name, data=job.dataset, out=str(run_dir), base=job.base,
                       models_dir=str(self.models_dir), steps=job.steps, preset=cfg["training.preset"],
-                      device=cfg["training.device"] or cfg["device.device"], threads=cfg["training.threads"],
+                      device=cfg["training.device"] or cfg["device.device"], threads=threads,
                       checkpoint_minutes=cfg["training.checkpoint_minutes"])
         config.update(job.settings)
         return config
@@ -263,9 +268,12 @@ class Runner:
         # exits rather than train on, orphaned, holding the run folder. Its own session keeps the terminal's
         # Ctrl-C away from it: the runner decides when it stops.
         command = [sys.executable, "-m", "tad_daemon.training.train", str(config_path), "--stop-file", str(stop_file),
-                   "--exit-with-parent"]
+                   "--exit-with-parent", "--nice", str(self.nice)]
         with open(run_dir / "stderr.log", "ab") as errors:
-            flags = subprocess.CREATE_NEW_PROCESS_GROUP if os.name == "nt" else 0
+            flags = 0
+            if os.name == "nt":
+                priority = subprocess.BELOW_NORMAL_PRIORITY_CLASS if self.nice else 0
+                flags = subprocess.CREATE_NEW_PROCESS_GROUP | priority
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.PIPE,
                                     cwd=run_dir, start_new_session=os.name != "nt", creationflags=flags,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -562,7 +562,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-file", help="checkpoint and stop (exit code 3) once this file exists")
     p.add_argument("--exit-with-parent", action="store_true",
                    help="exit at once when stdin reaches end-of-file (the parent process has gone)")
+    p.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by N (POSIX)")
     args = p.parse_args(argv)
+    if args.nice and hasattr(os, "nice"):
+        os.nice(args.nice)
     if args.exit_with_parent:
         threading.Thread(target=_exit_at_end_of_input, daemon=True).start()
     try:
