@@ -187,10 +187,12 @@ def test_fine_tune_writes_model_card_and_loss_curve(tmp_path):
     assert "Base model: kick" in card and "6 sound files used" in card and "my-kicks-loss.png" in card
     assert (tmp_path / "run" / "snapshots" / "my-kicks-step000002.safetensors").is_file()
     assert "step 4/4" in (tmp_path / "run" / "train.log").read_text()
-    # Starting over in the same folder without resuming is refused; resuming a finished run changes nothing.
+    # Starting over in the same folder without resuming is refused; resuming a finished run changes nothing,
+    # and needs the base model no more (the checkpoint holds all of it).
     with pytest.raises(TrainError, match="holds a checkpoint"):
         train(cfg, resume=False)
     before = load_file(result.model)
+    (models / "kick.safetensors").unlink()
     assert train(cfg).step == 4
     assert all(torch.equal(before[k], v) for k, v in load_file(result.model).items())
     with pytest.raises(TrainError, match=r"settings differ.*\(lr\)"):

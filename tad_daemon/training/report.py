@@ -27,12 +27,13 @@ def loss_curve(losses: list[float], path: str | os.PathLike, title: str, start_s
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     ax.plot(steps, losses, color="#9ecae1", linewidth=0.8, label="loss per step")
     window = max(1, len(losses) // 50)
-    ax.plot(steps, smooth(losses, window), color="#08519c", linewidth=1.6, label=f"mean of {window} steps")
+    if window > 1:
+        ax.plot(steps, smooth(losses, window), color="#08519c", linewidth=1.6, label=f"mean of {window} steps")
     if len(losses) and min(losses) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("v-diffusion loss (MSE)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -161,6 +161,18 @@ def resolve_base(base: str, models_dir: str) -> ModelEntry:
     return entries[base]
 
 
+def new_model(cfg: TrainConfig) -> dict:
+    """Architecture, length and base model (name, file, config) of a new run."""
+    base = resolve_base(cfg.base, cfg.models_dir) if cfg.base else None
+    arch = dict(base.config.arch) if base else dict(cfg.arch) or architecture(cfg.preset)
+    length = cfg.length or (base.config.length if base else LENGTH)
+    if length % downsampling(arch):
+        raise TrainError(f"length {length} is not a multiple of the architecture's downsampling "
+                         f"({downsampling(arch)})")
+    described = {"name": base.name, "path": str(base.path), "config": base.config.to_json()} if base else {}
+    return {"arch": arch, "length": length, "base": described}
+
+
 def amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if precision == "auto":
         if device.type != "cuda":
@@ -358,16 +370,21 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
     state = broadcast_state(state, procs)
     resuming = state is not None
 
-    # Model: a preset from scratch, or a base model's architecture and weights.
-    base = resolve_base(cfg.base, cfg.models_dir) if cfg.base else None
-    arch = dict(base.config.arch) if base else dict(cfg.arch) or architecture(cfg.preset)
-    length = cfg.length or (base.config.length if base else LENGTH)
-    if length % downsampling(arch):
-        raise TrainError(f"length {length} is not a multiple of the architecture's downsampling "
-                         f"({downsampling(arch)})")
+    # Model: a preset from scratch, or a base model's architecture and weights. Rank 0 reads them (DDP then
+    # gives every rank rank 0's weights); a resumed run takes them from its checkpoint, so it does not
+    # depend on the base model file any more.
+    model_setup = None
+    if procs.main:
+        model_setup = {k: state[k] for k in ("arch", "length", "base")} if resuming else new_model(cfg)
+    model_setup = broadcast_state(model_setup, procs)
+    arch, length = model_setup["arch"], model_setup["length"]
+    base = None
+    if model_setup["base"]:
+        b = model_setup["base"]
+        base = ModelEntry(b["name"], Path(b["path"]), ModelConfig.from_json(b["config"]))
     torch.manual_seed(cfg.seed)
     net = build_unet(arch)
-    if base:
+    if base and procs.main and not resuming:
         weights = {k: v.float() if v.is_floating_point() else v for k, v in read_weights(base.path).items()}
         net.load_state_dict(weights, strict=True)
     net.to(device).train()
@@ -430,7 +447,7 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
         if not procs.main:
             return
         ckpt.save_checkpoint(out / "checkpoint.pt", {
-            "config": asdict(cfg), "processes": procs.world, "step": step,
+            "config": asdict(cfg), "processes": procs.world, "step": step, **model_setup,
             "elapsed": elapsed + time.perf_counter() - run_start,
             "net": net.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "losses": torch.tensor(losses),
@@ -509,7 +526,9 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
     seconds = elapsed + time.perf_counter() - run_start
     config = model_config(cfg, arch, base, data, step, losses, procs, dtype, params, seconds)
     model_path = save_model(out / f"{cfg.name}{SUFFIX}", ema.weights, config)
-    picture = loss_curve(losses, out / f"{cfg.name}-loss.png", f"{cfg.name}: {describe.split(': ', 1)[1]}")
+    title = (f"{cfg.name}: {what}, {params / 1e6:.1f} M parameters\n{n} files, batch "
+             f"{cfg.micro_batch * cfg.accumulation}, {step} steps, {procs.device}")
+    picture = loss_curve(losses, out / f"{cfg.name}-loss.png", title)
     card = model_card(out / f"{cfg.name}.md", cfg.name, asdict(config), config.training, data.summary.lines(),
                       picture.name)
     final = config.training["final_loss"]
