@@ -19,6 +19,7 @@ compute what one process accumulating N micro-batches computes.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import io
 import json
@@ -437,8 +438,9 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
           "files": n, "device": str(device), "description": describe})
 
     orders: dict = {}
-    run_start, run_first_step = time.perf_counter(), step
+    run_start = time.perf_counter()
     last_save = run_start
+    recent_times = collections.deque([run_start], maxlen=21)  # the last 20 steps set the pace (and the ETA)
     stopped = False
 
     def save_state() -> None:
@@ -490,8 +492,8 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
         losses.append(loss_value)
         step += 1
 
-        done_here = step - run_first_step
-        mean = (time.perf_counter() - run_start) / done_here
+        recent_times.append(time.perf_counter())
+        mean = (recent_times[-1] - recent_times[0]) / (len(recent_times) - 1)
         eta = mean * (cfg.steps - step)
         emit({"event": "step", "step": step, "total": cfg.steps, "loss": loss_value, "eta": eta,
               "seconds_per_step": mean, "grad_norm": grad_norm, "lr": lr_at(cfg, step - 1),
