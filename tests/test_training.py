@@ -278,3 +278,19 @@ def test_the_loop_uses_only_its_own_random_streams(tmp_path):
         finals.append(load_file(train(cfg, progress=lambda e, d=disturb: d and torch.rand(1)).model))
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
 
+
+
+def test_mixed_precision_with_loss_scaling_resumes(tmp_path):
+    """The GPU's fp16 path (autocast + GradScaler, whose state is checkpointed), run on the CPU."""
+    data = str(kicks(tmp_path / "data", 3))
+    cfg = TrainConfig(name="x", data=data, out=str(tmp_path / "run"), arch=TINY_ARCH, length=L, steps=2,
+                      micro_batch=2, accumulation=1, threads=1, precision="fp16")
+    events = []
+    train(cfg, progress=events.append)
+    start = next(e for e in events if e["event"] == "start")
+    assert "float16" in start["description"]
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["scaler"]["scale"] > 0 and state["step"] == 2
+    result = train(TrainConfig(**{**cfg.__dict__, "steps": 3}))
+    assert result.step == 3 and math.isfinite(result.final_loss)
+    assert read_config(result.model).training["precision"] == "float16"
