@@ -42,6 +42,8 @@ def _defaults() -> dict:
         "server.host": "127.0.0.1",
         "server.port": 9310,
         "server.allow": [],  # client IPs allowed when listening beyond loopback
+        "server.allow_remote": False,  # listening beyond loopback needs this too (and server.allow)
+        "server.queue": 32,  # generate/vary requests waiting at most; more are answered "busy"
         "paths.samples": str(samples),
         "paths.models": str(data / "models"),
         "paths.data": str(data),  # job queue, checkpoints, training runs
@@ -53,6 +55,7 @@ def _defaults() -> dict:
         "generate.sampler": "",  # empty: the model's own default
         "generate.bits": 24,
         "generate.max_count": 64,
+        "generate.batch": 0,  # queued requests for one model merged into batches this big; 0: auto (see daemon)
         "post.dc": True,
         "post.tail": "gate",
         "post.normalize": "peak",

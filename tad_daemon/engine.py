@@ -127,12 +127,16 @@ class Engine:
         return np.concatenate(outs).astype(np.float32)
 
     def generate(self, name: str, count: int = 1, seed: int | None = None, steps: int | None = None,
-                 sampler: str | None = None, schedule: str | None = None, progress=None) -> list[OneShot]:
-        """`count` one-shots in one batch; item i uses seed + i, so each file can be remade on its own."""
+                 sampler: str | None = None, schedule: str | None = None, progress=None,
+                 seeds: list[int] | None = None) -> list[OneShot]:
+        """`count` one-shots in one batch; item i uses seed + i, so each file can be remade on its own.
+
+        `seeds` (one per one-shot) replaces `count` and `seed`: the daemon batches requests that way.
+        """
         with self.lock:
             m = self.get(name)
             steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
-            seeds = self._seeds(seed, count)
+            seeds = [check_seed(s) for s in seeds] if seeds else self._seeds(seed, count)
             cfg = m.entry.config
             x = sampling.noise(seeds, cfg.channels, cfg.length)
             audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from tad_daemon.audio.folder import SampleFolder
 from tad_daemon.audio.post import PostProcess, postprocess
 from tad_daemon.audio.wav import remove_stale_temp_files
@@ -35,9 +37,17 @@ class Workspace:
         threads = self.cfg["device.threads"] or None
         return Engine(self.cfg["device.device"], self.cfg["device.precision"], threads)
 
-    def save(self, shot: OneShot) -> Path:
-        """Post-process and write one one-shot; returns its absolute path."""
-        audio = postprocess(shot.audio, self.post, shot.sample_rate)
+    def process(self, shot: OneShot, post: PostProcess | None = None) -> tuple[np.ndarray, dict]:
+        """The post-processed audio (with `post`, default: the configured settings) and the file's metadata."""
+        post = post or self.post
+        audio = postprocess(shot.audio, post, shot.sample_rate)
         meta = shot.metadata()
-        meta["post"] = {"dc": self.post.dc, "tail": self.post.tail, "normalize": self.post.normalize}
+        meta["post"] = {"dc": post.dc, "tail": post.tail, "normalize": post.normalize}
+        return audio, meta
+
+    def save(self, shot: OneShot, post: PostProcess | None = None,
+             processed: tuple[np.ndarray, dict] | None = None) -> Path:
+        """Post-process and write one one-shot (`processed`: what `process` returned earlier); returns its
+        absolute path."""
+        audio, meta = processed or self.process(shot, post)
         return self.samples.write(shot.model, audio, shot.sample_rate, meta, variation=shot.strength is not None)

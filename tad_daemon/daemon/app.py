@@ -1,0 +1,141 @@
+"""`tad-daemon serve`: the server, the engine and its worker, the writer, the pool and the models watcher,
+wired together; clean shutdown on SIGINT/SIGTERM.
+
+Feature modules plug in through FEATURES: each `register(server, app)` adds its addresses to the server's
+dispatch table, and may call `server.broadcast(address, *args)`, `app.scheduler.call(task)` (run on the
+worker, e.g. to load a finished model) and set `app.training_status`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from tad_daemon import __version__
+from tad_daemon.config import Config
+from tad_daemon.daemon import handlers
+from tad_daemon.daemon.log import setup
+from tad_daemon.daemon.pool import Pool
+from tad_daemon.daemon.scheduler import Scheduler
+from tad_daemon.daemon.server import Server
+from tad_daemon.daemon.watcher import Watcher
+from tad_daemon.daemon.writer import Writer
+from tad_daemon.models.registry import ModelEntry
+from tad_daemon.workspace import Workspace
+
+log = logging.getLogger("tad_daemon.daemon")
+
+FEATURES: list[Callable] = [handlers.register]
+
+
+class App:
+    def __init__(self, cfg: Config, server: Server):
+        self.cfg = cfg
+        self.server = server
+        self.workspace = Workspace(cfg)  # also removes temporary files a killed daemon left behind
+        self.engine = self.workspace.engine()
+        self.models: dict[str, ModelEntry] = {}  # loaded; replaced whole, so other threads read it freely
+        self._loaded: dict[str, tuple] = {}  # name -> (path, mtime, size) of the file it was loaded from
+        self.pool = Pool(cfg["pool.size"])
+        self.writer = Writer(self.workspace, server.broadcast)
+        self.scheduler = Scheduler(self.engine, self.pool, self.writer, lambda: list(self.models),
+                                   max_queue=cfg["server.queue"], max_batch=self.batch_size(),
+                                   steps=cfg["generate.steps"] or None, sampler=cfg["generate.sampler"] or None)
+        # Beyond loopback, requests may only read inside the configured folders (SPEC §9).
+        self.read_roots = None if server.loopback else [
+            cfg.path(k) for k in ("paths.samples", "paths.models", "paths.data")]
+        self.training_status: Callable[[], tuple[int, str, float]] = lambda: (0, "", 0.0)
+        self.watcher = Watcher(cfg.path("paths.models"), lambda: self.scheduler.call(self.reload_models))
+        for register in FEATURES:
+            register(server, self)
+
+    def batch_size(self) -> int:
+        """How many one-shots of simultaneous requests may run as one batch (generate.batch; 0: auto).
+
+        Auto merges up to 16 on a GPU, where a batch costs little more than one. On a CPU it does not merge:
+        there a batch of 4 took 1.1-1.2x less CPU time than 4 one by one (bench/latency.py), too little to
+        make up for every request waiting for the whole batch.
+        """
+        return self.cfg["generate.batch"] or (1 if self.engine.device.type == "cpu" else 16)
+
+    def reload_models(self, announce: bool = True) -> None:
+        """Bring the loaded models in line with the models folders (runs on the worker thread)."""
+        entries, _ = self.workspace.scan()  # scan() logs the files it skips
+        models = dict(self.models)
+        news = []
+        for name, entry in sorted(entries.items()):
+            try:
+                st = entry.path.stat()
+            except OSError:
+                continue
+            key = (str(entry.path), st.st_mtime_ns, st.st_size)
+            if self._loaded.get(name) == key:
+                continue
+            try:
+                self.engine.load(entry)
+            except Exception as e:  # incomplete or broken: the old version (if any) stays in service
+                log.warning("cannot load model %s from %s: %s", name, entry.path, e)
+                continue
+            self._loaded[name] = key
+            models[name] = entry
+            self.pool.invalidate(name)
+            log.info("loaded model %s (%s, %s) from %s", name, entry.config.kind, entry.config.preset or "custom",
+                     entry.path)
+            news.append(("/tad/model/added", name, entry.config.kind))
+        for name in sorted(set(models) - set(entries)):
+            if models[name].path.exists():
+                continue  # still there but unreadable (being rewritten?): keep serving the loaded one
+            self.engine.unload(name)
+            del models[name]
+            self._loaded.pop(name, None)
+            self.pool.invalidate(name)
+            log.info("unloaded model %s (file removed)", name)
+            news.append(("/tad/model/removed", name))
+        self.models = models  # before telling anyone: a client told "added" may ask for the model at once
+        for message in news if announce else ():
+            self.server.broadcast(*message)
+
+    def start(self) -> None:
+        self.reload_models(announce=False)
+        self.writer.start()
+        self.scheduler.start()
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.scheduler.stop()
+        self.writer.stop()
+
+
+def serve(cfg: Config, server: Server, log_level: str = "info") -> int:
+    """Run the daemon on `server` (its socket already bound) until SIGINT or SIGTERM; returns the exit code."""
+
+    def stop(signum, frame) -> None:
+        if not server.stopping.is_set():
+            log.info("%s: stopping", signal.Signals(signum).name)
+        server.stopping.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop)
+    logfile = setup(cfg.path("paths.logs"), log_level)
+    log.info("tad-daemon %s starting (log file: %s)", __version__, logfile)
+    app = None
+    try:
+        app = App(cfg, server)
+        app.start()
+        names = ", ".join(sorted(app.models)) or "none"
+        log.info("ready on %s:%d, device %s, models: %s, samples: %s", cfg["server.host"], server.port,
+                 app.engine.device, names, app.workspace.samples.root)
+        if not app.models:
+            log.warning("no models: put model files in %s", cfg.path("paths.models"))
+        server.serve_forever()
+    finally:
+        server.stopping.set()
+        if app is not None:
+            app.stop()
+        server.close()
+        log.info("stopped")
+    return 0

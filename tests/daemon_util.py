@@ -1,0 +1,160 @@
+"""A real `tad-daemon serve` process on a free port, and a UDP client that talks to it, for the daemon tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tad_daemon.protocol import osc
+from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
+from tests.conftest import REPO, TINY_ARCH
+
+FAST_ARCH = TINY_ARCH  # small and fast: see conftest
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tad_env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAD_DAEMON_")}
+    env["TAD_DAEMON_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def tad(home: Path, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tad_daemon", *args], capture_output=True, text=True,
+                          env=tad_env(home), timeout=timeout, **kw)
+
+
+class Client:
+    """One UDP socket: sends requests to the daemon and reads every reply that comes back to it."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        self.target = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.raw: list[bytes] = []  # every packet received, in order
+
+    def send(self, address: str, *args) -> None:
+        self.sock.sendto(osc.encode(address, *args, limit=65000), self.target)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendto(data, self.target)
+
+    def receive(self, timeout: float) -> osc.Message | None:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65535)
+        except (TimeoutError, BlockingIOError):
+            return None
+        self.raw.append(data)
+        assert len(data) < 1400, f"reply of {len(data)} bytes"
+        msg = osc.parse(data)[0]
+        assert isinstance(msg, osc.Message) and set(msg.types) <= set("ifs"), msg
+        return msg
+
+    def until(self, done, timeout: float = 60) -> list[osc.Message]:
+        """Replies until `done(replies)` is true; fails the test on timeout."""
+        got: list[osc.Message] = []
+        deadline = time.monotonic() + timeout
+        while not done(got):
+            left = deadline - time.monotonic()
+            msg = self.receive(max(left, 0.01)) if left > 0 else None
+            assert msg is not None, f"timed out; got {got}"
+            got.append(msg)
+        return got
+
+    def request(self, address: str, *args, timeout: float = 60) -> list[osc.Message]:
+        """Send and collect the replies until the request is complete (its results, or a /tad/fail)."""
+        self.send(address, *args)
+        cmd = PROTOCOL.get(address)
+        results = cmd.expected_results(list(args)) if cmd else 1
+
+        def complete(got):
+            ends = [m for m in got if m.address in (DONE, FAIL) and m.args and m.args[0] == address]
+            return any(m.address == FAIL for m in ends) or len(ends) >= results
+
+        return self.until(complete, timeout)
+
+    def quiet(self, seconds: float = 0.3) -> list[osc.Message]:
+        """Whatever else arrives within `seconds` (to check that nothing more came)."""
+        extra = []
+        while (msg := self.receive(seconds)) is not None:
+            extra.append(msg)
+        return extra
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Daemon:
+    """`tad-daemon serve` in a subprocess, with its own TAD_DAEMON_HOME, on a free port."""
+
+    def __init__(self, home: Path, *args: str, pool: int = 0):
+        self.home = home
+        self.port = free_port()
+        self.args = ["--port", str(self.port), "--set", f"pool.size={pool}", "--set", "generate.steps=2",
+                     "--set", "device.threads=1", *args]
+        self.log = home / "serve.out"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120) -> Daemon:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tad_daemon", "serve", *self.args],
+                                         env=tad_env(self.home), stdout=out, stderr=subprocess.STDOUT)
+        client = Client(self.port)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"daemon exited: {self.output()}"
+                client.send("/tad/ping")
+                msg = client.receive(0.25)
+                if msg is not None and msg.address == DONE:
+                    return self
+            raise AssertionError(f"daemon not ready after {timeout} s: {self.output()}")
+        finally:
+            client.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def client(self) -> Client:
+        return Client(self.port)
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def signal(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def make_models(folder: Path, names: dict[str, str]) -> None:
+    from tests.conftest import make_model
+
+    for i, (name, kind) in enumerate(names.items()):
+        make_model(folder, name, kind=kind, seed=i, arch=FAST_ARCH)

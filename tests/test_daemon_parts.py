@@ -1,0 +1,265 @@
+"""The daemon's parts in-process: the pool, the scheduler (with a stand-in engine), the file checks, start at
+login and `tad-daemon config`."""
+
+from __future__ import annotations
+
+import plistlib
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tad_daemon.daemon.pool import Pool
+from tad_daemon.daemon.scheduler import Job, Scheduler
+from tad_daemon.daemon.server import Refused
+from tad_daemon.engine import OneShot
+
+
+def shot(model: str = "snare", seed: int = 0) -> OneShot:
+    return OneShot(np.zeros((2, 8), np.float32), model, seed, "dpmpp-2m", "karras", 4, 44100)
+
+
+def test_pool_serves_each_sound_once_and_forgets_reloaded_models():
+    pool = Pool(2)
+    assert pool.wanted(["snare", "kick"]) == "kick"  # emptiest first, then by name
+    v = pool.version("snare")
+    assert pool.add("snare", shot(seed=1), v) and pool.add("snare", shot(seed=2), v)
+    assert not pool.add("snare", shot(seed=3), v)  # full
+    assert pool.wanted(["snare"]) is None
+    taken, version = pool.take("snare", 1)
+    assert [s.seed for s in taken] == [1] and pool.ready("snare") == 1
+    pool.give_back("snare", taken, version)
+    assert [s.seed for s in pool.take("snare", 5)[0]] == [1, 2] and pool.ready() == 0
+    pool.add("snare", shot(seed=4), pool.version("snare"))
+    stale = pool.version("snare")
+    pool.invalidate("snare")  # the model was reloaded
+    assert pool.ready("snare") == 0
+    assert not pool.add("snare", shot(seed=5), stale)  # made by the old model: dropped
+    assert Pool(0).wanted(["snare"]) is None
+
+
+class FakeEngine:
+    """Stands in for Engine.generate: records calls, runs `steps` (default: its own) steps of `step_time` s."""
+
+    def __init__(self, step_time: float = 0.0, steps: int = 4):
+        self.calls, self.step_time, self.steps = [], step_time, steps
+        self.started = threading.Event()
+
+    def generate(self, name, count=1, seed=None, steps=None, sampler=None, progress=None, seeds=None):
+        seeds = list(seeds) if seeds else [seed if seed is not None else 1000 + i for i in range(count)]
+        call = {"model": name, "seeds": seeds, "steps": steps, "ran": 0}
+        self.calls.append(call)
+        self.started.set()
+        n = steps or self.steps
+        for i in range(n):
+            time.sleep(self.step_time)
+            if progress:
+                progress(i + 1, n)
+            call["ran"] = i + 1
+        return [shot(name, s) for s in seeds]
+
+
+class FakeWriter:
+    def __init__(self):
+        self.items = []
+        self.done = threading.Event()
+
+    def idle(self):
+        return True
+
+    def prepare(self, shot):
+        return shot
+
+    def put(self, request, shots, post, pool=False):
+        self.items += [(request, s.seed, pool) for s in shots]
+        self.done.set()
+
+
+class FakeRequest:
+    def __init__(self):
+        self.failed = None
+        self.finished = False
+
+    def fail(self, message):
+        self.failed = message
+
+
+def job(model="snare", count=1, seed=None, steps=None) -> Job:
+    return Job(FakeRequest(), "generate", model, count, seed=seed, steps=steps)
+
+
+def wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_scheduler_batches_same_model_requests_and_answers_busy():
+    engine, writer = FakeEngine(), FakeWriter()
+    s = Scheduler(engine, Pool(0), writer, lambda: ["snare", "kick"], max_queue=4, max_batch=16)
+    jobs = [job(seed=10), job(count=2, seed=20), job(steps=8, seed=30), job("kick", seed=40)]
+    for j in jobs:
+        s.submit(j)
+    with pytest.raises(Refused, match="busy"):
+        s.submit(job())
+    assert s.queued() == 4
+    s.start()
+    try:
+        wait_for(lambda: len(writer.items) == 5)
+    finally:
+        s.stop()
+    # The first two ran as one batch; different steps or model do not join it.
+    assert [c["seeds"] for c in engine.calls] == [[10, 20, 21], [30], [40]]
+    assert [(r, seed) for r, seed, _ in writer.items] == [
+        (jobs[0].request, 10), (jobs[1].request, 20), (jobs[1].request, 21), (jobs[2].request, 30),
+        (jobs[3].request, 40)]
+
+
+def test_scheduler_serves_the_pool_first_and_never_from_it_for_explicit_settings():
+    pool, writer = Pool(2), FakeWriter()
+    s = Scheduler(FakeEngine(), pool, writer, lambda: ["snare"], max_queue=1)  # not started: jobs stay queued
+    for seed in (1, 2):
+        pool.add("snare", shot(seed=seed), pool.version("snare"))
+    s.submit(job(seed=7))  # explicit seed: queued, the pool untouched; the queue is now full
+    assert pool.ready() == 2 and writer.items == []
+    with pytest.raises(Refused, match="busy"):  # its third sound would need the queue
+        s.submit(job(count=3))
+    assert pool.ready() == 2  # nothing taken
+    plain = job(count=2)
+    s.submit(plain)  # all from the pool: answered at once, queue or not
+    assert writer.items == [(plain.request, 1, True), (plain.request, 2, True)]
+    assert pool.ready() == 0 and s.queued() == 1
+    s.stop()
+
+
+def test_interactive_requests_preempt_pool_refills():
+    engine, writer = FakeEngine(step_time=0.05, steps=200), FakeWriter()
+    s = Scheduler(engine, Pool(1), writer, lambda: ["snare"])
+    s.start()
+    try:
+        assert engine.started.wait(10)  # a refill is running (200 steps: 10 s)
+        engine.started.clear()
+        s.submit(job(seed=5, steps=2))
+        assert writer.done.wait(30)
+        assert engine.calls[0]["ran"] < 200  # the refill gave way
+        assert engine.calls[1]["seeds"] == [5] and writer.items[0][1:] == (5, False)
+    finally:
+        s.stop()
+
+
+def test_stopping_fails_what_waits():
+    s = Scheduler(FakeEngine(), Pool(0), FakeWriter(), lambda: ["snare"])
+    waiting = job()
+    s.submit(waiting)
+    s.stop()
+    assert waiting.request.failed == "daemon is shutting down"
+    with pytest.raises(Refused, match="shutting down"):
+        s.submit(job())
+
+
+def test_source_files_are_checked_and_fenced_when_remote(tmp_path):
+    from tad_daemon.daemon.handlers import Core
+
+    inside, outside = tmp_path / "samples", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+    (inside / "a.wav").write_bytes(b"x")
+    (outside / "b.wav").write_bytes(b"x")
+    (inside / "link.wav").symlink_to(outside / "b.wav")
+    local = Core(SimpleNamespace(read_roots=None))
+    assert local.readable_file(str(outside / "b.wav")) == str(outside / "b.wav")
+    remote = Core(SimpleNamespace(read_roots=[inside]))
+    assert remote.readable_file(str(inside / "a.wav"))
+    for path in (outside / "b.wav", inside / "link.wav", inside / ".." / "elsewhere" / "b.wav"):
+        with pytest.raises(Refused, match="outside the folders"):
+            remote.readable_file(str(path))
+    with pytest.raises(Refused, match="absolute"):
+        local.readable_file("a.wav")
+
+
+# -- start at login, configuration ---------------------------------------------------------------------------
+def test_autostart_entries_for_each_platform(tmp_path):
+    from tad_daemon.daemon.autostart import command, entry
+
+    env = {"HOME": str(tmp_path), "TAD_DAEMON_HOME": "/data/my tad", "APPDATA": str(tmp_path / "Roaming")}
+    cmd = command("/opt/py 3/bin/python")
+    linux = entry("linux", env, cmd, tmp_path / "logs")
+    assert linux.path == tmp_path / ".config" / "systemd" / "user" / "tad-daemon.service"
+    assert 'ExecStart="/opt/py 3/bin/python" "-m" "tad_daemon" "serve"' in linux.text
+    assert 'Environment="TAD_DAEMON_HOME=/data/my tad"' in linux.text and "WantedBy=default.target" in linux.text
+    mac = entry("darwin", env, cmd, tmp_path / "logs")
+    agent = plistlib.loads(mac.text.encode())
+    assert mac.path.name == "org.tad-daemon.serve.plist" and agent["RunAtLoad"] is True
+    assert agent["ProgramArguments"] == ["/opt/py 3/bin/python", "-m", "tad_daemon", "serve"]
+    assert agent["EnvironmentVariables"] == {"TAD_DAEMON_HOME": "/data/my tad"}
+    win = entry("win32", env, command("C:\\Py\\python.exe", config="C:\\my cfg.toml"), tmp_path)
+    assert win.path.parent.name == "Startup" and win.path.name == "tad-daemon.cmd"
+    assert 'start "tad-daemon" /min C:\\Py\\python.exe -m tad_daemon serve --config "C:\\my cfg.toml"' in win.text
+    assert 'set "TAD_DAEMON_HOME=/data/my tad"' in win.text
+
+
+def run_cli(home, *args, env_extra=None):
+    from tests.daemon_util import tad_env
+
+    env = tad_env(home)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "tad_daemon", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_autostart_install_show_remove(home, tmp_path):
+    fake_home = tmp_path / "user"
+    extra = {"HOME": str(fake_home), "XDG_CONFIG_HOME": ""}
+    unit = fake_home / ".config" / "systemd" / "user" / "tad-daemon.service"
+    assert "(not installed)" in run_cli(home, "autostart", "show", env_extra=extra).stdout
+    out = run_cli(home, "autostart", "install", env_extra=extra)
+    assert out.returncode == 0 and unit.is_file(), out.stderr
+    assert f'"{sys.executable}" "-m" "tad_daemon" "serve"' in unit.read_text()
+    assert f'TAD_DAEMON_HOME={home}' in unit.read_text()
+    assert "systemctl --user enable --now" in out.stdout  # told, not run
+    assert "(installed)" in run_cli(home, "autostart", "show", env_extra=extra).stdout
+    out = run_cli(home, "autostart", "remove", env_extra=extra)
+    assert out.returncode == 0 and not unit.exists()
+
+
+def test_config_prints_every_key_its_value_and_source(home):
+    (home / "config.toml").write_text('[server]\nport = 9400\n[pool]\nsize = 5\n')
+    out = run_cli(home, "config", "--set", "pool.size=1", env_extra={"TAD_DAEMON_GENERATE_STEPS": "9"})
+    assert out.returncode == 0, out.stderr
+    lines = {li.split(" = ")[0]: li for li in out.stdout.splitlines() if " = " in li}
+    from tad_daemon.config import DEFAULTS
+
+    assert set(lines) == set(DEFAULTS)
+    assert lines["server.port"].split("#")[1].strip() == str(home / "config.toml")
+    assert "pool.size = 1" in lines["pool.size"] and lines["pool.size"].endswith("# command line")
+    assert lines["generate.steps"].endswith("# environment TAD_DAEMON_GENERATE_STEPS")
+    assert lines["server.host"].endswith("# default")
+    bad = run_cli(home, "config", "--set", "nope=1")
+    assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
+
+
+def test_a_full_disk_fails_the_request_with_a_clear_message():
+    from tad_daemon.daemon.writer import Writer
+
+    class FullDisk:
+        def save(self, shot, post=None, processed=None):
+            raise OSError(28, "No space left on device", "/music/snare")
+
+    class Request:
+        address, finished, failed, dones = "/tad/generate", False, [], []
+
+        def fail(self, message):
+            self.failed.append(message)
+            self.finished = True
+
+    writer, request = Writer(FullDisk(), lambda *a: None), Request()
+    writer.start()
+    writer.put(request, [shot(), shot(seed=1)], post=True)
+    wait_for(writer.idle)
+    writer.stop()
+    assert request.failed == ["cannot write to the sample folder: No space left on device (/music/snare)"]

@@ -1,0 +1,292 @@
+"""Robustness (SPEC §9) against a real daemon process: the pool, a second daemon on the same port, fuzzed
+packets, a burst from several clients, SIGTERM and SIGKILL during generation, a non-loopback bind.
+
+TAD_FUZZ_PACKETS sets the fuzz size (default 2,000; e.g. 100000 for a manual run).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from tad_daemon.audio.wav import read_metadata
+from tad_daemon.protocol import osc
+from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
+from tests.daemon_util import Client, Daemon, free_port, make_models, tad
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    home = tmp_path_factory.mktemp("robust")
+    make_models(home / "models", {"kick": "kick", "snare": "snare"})
+    d = Daemon(home, pool=2).start()
+    yield d
+    d.stop()
+
+
+def status(client: Client) -> dict:
+    (r,) = client.request("/tad/status")
+    names = [a.split(":")[1] for a in PROTOCOL["/tad/status"].replies[0].args.split()]
+    return dict(zip(names, r.args[1:]))
+
+
+def wait_status(client: Client, key: str, value, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while status(client)[key] != value:
+        assert time.monotonic() < deadline, f"{key} never reached {value}: {status(client)}"
+        time.sleep(0.1)
+
+
+def check_sample_folder(root: Path) -> int:
+    """Every WAV in sight is complete; temporary files only ever live in the hidden .tad-tmp folder."""
+    wavs = [p for p in root.rglob("*.wav") if ".tad-tmp" not in p.parts]
+    for p in wavs:
+        assert sf.info(p).frames == 32768, p
+    assert not [p for p in root.rglob("*.part") if ".tad-tmp" not in p.parts]
+    return len(wavs)
+
+
+def test_pool_hits_are_marked_and_never_served_twice(daemon):
+    c = daemon.client()
+    try:
+        wait_status(c, "pool_ready", 4)
+        replies = c.request("/tad/generate", "snare", 3)
+        assert [r.args[-1] for r in replies] == [1, 1, 0]
+        assert len({r.args[1] for r in replies}) == 3 and len({r.args[3] for r in replies}) == 3
+        assert all(sf.info(r.args[1]).frames == 32768 for r in replies)
+        wait_status(c, "pool_ready", 4)
+        (seeded,) = c.request("/tad/generate", "snare", 1, 5)
+        (stepped,) = c.request("/tad/generate", "snare", 1, -1, 2)
+        (sampled,) = c.request("/tad/generate", "snare", "sampler=dpmpp-2m")
+        (raw,) = c.request("/tad/generate", "snare", "post=0")
+        assert [seeded.args[-1], stepped.args[-1], sampled.args[-1], raw.args[-1]] == [0, 0, 0, 0]
+        (hit,) = c.request("/tad/generate", "snare")
+        assert hit.args[-1] == 1 and hit.args[1] not in {r.args[1] for r in replies}
+        meta = read_metadata(hit.args[1])  # post-processed when it was made, as configured
+        assert meta["post"]["dc"] is True and meta["seed"] == hit.args[3]
+    finally:
+        c.close()
+
+
+def test_a_second_daemon_on_the_same_port_is_refused(daemon):
+    t0 = time.monotonic()
+    out = tad(daemon.home, "serve", "--port", str(daemon.port))
+    assert out.returncode == 3, out.stderr
+    assert "in use" in out.stderr and "already running" in out.stderr and "Traceback" not in out.stderr
+    assert time.monotonic() - t0 < 60
+
+
+def random_string(rng: random.Random) -> str:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(30)))
+    if kind == 1:
+        return rng.choice(["snare", "kick", "../x", "/etc/passwd", "con", "", "tag=z", "post=1", "sampler=x"])
+    if kind == 2:
+        return "/" + "/".join("".join(rng.choices("abc./~", k=5)) for _ in range(rng.randrange(5)))
+    return "x" * rng.choice([0, 1, 63, 64, 65, 129, 4097])
+
+
+def random_message(rng: random.Random) -> bytes:
+    addresses = [a for a in PROTOCOL if a != "/tad/notify"]  # registrations would spray other local ports
+    b = OscMessageBuilder(rng.choice(addresses + ["/tad/x", "/", "/tad/done"]))
+    for _ in range(rng.randrange(7)):
+        t = rng.choice("iiiffssssdhTFNb")
+        value = {
+            "i": lambda: rng.choice([0, 1, -1, 2, 64, 65, 2**31 - 1, -(2**31), rng.randrange(-99, 99)]),
+            "h": lambda: rng.choice([0, 2**40, -(2**62)]),
+            "f": lambda: rng.choice([0.5, 1.0, float("nan"), float("inf"), -float("inf"), 1e30, -0.0, 2.5]),
+            "d": lambda: rng.choice([0.5, float("nan"), 1e300]),
+            "s": lambda: random_string(rng),
+            "b": lambda: rng.randbytes(rng.randrange(1, 16)),
+        }.get(t, lambda: None)()
+        b.add_arg(value, t)
+    return b.build().dgram
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 6)):
+        op = rng.randrange(4)
+        i = rng.randrange(len(data) + 1)
+        if op == 0 and data:
+            data[min(i, len(data) - 1)] = rng.randrange(256)
+        elif op == 1:
+            data[i:i] = rng.randbytes(rng.randint(1, 8))
+        elif op == 2:
+            del data[i:i + rng.randint(1, 8)]
+        else:
+            data = data[:i]
+    return bytes(data)
+
+
+def fuzz_packets(n: int, seed: int = 1):
+    rng = random.Random(seed)
+    valid = [osc.encode(*m) for m in [
+        ("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1, -1, 0, "tag=f"),
+        ("/tad/generate", "kick", 2, 5), ("/tad/vary", "kick", "/nonexistent.wav", 0.5),
+        ("/tad/train", "x", "/tmp"), ("/tad/jobs",), ("/tad/cancel", "j"), ("/tad/generate", "snare", "post=0")]]
+    valid.append(b"#bundle\0" + bytes(8) + len(valid[0]).to_bytes(4, "big") + valid[0])
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            yield rng.randbytes(rng.randrange(1500))
+        elif kind == 1:
+            yield mutate(rng.choice(valid), rng)
+        elif kind == 2:
+            yield random_message(rng)
+        else:
+            yield b"/tad/" + rng.randbytes(rng.randrange(64))
+
+
+def barrier(client: Client, timeout: float = 120) -> None:
+    """Ping until answered: a flood can overflow the daemon's receive buffer (UDP drops, by design), so
+    retry; once a ping is answered, everything sent before it has been read."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.send("/tad/ping", "tag=barrier")
+        while (msg := client.receive(1.0)) is not None:
+            if msg.args == ["/tad/ping", "barrier"]:
+                client.quiet(0.2)
+                return
+    raise AssertionError("the daemon stopped answering")
+
+
+def test_fuzzed_packets_do_not_hurt_the_daemon(daemon):
+    n = int(os.environ.get("TAD_FUZZ_PACKETS", "2000"))
+    checker = daemon.client()
+    senders = [daemon.client() for _ in range(4)]
+    try:
+        checker.request("/tad/generate", "snare", 64, 1)  # the largest batch fuzzing can ask for
+        rss_before = daemon.rss_kb()
+        for i, packet in enumerate(fuzz_packets(n)):
+            senders[i % 4].send_raw(packet)  # each reply is checked: valid OSC, i/f/s only, < 1,400 bytes
+            if i % 200 == 199:
+                for s in senders:
+                    s.quiet(0.001)
+        barrier(checker)
+        assert daemon.proc.poll() is None
+        wait_status(checker, "queue", 0)
+        growth_mb = (daemon.rss_kb() - rss_before) / 1024
+        assert growth_mb < 48, f"RSS grew by {growth_mb:.0f} MB"
+        # Well-formed requests afterwards: each answered exactly once.
+        checker.request("/tad/notify", 0)  # in case the fuzz registered this port
+        answered_exactly_once(checker, [(f"t{i}", req) for i, req in enumerate(
+            [("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1)] * 5)])
+    finally:
+        for s in [checker, *senders]:
+            s.close()
+
+
+def terminal_by_tag(replies: list) -> dict[str, list]:
+    ends: dict[str, list] = {}
+    for m in replies:
+        if m.address in (DONE, FAIL):
+            ends.setdefault(m.args[-1], []).append(m)
+    return ends
+
+
+def answered_exactly_once(client: Client, requests: list[tuple[str, tuple]], timeout: float = 120) -> None:
+    """Send tagged requests at once; every one gets exactly one terminal reply (busy counts)."""
+    for tag, (address, *args) in requests:
+        client.send(address, *args, f"tag={tag}")
+    got = client.until(lambda g: len(terminal_by_tag(g)) >= len(requests), timeout)
+    ends = terminal_by_tag(got + client.quiet(0.5))
+    tags = {tag: address for tag, (address, *_) in requests}
+    assert set(ends) == set(tags)
+    for tag, replies in ends.items():
+        assert len(replies) == 1, (tag, replies)
+        assert replies[0].args[0] == tags[tag]
+
+
+def test_a_burst_from_several_clients_is_answered_exactly_once(daemon):
+    mix = [("/tad/ping",), ("/tad/generate", "snare", 1), ("/tad/status",), ("/tad/generate", "kick", 1, 3),
+           ("/tad/models",)]
+    clients = [daemon.client() for _ in range(6)]
+    errors = []
+
+    def run(i: int, c: Client) -> None:
+        try:
+            answered_exactly_once(c, [(f"c{i}-{j}", mix[j % len(mix)]) for j in range(50)], timeout=240)
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(clients)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert not errors, errors[0]
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_sigterm_during_generation_exits_cleanly(daemon):
+    """Last in this module: it stops the module's daemon."""
+    c = daemon.client()
+    try:
+        c.send("/tad/generate", "snare", 64, 1)
+        first = c.receive(120)
+        assert first.address == DONE
+        assert daemon.signal(signal.SIGTERM, timeout=60) == 0
+        rest = c.quiet(0.5)
+        # Every result is answered: the files written, then one /tad/fail for the rest.
+        assert all(r.address == DONE for r in rest[:-1])
+        assert len(rest) == 63 or (rest[-1].address == FAIL and "shutting down" in rest[-1].args[1])
+    finally:
+        c.close()
+    check_sample_folder(daemon.home / "samples")
+    assert not list((daemon.home / "samples" / ".tad-tmp").glob("*"))
+    assert "stopped" in daemon.output()
+
+
+def test_sigkill_leaves_no_partial_file_and_remote_binds_need_the_option(tmp_path):
+    home = tmp_path / "home"
+    make_models(home / "models", {"snare": "snare"})
+    d = Daemon(home).start()
+    try:
+        c = d.client()
+        c.send("/tad/generate", "snare", 64, 1)
+        assert c.receive(120).address == DONE
+        d.signal(signal.SIGKILL)
+        c.close()
+    finally:
+        d.stop()
+    written = check_sample_folder(home / "samples")
+    assert written >= 1  # killed while writing or just after: either way, no partial file in sight
+    # Listening beyond loopback: refused without the option and an allow-list.
+    port = str(free_port())
+    out = tad(home, "serve", "--host", "0.0.0.0", "--port", port)
+    assert out.returncode == 2 and "--allow-remote" in out.stderr
+    out = tad(home, "serve", "--host", "0.0.0.0", "--port", port, "--allow-remote")
+    assert out.returncode == 2 and "server.allow" in out.stderr
+    # Remote: allowed with both; and a daemon without models starts, then loads one dropped in.
+    empty = tmp_path / "no-models"
+    remote = Daemon(home, "--host", "0.0.0.0", "--allow-remote", "--set", "server.allow=10.0.0.0/8",
+                    "--models", str(empty)).start()
+    try:
+        # The restarted daemon removed what the killed one left in the temporary folder.
+        assert not list((home / "samples" / ".tad-tmp").glob("*.part"))
+        c = remote.client()
+        (r,) = c.request("/tad/generate", "snare")
+        assert r.address == FAIL and r.args[1] == "unknown model 'snare' (loaded: none)"
+        c.request("/tad/notify", 1)
+        os.replace(home / "models" / "snare.safetensors", empty / "snare.safetensors")
+        c.until(lambda g: any(m.address == "/tad/model/added" for m in g), 60)
+        (r,) = c.request("/tad/vary", "snare", str(Path(__file__)), 0.5)
+        assert r.address == FAIL and "outside the folders" in r.args[1]
+        replies = c.request("/tad/generate", "snare", 1, 1)
+        assert [m.address for m in replies if m.args[0] == "/tad/generate"] == [DONE]
+        c.close()
+    finally:
+        remote.stop()
