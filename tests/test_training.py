@@ -23,7 +23,7 @@ from tad_daemon.models.adp import VDiffusion
 from tad_daemon.models.modelfile import read_config
 from tad_daemon.models.network import build_unet
 from tad_daemon.training.checkpoint import load_checkpoint
-from tad_daemon.training.dataset import DatasetError, augment, load_cache, prepare, save_cache
+from tad_daemon.training.dataset import DatasetError, augment, find_sound_files, load_cache, prepare, save_cache
 from tad_daemon.training.recipe import EMA, checkpoint_blocks, v_loss
 from tad_daemon.training.train import TrainConfig, TrainError, train
 from tests.conftest import REPO, TINY_ARCH, make_model
@@ -99,6 +99,8 @@ def test_unusable_datasets_fail_with_the_reason(tmp_path):
     (bad / "snare.wav").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match=r"no usable sound files.*kick.wav: is a folder.*snare.wav: not a readable"):
         prepare(bad, L)
+    with pytest.raises(DatasetError, match="more than 3 sound files; give the folder that holds just"):
+        find_sound_files(kicks(tmp_path / "many", 4), max_files=3)  # a whole disk given by mistake, say
 
 
 def test_augmentation_is_drawn_from_its_generator():

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load
+from tad_daemon.cli.daemon import client_options, client_target
 from tad_daemon.models.presets import PRESETS  # plain data, no torch
 
 
@@ -25,12 +26,10 @@ class StatusLine:
         self.shown = 0.0
 
     def step(self, e: dict) -> None:
-        from tad_daemon.training.train import format_seconds
-
         done = e["step"] / e["total"]
         bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
         text = (f"[{bar}] step {e['step']}/{e['total']}  loss {e['loss']:.4f}  {e['seconds_per_step']:.2f} s/step"
-                f"  ETA {format_seconds(e['eta'])}")
+                f"  ETA {hms(e['eta'])}")
         if self.tty:
             now = time.monotonic()
             if now - self.shown > 0.2 or e["step"] == e["total"]:
@@ -47,6 +46,11 @@ class StatusLine:
             self.shown = 0.0
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def hms(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def install(model: Path, models_dir: Path) -> Path:
@@ -190,4 +194,201 @@ def _fail(as_json: bool, message: str, code: int):
     raise Failure(message, code)
 
 
-COMMANDS = [train_local]
+
+
+# -- talking to the running daemon: train, jobs, cancel (no torch: these start fast) -------------------------
+class Link:
+    """A UDP socket to the daemon for requests and their replies, and (`listen`) a second one for its
+    broadcasts, which come from other ports than the daemon's and so never reach the connected one."""
+
+    def __init__(self, host: str, port: int):
+        import socket
+
+        family, _, _, _, target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        self.where = f"{host}:{port}"
+        self.family = family
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.connect(target)  # an ICMP "port unreachable" (no daemon) then shows up as ConnectionError
+        self.listener = None
+
+    def listen(self) -> int:
+        """Open the socket for broadcasts; returns its port (for /tad/notify 1 PORT)."""
+        import socket
+
+        self.listener = socket.socket(self.family, socket.SOCK_DGRAM)
+        self.listener.bind((self.sock.getsockname()[0], 0))
+        return self.listener.getsockname()[1]
+
+    def send(self, address: str, *args) -> None:
+        from tad_daemon.protocol import osc
+
+        self.sock.send(osc.encode(address, *args))
+
+    def receive(self, timeout: float, broadcasts: bool = False):
+        """The next message (on the broadcast socket if `broadcasts`), or None after `timeout` seconds;
+        raises Failure (exit 3) if no daemon listens."""
+        from tad_daemon.protocol import osc
+
+        sock = self.listener if broadcasts else self.sock
+        sock.settimeout(timeout)
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            return None
+        except ConnectionError:
+            raise Failure(f"no tad-daemon is listening on {self.where} (start one with: tad-daemon serve)",
+                          3) from None
+        try:
+            messages = [m for m in osc.parse(data) if isinstance(m, osc.Message)]
+        except osc.BadPacket:
+            return None
+        return messages[0] if messages else None
+
+    def call(self, address: str, *args, timeout: float = 30.0) -> list:
+        """Send a request; its replies up to its /tad/done (raises Failure with the daemon's message on
+        /tad/fail, exit 3 on no reply)."""
+        self.send(address, *args)
+        replies = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.receive(max(0.01, deadline - time.monotonic()))
+            if msg is None:
+                if time.monotonic() >= deadline:
+                    raise Failure(f"no reply from {self.where} within {timeout:g} s", 3)
+                continue
+            command = msg.args[0] if msg.args else None
+            if msg.address == "/tad/fail" and command == address:
+                raise Failure(str(msg.args[1]) if len(msg.args) > 1 else "failed", 1)
+            replies.append(msg)
+            if msg.address == "/tad/done" and command == address:
+                return replies
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.listener:
+            self.listener.close()
+
+
+def _link(config_file, host, port) -> Link:
+    cfg = load(config_file)
+    try:
+        return Link(*client_target(cfg, host, port))
+    except OSError as e:
+        raise Failure(f"cannot reach the daemon: {e}", 3) from None
+
+
+@click.command()
+@click.argument("name")
+@click.argument("dataset_dir", type=click.Path())
+@click.option("--base", default="", help="Start from this model (default: from scratch on training.preset).")
+@click.option("--steps", type=click.IntRange(0), default=0, help="Optimiser steps (default: training.steps).")
+@click.option("--now", is_flag=True, help="Start as soon as the queue is free, not in the night window.")
+@click.option("--follow/--no-follow", default=None,
+              help="Show a progress bar until the job ends (default: with --now).")
+@client_options
+def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
+    """Queue a fine-tune NAME on the sound files in DATASET_DIR in the running daemon.
+
+    The job runs in the night window (training.night_start to training.night_end) unless --now; the new
+    model is loaded by the daemon when it is done. Exit codes: 0 queued (or, following, finished),
+    1 refused or failed, 3 no daemon.
+
+    \b
+      tad-daemon train my-kicks ~/Samples/Kicks --base kick
+      tad-daemon train my-snares ./snares --base snare --steps 500 --now
+    """
+    import os
+
+    link = _link(config_file, host, port)
+    follow = now if follow is None else follow
+    listening = 0
+    try:
+        if follow:
+            listening = link.listen()
+            link.call("/tad/notify", 1, listening)
+        dataset = os.path.abspath(os.path.expanduser(dataset_dir))
+        replies = link.call("/tad/train", name, dataset, base, steps, int(now), timeout=120)
+        job_id, job_name, state = replies[-1].args[1:4]
+        click.echo(f"job {job_id} ({job_name}): {state}")
+        if follow:
+            _follow(link, str(job_id), listening)
+    finally:
+        if listening:
+            try:
+                link.send("/tad/notify", 0, listening)
+            except OSError:
+                pass
+        link.close()
+
+
+def _follow(link: Link, job_id: str, listening: int) -> None:
+    """Progress bar from the daemon's broadcasts until the job is done, failed or cancelled."""
+    tty = sys.stderr.isatty()
+    renewed = time.monotonic()
+    try:
+        while True:
+            if time.monotonic() - renewed > 600:  # registrations expire after an hour without renewal
+                link.send("/tad/notify", 1, listening)
+                renewed = time.monotonic()
+            msg = link.receive(5.0, broadcasts=True)
+            if msg is None or not msg.args or str(msg.args[0]) != job_id:
+                continue
+            if msg.address == "/tad/progress":
+                _, _, step, total, loss, eta = msg.args[:6]
+                done = step / max(total, 1)
+                bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
+                text = f"[{bar}] step {step}/{total}  loss {loss:.4f}  ETA {hms(eta)}"
+                click.echo(("\r" + text) if tty else text, err=True, nl=not tty)
+            elif msg.address == "/tad/job/state":
+                _, _, state, message = msg.args[:4]
+                click.echo(("\n" if tty else "") + f"job {job_id}: {state}" + (f" ({message})" if message else ""),
+                           err=True)
+                if state == "done":
+                    return
+                if state in ("failed", "cancelled"):
+                    raise Failure(f"job {job_id} {state}" + (f": {message}" if message else ""), 1)
+    except KeyboardInterrupt:
+        click.echo(f"\nstopped following; job {job_id} goes on in the daemon (tad-daemon jobs)", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job.")
+@client_options
+def jobs(as_json, host, port, config_file):
+    """List the running daemon's training jobs (unfinished ones and the latest finished)."""
+    link = _link(config_file, host, port)
+    try:
+        replies = link.call("/tad/jobs")
+    finally:
+        link.close()
+    rows = [m.args[:6] for m in replies if m.address == "/tad/job"]
+    if as_json:
+        for job_id, name, state, step, total, loss in rows:
+            click.echo(json.dumps({"id": job_id, "name": name, "state": state, "step": step, "total": total,
+                                   "loss": loss}))
+        return
+    if not rows:
+        click.echo("no training jobs")
+        return
+    table = [("ID", "NAME", "STATE", "STEP", "LOSS")] + [
+        (str(i), n, s, f"{st}/{t}", f"{lo:.4f}" if st else "-") for i, n, s, st, t, lo in rows]
+    widths = [max(len(r[c]) for r in table) for c in range(5)]
+    for r in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+@click.command()
+@click.argument("job")
+@client_options
+def cancel(job, host, port, config_file):
+    """Cancel training job JOB (its id from `tad-daemon jobs`); a running one is stopped at once."""
+    link = _link(config_file, host, port)
+    try:
+        replies = link.call("/tad/cancel", job)
+    finally:
+        link.close()
+    job_id, state = replies[-1].args[1:3]
+    click.echo(f"job {job_id}: {state}")
+
+
+COMMANDS = [train_local, train, jobs, cancel]

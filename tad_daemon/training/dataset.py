@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 SOUND_SUFFIXES = {".wav", ".wave", ".bwf", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus", ".mp3",
                   ".caf", ".w64", ".rf64", ".au", ".snd"}
 CACHE_FORMAT = "tad-daemon-dataset/1"
+# A one-shot set is hundreds or thousands of files; a folder far bigger is most likely the wrong folder (a whole
+# disk, a home folder) and would take very long to read and more memory than a laptop has (256 KiB a file).
+MAX_FILES = 20_000
+MAX_ENTRIES = 200_000  # files and folders looked at, sound or not
 
 
 class DatasetError(ValueError):
@@ -82,9 +86,12 @@ def _reason(error: Exception, path: Path) -> str:
     return text[len(str(path)) + 2:] if text.startswith(f"{path}: ") else text
 
 
-def find_sound_files(folder: Path) -> tuple[list[Path], list[list[str]], int]:
-    """(sound files in sorted order, [path, reason] of entries that cannot be used, count of other files)."""
+def find_sound_files(folder: Path, max_files: int = MAX_FILES) -> tuple[list[Path], list[list[str]], int]:
+    """(sound files in sorted order, [path, reason] of entries that cannot be used, count of other files).
+
+    Raises DatasetError beyond `max_files` sound files or MAX_ENTRIES entries in all."""
     files, skipped, ignored = [], [], 0
+    seen = 0
 
     def unreadable(e: OSError) -> None:
         skipped.append([Path(e.filename).relative_to(folder).as_posix() or ".",
@@ -92,6 +99,10 @@ def find_sound_files(folder: Path) -> tuple[list[Path], list[list[str]], int]:
 
     for root, dirs, names in os.walk(folder, onerror=unreadable):
         root = Path(root)
+        seen += len(dirs) + len(names)
+        if seen > MAX_ENTRIES:
+            raise DatasetError(f"{folder}: more than {MAX_ENTRIES} files and folders; give the folder that holds "
+                               "just the samples to train on")
         for d in sorted(dirs):
             if d.lower() in SOUND_SUFFIXES or Path(d).suffix.lower() in SOUND_SUFFIXES:
                 skipped.append([(root / d).relative_to(folder).as_posix(), "is a folder, not a sound file"])
@@ -101,6 +112,9 @@ def find_sound_files(folder: Path) -> tuple[list[Path], list[list[str]], int]:
                 ignored += 1  # including macOS's "._kick.wav" resource forks
                 continue
             files.append(root / name)
+        if len(files) > max_files:
+            raise DatasetError(f"{folder}: more than {max_files} sound files; give the folder that holds just "
+                               "the samples to train on")
     return files, skipped, ignored
 
 
