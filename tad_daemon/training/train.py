@@ -376,7 +376,10 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
     # depend on the base model file any more.
     model_setup = None
     if procs.main:
-        model_setup = {k: state[k] for k in ("arch", "length", "base")} if resuming else new_model(cfg)
+        if resuming and "arch" in state:
+            model_setup = {k: state[k] for k in ("arch", "length", "base")}
+        else:  # a new run, or a checkpoint written before checkpoints held these
+            model_setup = new_model(cfg)
     model_setup = broadcast_state(model_setup, procs)
     arch, length = model_setup["arch"], model_setup["length"]
     base = None
