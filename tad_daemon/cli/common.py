@@ -25,3 +25,16 @@ class Failure(click.ClickException):
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def run_with_progress(label: str, job):
+    """Run `job(progress)` under a progress bar on stderr; `progress(done, total)` moves the bar."""
+    with click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"), show_eta=True) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            pos = int(1000 * done / max(total, 1))
+            bar.update(pos - last[0])
+            last[0] = pos
+
+        return job(progress)

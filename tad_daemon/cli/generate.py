@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tad_daemon.cli.common import Failure, config_option, load
+from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
 
 SAMPLERS = ("dpmpp-2m", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
 
@@ -46,19 +46,6 @@ def _prepare(config_file, device, out, post, model_name):
     return ws, engine
 
 
-def _run_with_bar(label: str, job):
-    with click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"),
-                           show_eta=True) as bar:
-        last = [0]
-
-        def progress(done: int, total: int) -> None:
-            pos = int(1000 * done / max(total, 1))
-            bar.update(pos - last[0])
-            last[0] = pos
-
-        return job(progress)
-
-
 def _write_all(ws, shots) -> None:
     try:
         for shot in shots:
@@ -81,7 +68,7 @@ def generate(model, count, seed, steps, sampler, out, post, device, config_file)
     """
     ws, engine = _prepare(config_file, device, out, post, model)
     try:
-        shots = _run_with_bar(f"{model} x{count}", lambda p: engine.generate(
+        shots = run_with_progress(f"{model} x{count}", lambda p: engine.generate(
             model, count, seed, steps or ws.cfg["generate.steps"] or None,
             sampler or ws.cfg["generate.sampler"] or None, progress=p))
     except ValueError as e:
@@ -111,7 +98,7 @@ def vary(model, file, strength, count, seed, steps, sampler, out, post, device, 
         raise Failure(str(e), 2) from None
     ws, engine = _prepare(config_file, device, out, post, model)
     try:
-        shots = _run_with_bar(f"{model} variation x{count}", lambda p: engine.vary(
+        shots = run_with_progress(f"{model} variation x{count}", lambda p: engine.vary(
             model, source, strength, count, seed, steps or ws.cfg["generate.steps"] or None,
             sampler or ws.cfg["generate.sampler"] or None, source_name=click.format_filename(file),
             progress=p))

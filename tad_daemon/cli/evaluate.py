@@ -1,0 +1,53 @@
+"""`tad-daemon evaluate`: a model's quality report."""
+
+from __future__ import annotations
+
+import click
+
+from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
+
+
+@click.command()
+@click.argument("model")
+@click.option("-n", "--count", type=click.IntRange(2, 512), default=16, show_default=True,
+              help="How many one-shots to judge.")
+@click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: the model's own).")
+@click.option("--sampler", type=click.Choice(("dpmpp-2m", "vsampler")))
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Folder for the report's JSON and PNG (default: <data folder>/reports).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--device", help="auto, cpu, cuda, mps (default: from the configuration).")
+@config_option
+def evaluate(model, count, steps, sampler, seed, out, as_json, device, config_file):
+    """Judge MODEL: generate N one-shots and report
+
+    \b
+      class consistency  the share a drum classifier (trained on our procedural drums and CC0
+                         recordings) gives the model's class, and the same for a classifier
+                         trained on real CC0 drums only;
+      Frechet distance   to the reference sounds of the class (lower is closer);
+      diversity          how different the one-shots are from one another;
+      defects            the share of clipped, silent or DC-offset outputs;
+    and a PNG of waveforms and spectrograms to look at before listening.
+    """
+    cfg = load(config_file, **{"device.device": device})
+    from tad_daemon.quality.evaluate import evaluate_model
+    from tad_daemon.workspace import Workspace
+
+    ws = Workspace(cfg)
+    entries, _ = ws.scan()
+    if model not in entries:
+        raise Failure(f"unknown model {model!r}; installed: {', '.join(sorted(entries)) or 'none'}", 2)
+    engine = ws.engine()
+    engine.load(entries[model])
+    folder = out or cfg.path("paths.data") / "reports"
+    try:
+        report = run_with_progress(f"{model} x{count}", lambda p: evaluate_model(
+            engine, model, count, steps, sampler, seed, ws.post, folder, p))
+    except OSError as e:
+        raise Failure(f"cannot write the report: {e}") from None
+    click.echo(report.to_json() if as_json else "\n".join(report.lines()))
+
+
+COMMANDS = [evaluate]
