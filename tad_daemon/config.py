@@ -62,6 +62,15 @@ def _defaults() -> dict:
         "post.peak_db": -1.0,
         "post.loudness_lufs": -16.0,
         "pool.size": 2,  # ready one-shots kept per model; 0 turns the pool off
+        "training.night_start": "01:00",  # queued fine-tunes run between these local times (may wrap midnight)
+        "training.night_end": "07:00",
+        "training.steps": 2000,  # optimiser steps of a job queued without a step count
+        "training.preset": "cpu-small",  # architecture of a job without a base model
+        "training.device": "",  # empty: device.device
+        "training.threads": 0,  # 0: half the CPU cores
+        "training.pause_for_generation": "auto",  # auto: when training runs on the CPU; always; never
+        "training.checkpoint_minutes": 10.0,  # also checkpoint this often, whatever the step count
+        "training.inbox": False,  # watch <data>/inbox/<model>/ and queue a fine-tune when sounds arrive there
     }
 
 

@@ -126,9 +126,11 @@ BAD = [
     (("/tad/vary", "kick", "/", 0.5), "is a folder"),
     (("/tad/notify", 1, 70000), "port must be between 0 and 65535"),
     (("/tad/nope",), "unknown address"),
-    (("/tad/train", "name", "/tmp"), "not available"),
-    (("/tad/jobs",), "not available"),
-    (("/tad/cancel", "job"), "not available"),
+    (("/tad/train", "name", "/nonexistent-dataset"), "no such folder"),
+    (("/tad/train", "name", "relative/kicks"), "absolute path"),
+    (("/tad/train", "../evil", "/nonexistent-dataset"), "invalid model name"),
+    (("/tad/train", "name", "/nonexistent-dataset", "", 10**7), "steps must be between 1 and 1000000"),
+    (("/tad/cancel", "job"), "unknown job 'job'"),
 ]
 
 

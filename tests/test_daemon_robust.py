@@ -133,7 +133,8 @@ def fuzz_packets(n: int, seed: int = 1):
     valid = [osc.encode(*m) for m in [
         ("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1, -1, 0, "tag=f"),
         ("/tad/generate", "kick", 2, 5), ("/tad/vary", "kick", "/nonexistent.wav", 0.5),
-        ("/tad/train", "x", "/tmp"), ("/tad/jobs",), ("/tad/cancel", "j"), ("/tad/generate", "snare", "post=0")]]
+        ("/tad/train", "x", "/nonexistent"), ("/tad/jobs",), ("/tad/cancel", "j"),
+        ("/tad/generate", "snare", "post=0")]]
     valid.append(b"#bundle\0" + bytes(8) + len(valid[0]).to_bytes(4, "big") + valid[0])
     for i in range(n):
         kind = i % 4

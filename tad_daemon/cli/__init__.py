@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from tad_daemon import __version__
-from tad_daemon.cli import daemon, evaluate, generate, models
+from tad_daemon.cli import daemon, evaluate, generate, models, training
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -18,6 +18,6 @@ def main() -> None:
     """
 
 
-for module in (generate, models, daemon, evaluate):
+for module in (generate, models, daemon, evaluate, training):
     for command in module.COMMANDS:
         main.add_command(command)

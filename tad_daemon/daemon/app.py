@@ -3,7 +3,8 @@ wired together; clean shutdown on SIGINT/SIGTERM.
 
 Feature modules plug in through FEATURES: each `register(server, app)` adds its addresses to the server's
 dispatch table, and may call `server.broadcast(address, *args)`, `app.scheduler.call(task)` (run on the
-worker, e.g. to load a finished model) and set `app.training_status`.
+worker, e.g. to load a finished model), set `app.training_status` and `app.scheduler.hold`, and append
+to `app.on_start` / `app.on_stop` (run after the core has started, and before it stops).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from tad_daemon import __version__
 from tad_daemon.config import Config
-from tad_daemon.daemon import handlers
+from tad_daemon.daemon import handlers, training
 from tad_daemon.daemon.log import setup
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler
@@ -27,7 +28,7 @@ from tad_daemon.workspace import Workspace
 
 log = logging.getLogger("tad_daemon.daemon")
 
-FEATURES: list[Callable] = [handlers.register]
+FEATURES: list[Callable] = [handlers.register, training.register]
 
 
 class App:
@@ -48,6 +49,8 @@ class App:
             cfg.path(k) for k in ("paths.samples", "paths.models", "paths.data")]
         self.training_status: Callable[[], tuple[int, str, float]] = lambda: (0, "", 0.0)
         self.watcher = Watcher(cfg.path("paths.models"), lambda: self.scheduler.call(self.reload_models))
+        self.on_start: list[Callable[[], None]] = []
+        self.on_stop: list[Callable[[], None]] = []
         for register in FEATURES:
             register(server, self)
 
@@ -102,8 +105,15 @@ class App:
         self.writer.start()
         self.scheduler.start()
         self.watcher.start()
+        for start in self.on_start:
+            start()
 
     def stop(self) -> None:
+        for stop in self.on_stop:
+            try:
+                stop()
+            except Exception:  # the core must still stop
+                log.exception("stopping a feature failed")
         self.watcher.stop()
         self.scheduler.stop()
         self.writer.stop()

@@ -10,6 +10,7 @@ in progress is abandoned at the next sampler step when an interactive request ar
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -77,6 +78,8 @@ class Scheduler:
         self._refill_after = 0.0
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
+        # Wraps each interactive generation (not pool refills); training sets it to suspend a job meanwhile.
+        self.hold: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
     # -- called from other threads ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -182,16 +185,18 @@ class Scheduler:
         try:
             if first.kind == "vary":
                 source = load_oneshot(first.source)
-                shots = self.engine.vary(first.model, source, first.strength, first.count, first.seed, steps,
-                                         sampler, source_name=first.source, progress=self._check_stop)
+                with self.hold():
+                    shots = self.engine.vary(first.model, source, first.strength, first.count, first.seed, steps,
+                                             sampler, source_name=first.source, progress=self._check_stop)
                 self.writer.put(first.request, shots, first.post)
                 return
             seeds = []
             for job in jobs:
                 base = random_seed() if job.seed is None else job.seed
                 seeds += [(base + i) % (MAX_SEED + 1) for i in range(job.count)]
-            shots = self.engine.generate(first.model, steps=steps, sampler=sampler, seeds=seeds,
-                                         progress=self._check_stop)
+            with self.hold():
+                shots = self.engine.generate(first.model, steps=steps, sampler=sampler, seeds=seeds,
+                                             progress=self._check_stop)
         except Stopping:
             message = "daemon is shutting down"
         except (AudioError, ValueError) as e:

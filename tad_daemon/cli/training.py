@@ -1,0 +1,394 @@
+"""`tad-daemon train-local`: train or fine-tune a model in this process, without the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from tad_daemon.cli.common import Failure, config_option, load
+from tad_daemon.cli.daemon import client_options, client_target
+from tad_daemon.models.presets import PRESETS  # plain data, no torch
+
+
+class StatusLine:
+    """A one-line progress bar on a terminal; on a file (a background run's log), a line every `every` steps."""
+
+    def __init__(self, every: int, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every
+        self.shown = 0.0
+
+    def step(self, e: dict) -> None:
+        done = e["step"] / e["total"]
+        bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
+        text = (f"[{bar}] step {e['step']}/{e['total']}  loss {e['loss']:.4f}  {e['seconds_per_step']:.2f} s/step"
+                f"  ETA {hms(e['eta'])}")
+        if self.tty:
+            now = time.monotonic()
+            if now - self.shown > 0.2 or e["step"] == e["total"]:
+                self.stream.write("\r" + text)
+                self.stream.flush()
+                self.shown = now
+        elif e["step"] % self.every == 0 or e["step"] == e["total"]:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def line(self, text: str) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\n")
+            self.shown = 0.0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def hms(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def install(model: Path, models_dir: Path) -> Path:
+    """Copy a finished model into the models folder atomically (a daemon watching it loads it)."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = models_dir / f".{model.stem}.part"
+    shutil.copyfile(model, tmp)
+    target = models_dir / model.name
+    os.replace(tmp, target)
+    return target
+
+
+@click.command("train-local")
+@click.argument("name")
+@click.argument("dataset_dir", type=click.Path())
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="cpu-small", show_default=True,
+              help="Architecture when training from scratch.")
+@click.option("--base", help="Fine-tune this model (a name from `tad-daemon models`, or a model file).")
+@click.option("--steps", type=click.IntRange(1), default=1000, show_default=True, help="Optimiser steps.")
+@click.option("--batch", "micro_batch", type=click.IntRange(1), default=4, show_default=True,
+              help="One-shots per forward pass (memory grows with it).")
+@click.option("--accum", "accumulation", type=click.IntRange(1),
+              help="Micro-batches per optimiser step (default: what makes an effective batch of 32).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-4, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Run folder (default: <data folder>/runs/NAME): checkpoints, log, model, card, loss curve.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--threads", type=click.IntRange(0), help="CPU threads (default: the configuration's).")
+@click.option("--device", help="auto, cpu, cuda, cuda:1, mps (default: the configuration's).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="auto: bf16 (or fp16) mixed precision on CUDA, fp32 elsewhere.")
+@click.option("--low-memory", is_flag=True,
+              help="Gradient checkpointing, EMA on the CPU, lean optimiser; micro-batch 1 unless --batch is given.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option("--length", type=click.IntRange(0), default=0,
+              help="Samples per one-shot (default: the base's, or 32768).")
+@click.option("--kind", type=click.Choice(["kick", "snare", "hat", "perc", "custom"]),
+              help="Drum class stored in the model (default: the base model's, or custom).")
+@click.option("--license", "license_", default="unspecified", show_default=True,
+              help="License of the training data (stored in the model file and card).")
+@click.option("--description", default="")
+@click.option("--augment-gain", type=click.FloatRange(0), default=0.0, help="Random gain within +-DB (0: off).")
+@click.option("--augment-flip", is_flag=True, help="Flip the polarity of half of the one-shots.")
+@click.option("--augment-shift", type=click.FloatRange(0), default=0.0, help="Delay the start by up to MS (0: off).")
+@click.option("--grad-clip", type=click.FloatRange(0), default=1.0, show_default=True, help="0: off.")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=100, show_default=True, help="Steps.")
+@click.option("--checkpoint-minutes", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Also checkpoint when this much time has passed since the last one (0: off).")
+@click.option("--snapshot-every", type=click.IntRange(0), default=0, show_default=True,
+              help="Write a model of the EMA weights every N steps into RUN/snapshots (0: off).")
+@click.option("--log-every", type=click.IntRange(1), default=10, show_default=True, help="Steps.")
+@click.option("--install", "install_", is_flag=True, help="Copy the finished model into the models folder.")
+@click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines on stdout (for programs).")
+@config_option
+def train_local(name, dataset_dir, preset, base, steps, micro_batch, accumulation, lr, out, resume, threads,
+                device, precision, low_memory, seed, length, kind, license_, description, augment_gain,
+                augment_flip, augment_shift, grad_clip, checkpoint_every, checkpoint_minutes, snapshot_every,
+                log_every, install_, as_json, config_file):
+    """Train a model NAME on the sound files in DATASET_DIR, here and now (no daemon needed).
+
+    Kill it at any time (Ctrl-C saves a checkpoint first) and run the same command with --resume to
+    go on where it was. Exit codes: 0 finished, 1 failed, 2 bad input, 3 stopped (resumable).
+
+    \b
+      tad-daemon train-local my-kicks ~/Samples/Kicks --base kick --steps 2000 --license CC0-1.0
+      tad-daemon train-local kick ./corpus/kick --preset cpu-small --steps 100000 --snapshot-every 2000
+    """
+    cfg = load(config_file, **{"device.device": device, "device.threads": threads})
+    from tad_daemon.names import NameError_, check_name
+
+    try:
+        check_name(name)
+    except NameError_ as e:
+        raise Failure(str(e), 2) from None
+    if low_memory and not _given("micro_batch"):
+        micro_batch = 1
+    if accumulation is None:
+        accumulation = max(1, 32 // micro_batch)
+    run = Path(out).expanduser() if out else cfg.path("paths.data") / "runs" / name
+    from tad_daemon.training.dataset import DatasetError
+    from tad_daemon.training.train import EXIT_STOPPED, TrainConfig, TrainError, stop_on_signals, train
+
+    tc = TrainConfig(
+        name=name, data=str(Path(dataset_dir).expanduser().resolve()), out=str(run), preset=preset,
+        base=base or "", models_dir=str(cfg.path("paths.models")), length=length, kind=kind or "",
+        license=license_, description=description, augment_gain_db=augment_gain, augment_flip=augment_flip,
+        augment_shift_ms=augment_shift, steps=steps, micro_batch=micro_batch, accumulation=accumulation, lr=lr,
+        grad_clip=grad_clip, device=cfg["device.device"], precision=precision, threads=cfg["device.threads"],
+        seed=seed, low_memory=low_memory, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        snapshot_every=snapshot_every,
+        log_every=log_every)
+    status = StatusLine(log_every)
+
+    def show(event: dict) -> None:
+        if as_json:
+            click.echo(json.dumps(event))
+            sys.stdout.flush()
+        elif event["event"] == "step":
+            status.step(event)
+        elif event["event"] == "data":
+            for line in event["lines"]:
+                status.line(line)
+        elif event["event"] == "start":
+            verb = "resuming" if event["resumed"] else "starting"
+            status.line(f"{event['description']}; {verb} at step {event['step']} of {event['total']}")
+            status.line(f"run folder: {run} (log: {run / 'train.log'})")
+        elif event["event"] in ("snapshot", "model"):
+            status.line(f"{event['event']}: {event['path']}")
+        elif event["event"] == "stopped":
+            status.line(f"stopped at step {event['step']}; run again with --resume to continue")
+
+    try:
+        result = train(tc, resume=resume, progress=show, stop=stop_on_signals())
+    except (TrainError, DatasetError) as e:
+        _fail(as_json, str(e), 2)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(as_json, str(e), 1)
+    if result.state != "done":
+        sys.exit(EXIT_STOPPED)
+    if result.model is None:  # not rank 0 under torchrun: rank 0 writes and reports the model
+        return
+    if install_:
+        target = install(result.model, cfg.path("paths.models"))
+        if as_json:
+            show({"event": "installed", "path": str(target)})
+        else:
+            status.line(f"installed: {target}")
+    if not as_json:
+        click.echo(result.model)
+
+
+def _given(param: str) -> bool:
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(param) not in (click.core.ParameterSource.DEFAULT, None)
+
+
+def _fail(as_json: bool, message: str, code: int):
+    if as_json:
+        click.echo(json.dumps({"event": "error", "message": message}))
+        sys.exit(code)
+    raise Failure(message, code)
+
+
+
+
+# -- talking to the running daemon: train, jobs, cancel (no torch: these start fast) -------------------------
+class Link:
+    """A UDP socket to the daemon for requests and their replies, and (`listen`) a second one for its
+    broadcasts, which come from other ports than the daemon's and so never reach the connected one."""
+
+    def __init__(self, host: str, port: int):
+        import socket
+
+        family, _, _, _, target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        self.where = f"{host}:{port}"
+        self.family = family
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.connect(target)  # an ICMP "port unreachable" (no daemon) then shows up as ConnectionError
+        self.listener = None
+
+    def listen(self) -> int:
+        """Open the socket for broadcasts; returns its port (for /tad/notify 1 PORT)."""
+        import socket
+
+        self.listener = socket.socket(self.family, socket.SOCK_DGRAM)
+        self.listener.bind((self.sock.getsockname()[0], 0))
+        return self.listener.getsockname()[1]
+
+    def send(self, address: str, *args) -> None:
+        from tad_daemon.protocol import osc
+
+        self.sock.send(osc.encode(address, *args))
+
+    def receive(self, timeout: float, broadcasts: bool = False):
+        """The next message (on the broadcast socket if `broadcasts`), or None after `timeout` seconds;
+        raises Failure (exit 3) if no daemon listens."""
+        from tad_daemon.protocol import osc
+
+        sock = self.listener if broadcasts else self.sock
+        sock.settimeout(timeout)
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            return None
+        except ConnectionError:
+            raise Failure(f"no tad-daemon is listening on {self.where} (start one with: tad-daemon serve)",
+                          3) from None
+        try:
+            messages = [m for m in osc.parse(data) if isinstance(m, osc.Message)]
+        except osc.BadPacket:
+            return None
+        return messages[0] if messages else None
+
+    def call(self, address: str, *args, timeout: float = 30.0) -> list:
+        """Send a request; its replies up to its /tad/done (raises Failure with the daemon's message on
+        /tad/fail, exit 3 on no reply)."""
+        self.send(address, *args)
+        replies = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.receive(max(0.01, deadline - time.monotonic()))
+            if msg is None:
+                if time.monotonic() >= deadline:
+                    raise Failure(f"no reply from {self.where} within {timeout:g} s", 3)
+                continue
+            command = msg.args[0] if msg.args else None
+            if msg.address == "/tad/fail" and command == address:
+                raise Failure(str(msg.args[1]) if len(msg.args) > 1 else "failed", 1)
+            replies.append(msg)
+            if msg.address == "/tad/done" and command == address:
+                return replies
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.listener:
+            self.listener.close()
+
+
+def _link(config_file, host, port) -> Link:
+    cfg = load(config_file)
+    try:
+        return Link(*client_target(cfg, host, port))
+    except OSError as e:
+        raise Failure(f"cannot reach the daemon: {e}", 3) from None
+
+
+@click.command()
+@click.argument("name")
+@click.argument("dataset_dir", type=click.Path())
+@click.option("--base", default="", help="Start from this model (default: from scratch on training.preset).")
+@click.option("--steps", type=click.IntRange(0), default=0, help="Optimiser steps (default: training.steps).")
+@click.option("--now", is_flag=True, help="Start as soon as the queue is free, not in the night window.")
+@click.option("--follow/--no-follow", default=None,
+              help="Show a progress bar until the job ends (default: with --now).")
+@client_options
+def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
+    """Queue a fine-tune NAME on the sound files in DATASET_DIR in the running daemon.
+
+    The job runs in the night window (training.night_start to training.night_end) unless --now; the new
+    model is loaded by the daemon when it is done. Exit codes: 0 queued (or, following, finished),
+    1 refused or failed, 3 no daemon.
+
+    \b
+      tad-daemon train my-kicks ~/Samples/Kicks --base kick
+      tad-daemon train my-snares ./snares --base snare --steps 500 --now
+    """
+    import os
+
+    link = _link(config_file, host, port)
+    follow = now if follow is None else follow
+    listening = 0
+    try:
+        if follow:
+            listening = link.listen()
+            link.call("/tad/notify", 1, listening)
+        dataset = os.path.abspath(os.path.expanduser(dataset_dir))
+        replies = link.call("/tad/train", name, dataset, base, steps, int(now), timeout=120)
+        job_id, job_name, state = replies[-1].args[1:4]
+        click.echo(f"job {job_id} ({job_name}): {state}")
+        if follow:
+            _follow(link, str(job_id), listening)
+    finally:
+        if listening:
+            try:
+                link.send("/tad/notify", 0, listening)
+            except OSError:
+                pass
+        link.close()
+
+
+def _follow(link: Link, job_id: str, listening: int) -> None:
+    """Progress bar from the daemon's broadcasts until the job is done, failed or cancelled."""
+    tty = sys.stderr.isatty()
+    renewed = time.monotonic()
+    try:
+        while True:
+            if time.monotonic() - renewed > 600:  # registrations expire after an hour without renewal
+                link.send("/tad/notify", 1, listening)
+                renewed = time.monotonic()
+            msg = link.receive(5.0, broadcasts=True)
+            if msg is None or not msg.args or str(msg.args[0]) != job_id:
+                continue
+            if msg.address == "/tad/progress":
+                _, _, step, total, loss, eta = msg.args[:6]
+                done = step / max(total, 1)
+                bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
+                text = f"[{bar}] step {step}/{total}  loss {loss:.4f}  ETA {hms(eta)}"
+                click.echo(("\r" + text) if tty else text, err=True, nl=not tty)
+            elif msg.address == "/tad/job/state":
+                _, _, state, message = msg.args[:4]
+                click.echo(("\n" if tty else "") + f"job {job_id}: {state}" + (f" ({message})" if message else ""),
+                           err=True)
+                if state == "done":
+                    return
+                if state in ("failed", "cancelled"):
+                    raise Failure(f"job {job_id} {state}" + (f": {message}" if message else ""), 1)
+    except KeyboardInterrupt:
+        click.echo(f"\nstopped following; job {job_id} goes on in the daemon (tad-daemon jobs)", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job.")
+@client_options
+def jobs(as_json, host, port, config_file):
+    """List the running daemon's training jobs (unfinished ones and the latest finished)."""
+    link = _link(config_file, host, port)
+    try:
+        replies = link.call("/tad/jobs")
+    finally:
+        link.close()
+    rows = [m.args[:6] for m in replies if m.address == "/tad/job"]
+    if as_json:
+        for job_id, name, state, step, total, loss in rows:
+            click.echo(json.dumps({"id": job_id, "name": name, "state": state, "step": step, "total": total,
+                                   "loss": loss}))
+        return
+    if not rows:
+        click.echo("no training jobs")
+        return
+    table = [("ID", "NAME", "STATE", "STEP", "LOSS")] + [
+        (str(i), n, s, f"{st}/{t}", f"{lo:.4f}" if st else "-") for i, n, s, st, t, lo in rows]
+    widths = [max(len(r[c]) for r in table) for c in range(5)]
+    for r in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+@click.command()
+@click.argument("job")
+@client_options
+def cancel(job, host, port, config_file):
+    """Cancel training job JOB (its id from `tad-daemon jobs`); a running one is stopped at once."""
+    link = _link(config_file, host, port)
+    try:
+        replies = link.call("/tad/cancel", job)
+    finally:
+        link.close()
+    job_id, state = replies[-1].args[1:3]
+    click.echo(f"job {job_id}: {state}")
+
+
+COMMANDS = [train_local, train, jobs, cancel]

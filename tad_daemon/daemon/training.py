@@ -1,0 +1,124 @@
+"""Training in the daemon: /tad/train, /tad/jobs, /tad/cancel, and the queue's broadcasts.
+
+The queue and its runner live in tad_daemon/training (docs/training.md); here they are wired to OSC. Jobs run
+in their own process; while an interactive request generates, a job on the same device is suspended (the
+scheduler's `hold`). A finished model is loaded by the worker, which announces it with /tad/model/added.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from tad_daemon.daemon.server import Refused, Request, Server
+from tad_daemon.names import is_within
+from tad_daemon.training.inbox import Inbox, inbox_root
+from tad_daemon.training.queue import FINAL, Job, JobQueue, QueueError
+from tad_daemon.training.runner import Runner
+
+if TYPE_CHECKING:
+    from tad_daemon.daemon.app import App
+
+log = logging.getLogger(__name__)
+
+LISTED_FINISHED = 20  # /tad/jobs lists every unfinished job and this many of the latest finished ones
+SUBMITTING = 4  # /tad/train requests being checked at once (each looks through a folder); more: "busy"
+
+
+class Training:
+    def __init__(self, app: App):
+        self.app = app
+        cfg = app.cfg
+        self.queue = JobQueue(cfg.path("paths.data") / "jobs.sqlite")
+        self.runner = Runner(self.queue, cfg, self.on_progress, self.on_state, self.on_model,
+                             generation_device=str(app.engine.device))
+        self.inbox = None
+        if cfg["training.inbox"]:
+            self.inbox = Inbox(inbox_root(cfg.path("paths.data")), self.queue, self.runner.submit,
+                               lambda: set(self.app.workspace.scan()[0]))
+        self._submitting = threading.BoundedSemaphore(SUBMITTING)
+
+    def start(self) -> None:
+        self.runner.start()
+        if self.inbox:
+            self.inbox.start()
+
+    def stop(self) -> None:
+        if self.inbox:
+            self.inbox.close()
+        self.runner.close()  # a running job checkpoints and is paused; it resumes at the next start
+        self.queue.close()
+
+    def status(self) -> tuple[int, str, float]:
+        """(jobs waiting, the running job's id or "", its progress 0..1) for /tad/status."""
+        counts = self.queue.counts()
+        job = self.runner.running()
+        progress = job.step / job.total if job and job.total else 0.0
+        return counts["queued"] + counts["paused"], job.id if job else "", float(progress)
+
+    # -- the runner's callbacks (its thread) -----------------------------------------------------------
+    def on_progress(self, job: Job, step: int, total: int, loss: float, eta: float) -> None:
+        self.app.server.broadcast("/tad/progress", job.id, job.name, int(step), int(total), float(loss),
+                                  float(eta))
+
+    def on_state(self, job: Job, state: str, message: str) -> None:
+        self.app.server.broadcast("/tad/job/state", job.id, job.name, state, message)
+
+    def on_model(self, job: Job, path) -> None:
+        self.app.scheduler.call(self.app.reload_models)  # loads it and broadcasts /tad/model/added
+
+    # -- requests --------------------------------------------------------------------------------------
+    def train(self, req: Request) -> None:
+        a = req.args
+        dataset = a["dataset_dir"]
+        if not dataset or not os.path.isabs(dataset):
+            raise Refused(f"dataset_dir must be an absolute path, not {dataset!r}")
+        roots = self.app.read_roots
+        if roots is not None and not any(is_within(dataset, r) for r in roots):
+            raise Refused("dataset_dir is outside the folders this daemon may read (samples, models, data)")
+        if not self._submitting.acquire(blocking=False):
+            raise Refused("busy")
+        # Looking through the folder may take a while: not on the server's thread.
+        threading.Thread(target=self._submit, args=(req,), name="train-request", daemon=True).start()
+
+    def _submit(self, req: Request) -> None:
+        a = req.args
+        try:
+            job = self.runner.submit(a["name"], a["dataset_dir"], a["base"], a["steps"], bool(a["now"]))
+        except ValueError as e:  # bad name, base, steps or dataset, with the reason
+            req.fail(str(e))
+        except Exception as e:
+            log.exception("/tad/train failed")
+            req.fail(f"internal error: {e}")
+        else:
+            req.done(job.id, job.name, job.state)
+        finally:
+            self._submitting.release()
+
+    def jobs(self, req: Request) -> None:
+        jobs = self.queue.jobs()
+        finished = [j for j in jobs if j.state in FINAL][-LISTED_FINISHED:]
+        listed = [j for j in jobs if j.state not in FINAL or j in finished]
+        for job in listed:
+            req.send("/tad/job", job.id, job.name, job.state, int(job.step), int(job.total), float(job.loss or 0.0))
+        req.done(len(listed))
+
+    def cancel(self, req: Request) -> None:
+        try:
+            job = self.runner.cancel(req.args["job_id"])
+        except QueueError as e:
+            raise Refused(str(e)) from None
+        req.done(job.id, "cancelled")
+
+
+def register(server: Server, app: App) -> None:
+    training = Training(app)
+    server.register("/tad/train", training.train)
+    server.register("/tad/jobs", training.jobs)
+    server.register("/tad/cancel", training.cancel)
+    app.training_status = training.status
+    app.scheduler.hold = training.runner.hold
+    app.on_start.append(training.start)
+    app.on_stop.append(training.stop)
