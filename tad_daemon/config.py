@@ -49,6 +49,7 @@ def _defaults() -> dict:
         "device.device": "auto",  # auto, cpu, cuda, cuda:1, mps
         "device.precision": "auto",  # auto, fp32, fp16, bf16
         "device.threads": 0,  # 0: torch's default
+        "device.backend": "auto",  # auto (ONNX Runtime on the CPU where installed), torch, onnx
         "generate.steps": 0,  # 0: the model's own default
         "generate.sampler": "",  # empty: the model's own default
         "generate.bits": 24,
