@@ -82,7 +82,7 @@ def run_child(spec: dict) -> dict:
 
 
 def main() -> None:
-    from bench.common import BENCH_CACHE, machine
+    from bench.common import BENCH_CACHE, machine, preset_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", default="cpu-small,tiny-audio-diffusion")
@@ -104,6 +104,8 @@ def main() -> None:
           f"{'batch ' + str(args.batch):>8s} {'peak':>8s}  (MB)", flush=True)
     rows = []
     for preset in args.presets.split(","):
+        for i in range(len(NAMES)):  # the model files, made here so that building them does not count
+            preset_model(preset, args.cache / "models", seed=i)
         for backend in args.backends.split(","):
             spec = dict(preset=preset, backend=backend, batch=args.batch, steps=args.steps, threads=args.threads,
                         cache=str(args.cache), prepare_only=False)

@@ -93,9 +93,10 @@ def pick_backend(requested: str, device: torch.device, dtype: torch.dtype | None
 class Engine:
     """Owns the device. Not thread-safe by design beyond the lock: one worker thread should drive it.
 
-    With the ONNX Runtime backend, `load` makes the model usable at once on torch and prepares the ONNX
-    net in a background thread (from the cache, or exported: seconds to tens of seconds), swapping it in
-    when it is ready; `load(entry, wait=True)` waits for it.
+    With the ONNX Runtime backend, `load` takes the model's ONNX net from the cache (a second or two); when
+    there is none yet, the model serves at once on torch while the ONNX net is exported in a background
+    thread (seconds to minutes, once per model file) and swapped in when ready; `load(entry, wait=True)`
+    waits for it.
     """
 
     def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
@@ -113,6 +114,13 @@ class Engine:
 
     # -- models --------------------------------------------------------------------------------------
     def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
+        if self.backend == "onnx":  # from the cache, the torch net is not even read: less memory
+            onnx_net = onnxrt.load_cached(entry, self.cache_dir, torch.get_num_threads())
+            if onnx_net is not None:
+                loaded = LoadedModel(entry, onnx_net, None, "onnx")
+                with self.lock:
+                    self.models[entry.name] = loaded
+                return loaded
         net = load_net(entry, self.device)
         loaded = LoadedModel(entry, net, autocast_dtype(self.device, self.precision))
         with self.lock:
