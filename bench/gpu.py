@@ -360,6 +360,7 @@ def main() -> None:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure torch.compile (last, only if budget is left)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--only", choices=("inference", "training"), help="run one half only")
     p.add_argument("--train-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.threads:
@@ -372,13 +373,15 @@ def main() -> None:
         sys.exit("no CUDA device: run with --device cpu to check the script itself")
     run = Run(args)
     log(f"{run.results['machine']}; writing {run.path}")
-    try:
-        inference(run, device)
-    except Exception as e:  # e.g. the model could not even be built: record it, still try training
-        traceback.print_exc()
-        run.results["inference_error"] = f"{type(e).__name__}: {e}"
-        run.save()
-    training(run)
+    if args.only != "training":
+        try:
+            inference(run, device)
+        except Exception as e:  # e.g. the model could not even be built: record it, still try training
+            traceback.print_exc()
+            run.results["inference_error"] = f"{type(e).__name__}: {e}"
+            run.save()
+    if args.only != "inference":
+        training(run)
     run.save()
     log(f"done in {time.perf_counter() - run.start:.0f} s: {run.path}")
     for k, v in run.results.get("summary", {}).items():

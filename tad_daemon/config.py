@@ -46,6 +46,7 @@ def _defaults() -> dict:
         "paths.models": str(data / "models"),
         "paths.data": str(data),  # job queue, checkpoints, training runs
         "paths.logs": str(data / "logs"),
+        "paths.cache": str(data / "cache"),  # derived files, safe to delete (ONNX exports of the models)
         "device.device": "auto",  # auto, cpu, cuda, cuda:1, mps
         "device.precision": "auto",  # auto, fp32, fp16, bf16
         "device.threads": 0,  # 0: torch's default

@@ -34,7 +34,7 @@ class Workspace:
     def engine(self) -> Engine:
         threads = self.cfg["device.threads"] or None
         return Engine(self.cfg["device.device"], self.cfg["device.precision"], threads,
-                      backend=self.cfg["device.backend"], cache_dir=self.cfg.path("paths.data") / "cache" / "onnx")
+                      backend=self.cfg["device.backend"], cache_dir=self.cfg.path("paths.cache") / "onnx")
 
     def save(self, shot: OneShot) -> Path:
         """Post-process and write one one-shot; returns its absolute path."""

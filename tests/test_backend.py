@@ -156,5 +156,7 @@ def test_configuration_picks_the_backend(home, monkeypatch):
     monkeypatch.setenv("TAD_DAEMON_DEVICE_PRECISION", "fp32")
     assert Workspace(load_config()).engine().backend == "onnx"
     assert Workspace(load_config()).engine().cache_dir == home / "cache" / "onnx"
+    monkeypatch.setenv("TAD_DAEMON_PATHS_CACHE", str(home / "elsewhere"))
+    assert Workspace(load_config()).engine().cache_dir == home / "elsewhere" / "onnx"
     monkeypatch.setenv("TAD_DAEMON_DEVICE_BACKEND", "torch")
     assert Workspace(load_config()).engine().backend == "torch"
