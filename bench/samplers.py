@@ -66,7 +66,7 @@ def main() -> None:
     p.add_argument("--models-dir", default=None)
     p.add_argument("--configs", default="dpmpp-2m:karras:10,dpmpp-2m:karras:12,dpmpp-2m:karras:15",
                    help="sampler:schedule:steps, comma separated; the seed's vsampler:linear:50 is always added")
-    p.add_argument("--reference-steps", type=int, default=250)
+    p.add_argument("--reference-steps", type=int, default=250, help="0: timings only, no distances")
     p.add_argument("--noises", type=int, default=2, help="how many noises (one-shots) per configuration")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="what runs our samplers")
@@ -89,8 +89,10 @@ def main() -> None:
     info = machine()
     print(f"# {label}; ours on {args.backend}; {torch.get_num_threads()} threads; {info['cpu']}; "
           f"torch {info['torch']}, onnxruntime {info['onnxruntime']}")
-    print(f"reference: dpmpp-2m, {args.reference_steps} steps", flush=True)
-    ref = [one(ours, "dpmpp-2m", "karras", args.reference_steps, e)[0] for e in noises]
+    if args.reference_steps:
+        print(f"reference: dpmpp-2m, {args.reference_steps} steps", flush=True)
+    ref = [one(ours, "dpmpp-2m", "karras", args.reference_steps, e)[0] if args.reference_steps else None
+           for e in noises]
     configs = [("seed vsampler", "vsampler", "linear", 50)] + [
         ("ours", *c.split(":")[:2], int(c.split(":")[2])) for c in args.configs.split(",")]
     outs = {c: [] for c in configs}
@@ -105,19 +107,20 @@ def main() -> None:
     rows = []
     for c in configs:
         who, sampler, schedule, steps = c
-        dist = statistics.mean(mrstft(o, r) for o, r in zip(outs[c], ref))
+        dist = statistics.mean(mrstft(o, r) for o, r in zip(outs[c], ref)) if args.reference_steps else None
         rows.append(dict(who=who, backend="torch (seed)" if who.startswith("seed") else args.backend,
                          sampler=sampler, schedule=schedule, steps=steps,
                          seconds=statistics.median(secs[c]), distance=dist))
         print(f"  {who:14s} {rows[-1]['backend']:12s} {sampler:9s} {schedule:7s} {steps:4d} steps  "
-              f"{rows[-1]['seconds']:7.2f} s/one-shot  distance {dist:.4f}", flush=True)
+              f"{rows[-1]['seconds']:7.2f} s/one-shot" + (f"  distance {dist:.4f}" if dist is not None else ""),
+              flush=True)
     base = rows[0]
     print("\nratios against the seed's 50-step VSampler (same run, same noise):")
     for r in rows[1:]:
         r["speedup"] = base["seconds"] / r["seconds"]
-        r["distance_ratio"] = r["distance"] / base["distance"]
-        print(f"  {r['sampler']}:{r['schedule']}:{r['steps']:<4d} {r['speedup']:5.1f}x faster, "
-              f"distance {r['distance_ratio']:.2f}x of the seed's")
+        r["distance_ratio"] = r["distance"] / base["distance"] if base["distance"] is not None else None
+        print(f"  {r['sampler']}:{r['schedule']}:{r['steps']:<4d} {r['speedup']:5.1f}x faster" +
+              (f", distance {r['distance_ratio']:.2f}x of the seed's" if r["distance_ratio"] is not None else ""))
     if not trained:
         print("\nnote: random weights; the distances say nothing about sound quality.")
     if args.json:
