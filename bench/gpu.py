@@ -76,7 +76,9 @@ class GraphedNet:
         self.graphs: dict[int, tuple] = {}
 
     def _eager(self, x, t):
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+        # No autocast weight cache: its casts would be freed after capture while the graph still reads them.
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None,
+                            cache_enabled=False):
             return self.net(x, t)
 
     def capture(self, batch: int, length: int) -> None:
