@@ -48,9 +48,11 @@ def _defaults() -> dict:
         "paths.models": str(data / "models"),
         "paths.data": str(data),  # job queue, checkpoints, training runs
         "paths.logs": str(data / "logs"),
+        "paths.cache": str(data / "cache"),  # derived files, safe to delete (ONNX exports of the models)
         "device.device": "auto",  # auto, cpu, cuda, cuda:1, mps
         "device.precision": "auto",  # auto, fp32, fp16, bf16
         "device.threads": 0,  # 0: torch's default
+        "device.backend": "auto",  # auto (ONNX Runtime on the CPU where installed), torch, onnx
         "generate.steps": 0,  # 0: the model's own default
         "generate.sampler": "",  # empty: the model's own default
         "generate.bits": 24,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import threading
@@ -12,9 +13,13 @@ import numpy as np
 import torch
 
 from tad_daemon import __version__, sampling
+from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.registry import ModelEntry, load_net
 
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnx")
 MAX_SEED = 2**31 - 1  # seeds travel as OSC int32
 MAX_STEPS = 1000
 
@@ -32,6 +37,7 @@ class OneShot:
     sample_rate: int
     strength: float | None = None  # variations only
     source: str | None = None  # variations only: the source file
+    backend: str | None = None  # torch or onnx (their outputs differ by float rounding only)
 
     def metadata(self) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k != "audio" and v is not None}
@@ -42,8 +48,9 @@ class OneShot:
 @dataclass
 class LoadedModel:
     entry: ModelEntry
-    net: torch.nn.Module
+    net: torch.nn.Module | onnxrt.OnnxNet  # called as net(x_t, t) -> v either way
     dtype: torch.dtype | None  # autocast dtype, None for fp32
+    backend: str = "torch"  # "onnx" once the ONNX Runtime net has replaced the torch one
 
 
 def random_seed() -> int:
@@ -56,26 +63,90 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def pick_backend(requested: str, device: torch.device, dtype: torch.dtype | None, cache_dir: Path | None) -> str:
+    """'onnx' (ONNX Runtime, fp32) or 'torch' for `requested` = auto, torch or onnx.
+
+    auto: ONNX Runtime on the CPU in fp32 where it is installed and there is a cache folder for the exports;
+    torch on GPUs, and on CPUs with native bf16 (where autocast pays off). A request for onnx that cannot
+    be met falls back to torch with a log line.
+    """
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown backend {requested!r} ({', '.join(BACKENDS)})")
+    if requested == "torch":
+        return "torch"
+    why = None
+    if device.type != "cpu":
+        why = f"ONNX Runtime is used on the CPU only, not on {device.type}"
+    elif cache_dir is None:
+        why = "no cache folder for the exported models"
+    elif dtype is not None and requested == "auto":
+        return "torch"  # this CPU computes bf16 natively: torch's autocast
+    elif onnxrt.runtime() is None:
+        return "torch"  # runtime() has logged why
+    if why:
+        if requested == "onnx":
+            log.warning("backend onnx: %s; using torch", why)
+        return "torch"
+    return "onnx"
+
+
 class Engine:
-    """Owns the device. Not thread-safe by design beyond the lock: one worker thread should drive it."""
+    """Owns the device. Not thread-safe by design beyond the lock: one worker thread should drive it.
+
+    With the ONNX Runtime backend, `load` takes the model's ONNX net from the cache (a second or two); when
+    there is none yet, the model serves at once on torch while the ONNX net is exported in a background
+    thread (seconds to minutes, once per model file) and swapped in when ready; `load(entry, wait=True)`
+    waits for it.
+    """
 
     def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
-                 max_batch: int = 16):
+                 max_batch: int | None = None, backend: str = "auto", cache_dir: str | Path | None = None):
         if threads:
             torch.set_num_threads(threads)
         self.device = pick_device(device)
         self.precision = precision
-        self.max_batch = max_batch
+        # The most one-shots run as one batch. On a CPU a batch of 2-4 beat singles by up to 1.4x on torch and
+        # by nothing on ONNX Runtime, and 8 was slower per one-shot than 4 on both (bench/cpu.py, batch).
+        self.max_batch = max_batch or (4 if self.device.type == "cpu" else 16)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.backend = pick_backend(backend, self.device, autocast_dtype(self.device, precision), self.cache_dir)
         self.models: dict[str, LoadedModel] = {}
         self.lock = threading.RLock()
+        self._export_lock = threading.Lock()  # one export at a time: each wants every core
 
     # -- models --------------------------------------------------------------------------------------
-    def load(self, entry: ModelEntry) -> LoadedModel:
+    def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
+        if self.backend == "onnx":  # from the cache, the torch net is not even read: less memory
+            onnx_net = onnxrt.load_cached(entry, self.cache_dir, torch.get_num_threads())
+            if onnx_net is not None:
+                loaded = LoadedModel(entry, onnx_net, None, "onnx")
+                with self.lock:
+                    self.models[entry.name] = loaded
+                return loaded
         net = load_net(entry, self.device)
         loaded = LoadedModel(entry, net, autocast_dtype(self.device, self.precision))
         with self.lock:
             self.models[entry.name] = loaded
+        if self.backend == "onnx":
+            job = threading.Thread(target=self._to_onnx, args=(loaded,), name=f"onnx-{entry.name}", daemon=True)
+            job.start()
+            if wait:
+                job.join()
         return loaded
+
+    def _to_onnx(self, m: LoadedModel) -> None:
+        """Swap the model's torch net for its ONNX Runtime net (if it is still the loaded one by then)."""
+        with self._export_lock:
+            with self.lock:
+                if self.models.get(m.entry.name) is not m:
+                    return  # unloaded or replaced meanwhile
+            try:
+                onnx_net = onnxrt.prepare(m.entry, m.net, self.cache_dir, torch.get_num_threads())
+            except Exception as e:
+                log.warning("model %s stays on torch: ONNX Runtime backend failed (%s)", m.entry.name, e)
+                return
+            with self.lock:
+                m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
 
     def unload(self, name: str) -> bool:
         with self.lock:
@@ -93,6 +164,12 @@ class Engine:
         device_type = self.device.type
 
         def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if m.backend == "onnx":
+                try:
+                    return m.net(x, t)
+                except Exception as e:  # e.g. out of memory for a huge batch: torch may still manage
+                    log.error("model %s: ONNX Runtime failed (%s); going back to torch", m.entry.name, e)
+                    m.net, m.backend = load_net(m.entry, self.device), "torch"
             with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
                 return m.net(x, t)
 
@@ -140,7 +217,9 @@ class Engine:
             cfg = m.entry.config
             x = sampling.noise(seeds, cfg.channels, cfg.length)
             audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress)
-        return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate) for a, s in zip(audio, seeds)]
+            backend = m.backend
+        return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate, backend=backend)
+                for a, s in zip(audio, seeds)]
 
     def vary(self, name: str, source: np.ndarray, strength: float, count: int = 1, seed: int | None = None,
              steps: int | None = None, sampler: str | None = None, schedule: str | None = None,
@@ -166,8 +245,9 @@ class Engine:
                 audio = x.numpy()
             else:
                 audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress)
+            backend = m.backend
         src = str(Path(source_name)) if source_name else None
-        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src)
+        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src, backend)
                 for a, s in zip(audio, seeds)]
 
     @staticmethod

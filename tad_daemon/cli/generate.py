@@ -40,10 +40,23 @@ def _prepare(config_file, device, out, post, model_name):
         raise Failure(f"no models installed: put a model file in {ws.models_dir}{hint}", 2)
     try:
         engine = ws.engine()
-        engine.load(entries[model_name])
+        _show_export_notice()
+        # Waits for the ONNX Runtime net: exported once per model file (a one-time wait), then cached.
+        engine.load(entries[model_name], wait=True)
     except (RuntimeError, ValueError) as e:
         raise Failure(f"cannot load model {model_name!r}: {e}") from None
     return ws, engine
+
+
+def _show_export_notice() -> None:
+    """Show the ONNX backend's messages (the one-time export, a fallback to torch) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(click.get_text_stream("stderr"))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("tad_daemon.models.onnxrt")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _write_all(ws, shots) -> None:
