@@ -1,0 +1,164 @@
+"""Train, judge and ship the bundled default models (tad_daemon/models/bundled/: kick, snare, hat, perc).
+
+    python bench/bundled_models.py corpus data/corpus                # procedural drums + CC0 one-shots
+    python bench/bundled_models.py train data/corpus runs/bundled    # base model, then one fine-tune per class
+    python bench/bundled_models.py ship runs/bundled                 # judge, pick, write fp16 models and cards
+
+`train` is resumable: kill it and run it again. It trains one base model ("drums") on every class, then
+fine-tunes a copy per class, each with the trainer's `train-local` (so every run has its log, loss curve and
+card). On an NVIDIA GPU use e.g. `--device cuda --base-steps 20000 --class-steps 5000 --batch 32`.
+`ship` judges every candidate of a class (its final model and snapshots) with the quality report, keeps the
+one with the best class consistency (then the lowest Frechet distance), writes it in fp16 with a card holding
+the training summary and the report's figures, and the report's picture into docs/bundled/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CLASSES = ("kick", "snare", "hat", "perc")
+BUNDLED = ROOT / "tad_daemon" / "models" / "bundled"
+PICTURES = ROOT / "docs" / "bundled"
+DATA_LICENSE = "CC0-1.0"
+
+
+def corpus(args: argparse.Namespace) -> None:
+    """The training data: `--per-class` procedural one-shots per class, plus the CC0 recordings of Debian's
+    sonic-pi-samples where installed (three copies each: the trainer's augmentation varies them)."""
+    from tad_daemon.quality.reference import available
+    from tad_daemon.synth import write_corpus
+
+    out = Path(args.data)
+    write_corpus(out, args.per_class, args.seed)
+    for kind, paths in available().items():
+        for p in paths:
+            for k in range(3):
+                shutil.copy(p, out / kind / f"cc0-{p.stem}-{k}.flac")
+    print(f"{sum(1 for _ in out.rglob('*.*'))} files in {out}")
+
+
+def train_local(name: str, out: Path, *options: str) -> None:
+    resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
+    cmd = [sys.executable, "-m", "tad_daemon", "train-local", name, *options, "--out", str(out), *resume]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def train(args: argparse.Namespace) -> None:
+    work, data = Path(args.work), Path(args.data)
+    common = ["--batch", str(args.batch), "--accum", "1", "--device", args.device, "--license", DATA_LICENSE,
+              "--augment-gain", "3", "--augment-flip", "--checkpoint-every", "100", "--log-every", "20"]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    base = work / "drums"
+    if not (base / "drums.safetensors").exists():
+        train_local("drums", base, str(data), "--preset", args.preset, "--steps", str(args.base_steps),
+                    "--lr", "3e-4", "--snapshot-every", str(max(args.base_steps // 5, 1)), "--seed", "1", *common)
+    for kind in args.classes.split(","):
+        if not (work / kind / f"{kind}.safetensors").exists():
+            train_local(kind, work / kind, str(data / kind), "--base", str(base / "drums.safetensors"),
+                        "--kind", kind, "--steps", str(args.class_steps), "--lr", "2e-4",
+                        "--snapshot-every", str(max(args.class_steps // 2, 1)), "--seed", "2", *common)
+
+
+def judge_file(path: Path, count: int, out_dir: Path | None = None):
+    from tad_daemon.engine import Engine
+    from tad_daemon.models.registry import read_entry
+    from tad_daemon.quality.evaluate import evaluate_model
+
+    engine = Engine("cpu", "fp32", backend="torch")  # torch: no ONNX export per candidate
+    entry = read_entry(path)
+    engine.load(entry)
+    return evaluate_model(engine, entry.name, count, seed=10_000, out_dir=out_dir)  # seeds unlike the user's
+
+
+def ship(args: argparse.Namespace) -> None:
+    import torch
+
+    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+
+    work = Path(args.work)
+    BUNDLED.mkdir(parents=True, exist_ok=True)
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    for kind in args.classes.split(","):
+        run = work / kind
+        candidates = sorted(run.glob("snapshots/*.safetensors")) + [run / f"{kind}.safetensors"]
+        scored = []
+        for path in candidates:
+            if path.exists():
+                r = judge_file(path, args.count)
+                print(f"{path.name}: consistency {r.class_consistency:.0%} Frechet {r.frechet:.2f} "
+                      f"clipped {r.clipped:.0%} silent {r.silent:.0%}", flush=True)
+                scored.append((-r.class_consistency, r.clipped + r.silent, r.frechet, path))
+        if not scored:
+            sys.exit(f"{kind}: no trained model in {run}")
+        best = min(scored)[-1]
+        config = read_config(best)
+        config.source = "bundled"
+        config.description = f"Bundled default {kind}: procedural drums and CC0 recordings."
+        dest = save_model(BUNDLED / f"{kind}.safetensors", read_weights(best), config, dtype=torch.float16)
+        report = judge_file(dest, args.count, PICTURES)
+        (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
+        card = (run / f"{kind}.md").read_text(encoding="utf-8") if (run / f"{kind}.md").exists() else ""
+        card = card.replace(f"# {kind}\n", "", 1).replace("## Loss", "## Loss (this fine-tune)")
+        card = card.split("![loss curve]")[0].rstrip()
+        base_card = work / "drums" / "drums.md"
+        lines = [
+            f"# {kind} (bundled default)", "",
+            f"Shipped weights: `{best.name}` of the run below, in fp16. Base model `drums` (cpu-micro, trained "
+            "from scratch on all four classes), then fine-tuned on this class's folder.", "",
+            "Training data: procedural one-shots from `tad_daemon/synth` (CC0, made by this project) and the "
+            "CC0 one-shots of Debian's sonic-pi-samples; the weights are released under CC0-1.0 as well.", "",
+            "## Quality report", "",
+            f"`tad-daemon evaluate {kind} -n {report.count}` (seeds 10000-{10000 + report.count - 1}), "
+            f"{report.date}:", "",
+            "```", *report.lines()[:-1], "```", "",
+            f"![waveforms and spectrograms](../../../docs/bundled/{kind}-report.png)", "",
+            card, "",
+        ]
+        if base_card.exists():
+            lines += ["## Base model `drums`", "", base_card.read_text(encoding="utf-8").split("## Loss")[0]
+                      .replace("# drums\n", "", 1).strip(), ""]
+        (BUNDLED / f"{kind}.md").write_text("\n".join(lines), encoding="utf-8")
+        summary = {k: getattr(report, k) for k in ("class_consistency", "class_consistency_real", "frechet",
+                                                   "diversity", "clipped", "silent", "dc_offset",
+                                                   "seconds_per_oneshot")}
+        print(f"shipped {kind}: {best.name} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB) {json.dumps(summary)}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("corpus")
+    c.add_argument("data")
+    c.add_argument("--per-class", type=int, default=2000)
+    c.add_argument("--seed", type=int, default=2026)
+    t = sub.add_parser("train")
+    t.add_argument("data")
+    t.add_argument("work")
+    t.add_argument("--preset", default="cpu-micro")
+    t.add_argument("--base-steps", type=int, default=2500)
+    t.add_argument("--class-steps", type=int, default=700)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int, default=0)
+    s = sub.add_parser("ship")
+    s.add_argument("work")
+    s.add_argument("--count", type=int, default=32)
+    for q in (t, s):
+        q.add_argument("--classes", default=",".join(CLASSES))
+    args = p.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    {"corpus": corpus, "train": train, "ship": ship}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
