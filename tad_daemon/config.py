@@ -49,6 +49,7 @@ def _defaults() -> dict:
         "paths.data": str(data),  # job queue, checkpoints, training runs
         "paths.logs": str(data / "logs"),
         "paths.cache": str(data / "cache"),  # derived files, safe to delete (ONNX exports of the models)
+        "models.bundled": True,  # the bundled defaults (kick, snare, hat, perc); a file in paths.models still wins
         "device.device": "auto",  # auto, cpu, cuda, cuda:1, mps
         "device.precision": "auto",  # auto, fp32, fp16, bf16
         "device.threads": 0,  # 0: torch's default

@@ -31,7 +31,7 @@ class Workspace:
         remove_stale_temp_files(self.samples.root)
 
     def scan(self) -> tuple[dict[str, ModelEntry], list[str]]:
-        return scan(model_folders(self.models_dir))
+        return scan(model_folders(self.models_dir, self.cfg["models.bundled"]))
 
     def engine(self) -> Engine:
         threads = self.cfg["device.threads"] or None

@@ -42,6 +42,7 @@ def home(tmp_path, monkeypatch) -> Path:
     for key in list(os.environ):
         if key.startswith("TAD_DAEMON_") and key not in ("TAD_DAEMON_HOME",):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("TAD_DAEMON_MODELS_BUNDLED", "0")  # tests see only the models they make
     return root
 
 

@@ -26,6 +26,7 @@ def free_port() -> int:
 def tad_env(home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAD_DAEMON_")}
     env["TAD_DAEMON_HOME"] = str(home)
+    env["TAD_DAEMON_MODELS_BUNDLED"] = "0"  # tests see only the models they make
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 

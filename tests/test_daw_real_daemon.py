@@ -38,7 +38,8 @@ def daemon(tmp_path_factory):
         make_model(home / "models", name, kind=name)
     port, *reply_ports = _free_udp_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAD_DAEMON_")}
-    env.update(TAD_DAEMON_HOME=str(home), TAD_DAEMON_SERVER_PORT=str(port), TAD_DAEMON_DEVICE_THREADS="1",
+    env.update(TAD_DAEMON_HOME=str(home), TAD_DAEMON_MODELS_BUNDLED="0",
+               TAD_DAEMON_SERVER_PORT=str(port), TAD_DAEMON_DEVICE_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     log_path = root / "daemon.log"
     log = open(log_path, "wb")

@@ -30,7 +30,7 @@ def models(ctx, config_file):
     from tad_daemon.models.registry import model_folders, scan
 
     cfg = load(config_file)
-    entries, problems = scan(model_folders(cfg.path("paths.models")))
+    entries, problems = scan(model_folders(cfg.path("paths.models"), cfg["models.bundled"]))
     if not entries:
         click.echo(f"no models installed (models folder: {cfg.path('paths.models')})")
     rows = [("NAME", "CLASS", "PRESET", "SIZE", "SOURCE", "LICENSE", "FILE")]

@@ -66,8 +66,9 @@ def scan(folders: list[Path]) -> tuple[dict[str, ModelEntry], list[str]]:
     return found, problems
 
 
-def model_folders(models_dir: str | os.PathLike | None) -> list[Path]:
-    folders = [BUNDLED]
+def model_folders(models_dir: str | os.PathLike | None, bundled: bool = True) -> list[Path]:
+    """Where models are found, later folders overriding earlier ones."""
+    folders = [BUNDLED] if bundled else []
     if models_dir:
         folders.append(Path(models_dir))
     return folders
