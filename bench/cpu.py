@@ -151,7 +151,7 @@ def bf16(args, entry, report) -> None:
         med = interleaved({"fp32": lambda: fp32(x, t), "bf16": lambda: half(x, t)}, max(1, args.repeats // 2))
         v32, v16 = fp32(x, t), half(x, t)
         noise = sampling.noise([0], 2, entry.config.length)
-        times = sampling.times_for("karras", args.steps)
+        times = sampling.times_for("logsnr", args.steps)
         y32 = sampling.run("dpmpp-2m", fp32, noise.clone(), times)[0]
         y16 = sampling.run("dpmpp-2m", half, noise.clone(), times)[0]
         yox = sampling.run("dpmpp-2m", onnx_net, noise.clone(), times)[0]

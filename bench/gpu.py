@@ -175,8 +175,8 @@ def inference(run: Run, device: torch.device) -> None:
     batches = [1, args.batch]
     reps, warm = (3, 1) if args.quick else (args.repeats, 3)
     noise = {b: sampling.noise(list(range(b)), 2, length).to(device) for b in batches}
-    times = sampling.times_for("karras", STEPS)
-    run.results["settings"] = dict(sampler=SAMPLER, steps=STEPS, schedule="karras",
+    times = sampling.times_for("logsnr", STEPS)
+    run.results["settings"] = dict(sampler=SAMPLER, steps=STEPS, schedule="logsnr",
                                    autocast=str(dtype).replace("torch.", "") if dtype else "fp32",
                                    seed_sampler="audio-diffusion-pytorch VSampler", seed_steps=SEED_STEPS,
                                    seed_precision="fp32", batches=batches, length=length,

@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--preset", default="tiny-audio-diffusion")
     p.add_argument("--model", help="a model name (from the models folders) or a model file")
     p.add_argument("--models-dir", default=None)
-    p.add_argument("--configs", default="dpmpp-2m:karras:10,dpmpp-2m:karras:12,dpmpp-2m:karras:15",
+    p.add_argument("--configs", default="dpmpp-2m:logsnr:10,dpmpp-2m:logsnr:12,dpmpp-2m:logsnr:15,dpmpp-2m:karras:12",
                    help="sampler:schedule:steps, comma separated; the seed's vsampler:linear:50 is always added")
     p.add_argument("--reference-steps", type=int, default=250, help="0: timings only, no distances")
     p.add_argument("--noises", type=int, default=2, help="how many noises (one-shots) per configuration")
