@@ -1,7 +1,7 @@
 """Daemon memory benchmark: resident memory (RSS) of an engine with 4 models loaded, as the daemon holds them,
 per preset and backend, each in its own process (SPEC §8: <= 1 GB with the 4 default models, CPU).
 
-    python bench/memory.py                                   # cpu-small and the seed architecture, torch and onnx
+    python bench/memory.py                                   # cpu-micro (the bundled preset) and the seed architecture, torch and onnx
     python bench/memory.py --presets cpu-small --backends onnx --batch 16 --json out/memory.json
 
 For each configuration a process loads 4 models (random weights, distinct files: kick, snare, hat, perc),
@@ -85,7 +85,7 @@ def main() -> None:
     from bench.common import BENCH_CACHE, machine, preset_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", default="cpu-small,tiny-audio-diffusion")
+    p.add_argument("--presets", default="cpu-micro,tiny-audio-diffusion")
     p.add_argument("--backends", default="torch,onnx")
     p.add_argument("--batch", type=int, default=4, help="batch generated per model after the one-shots")
     p.add_argument("--steps", type=int, default=2, help="steps per one-shot (memory does not depend on it)")

@@ -1,7 +1,7 @@
 """Training benchmark: time per training step and peak memory, per architecture, micro-batch and low-memory
 mode, side by side in one run. Each configuration runs in its own process, so peak memory is its own.
 
-    python bench/training.py                                   # CPU: seed architecture and cpu-small
+    python bench/training.py                                   # CPU: seed architecture and cpu-micro (the bundled preset)
     python bench/training.py --threads 1 --out out/            # writes out/training-cpu.json
     python bench/training.py --device cuda --out out/          # NVIDIA GPU: peak torch.cuda.max_memory_allocated
     python bench/training.py --presets cpu-small --batches 1,4,8 --modes off
@@ -113,7 +113,7 @@ def one(spec: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
-    p.add_argument("--presets", default="tiny-audio-diffusion,cpu-small")
+    p.add_argument("--presets", default="tiny-audio-diffusion,cpu-micro")
     p.add_argument("--batches", default="1,4", help="micro-batch sizes")
     p.add_argument("--modes", default="off,on", help="low-memory mode off, on, or both")
     p.add_argument("--precision", default="auto", help="auto: bf16/fp16 autocast on CUDA, fp32 on the CPU")
