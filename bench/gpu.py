@@ -290,10 +290,7 @@ def synthetic_data(folder: Path, n: int = 8) -> None:
 
 
 def train_child(spec: dict) -> dict:
-    try:
-        from tad_daemon.training.train import TrainConfig, train
-    except ImportError as e:
-        return {"skipped": f"the trainer (tad_daemon.training, branch 'training') is not in this checkout: {e}"}
+    from tad_daemon.training.train import TrainConfig, train
     device = torch.device(spec["device"])
     root = Path(spec["folder"])
     synthetic_data(root / "data")

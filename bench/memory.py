@@ -1,7 +1,7 @@
 """Daemon memory benchmark: resident memory (RSS) of an engine with 4 models loaded, as the daemon holds them,
 per preset and backend, each in its own process (SPEC §8: <= 1 GB with the 4 default models, CPU).
 
-    python bench/memory.py                                   # cpu-micro (the bundled preset) and the seed architecture, torch and onnx
+    python bench/memory.py                                   # cpu-micro (bundled preset) and seed architecture
     python bench/memory.py --presets cpu-small --backends onnx --batch 16 --json out/memory.json
 
 For each configuration a process loads 4 models (random weights, distinct files: kick, snare, hat, perc),

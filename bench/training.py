@@ -1,7 +1,7 @@
 """Training benchmark: time per training step and peak memory, per architecture, micro-batch and low-memory
 mode, side by side in one run. Each configuration runs in its own process, so peak memory is its own.
 
-    python bench/training.py                                   # CPU: seed architecture and cpu-micro (the bundled preset)
+    python bench/training.py                                   # CPU: seed architecture and cpu-micro
     python bench/training.py --threads 1 --out out/            # writes out/training-cpu.json
     python bench/training.py --device cuda --out out/          # NVIDIA GPU: peak torch.cuda.max_memory_allocated
     python bench/training.py --presets cpu-small --batches 1,4,8 --modes off
