@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,16 @@ def train(args: argparse.Namespace) -> None:
                         "--snapshot-every", str(max(args.class_steps // 2, 1)), "--seed", "2", *common)
 
 
+def trainer_card(path: Path, name: str) -> str:
+    """The trainer's card of a run, as a section: headings one level down, no loss picture, data folders
+    named from the corpus folder on (not this machine's paths)."""
+    if not path.exists():
+        return "(no card)"
+    text = path.read_text(encoding="utf-8").replace(f"# {name}\n", "", 1).split("## Loss")[0].strip()
+    text = re.sub(r"^## ", "### ", text, flags=re.M)
+    return re.sub(r"data: \S*?([^/\s]+(?:/[^/\s]+)?)$", r"data: \1", text, flags=re.M)
+
+
 def judge_file(path: Path, count: int, out_dir: Path | None = None, steps: int | None = None):
     from tad_daemon.engine import Engine
     from tad_daemon.models.registry import read_entry
@@ -108,27 +119,29 @@ def ship(args: argparse.Namespace) -> None:
         dest = save_model(BUNDLED / f"{kind}.safetensors", read_weights(best), config, dtype=torch.float16)
         report = judge_file(dest, args.count, PICTURES)
         (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
-        card = (run / f"{kind}.md").read_text(encoding="utf-8") if (run / f"{kind}.md").exists() else ""
-        card = card.replace(f"# {kind}\n", "", 1).replace("## Loss", "## Loss (this fine-tune)")
-        card = card.split("![loss curve]")[0].rstrip()
-        base_card = work / "drums" / "drums.md"
+        card = trainer_card(run / f"{kind}.md", kind)
+        base_card = trainer_card(work / "drums" / "drums.md", "drums")
+        hours = sum(float(h) for h in re.findall(r"([0-9.]+) hours of training", card + base_card))
         lines = [
             f"# {kind} (bundled default)", "",
             f"Shipped weights: `{best.name}` of the run below, in fp16. Base model `drums` (cpu-micro, trained "
             "from scratch on all four classes), then fine-tuned on this class's folder.", "",
             "Training data: procedural one-shots from `tad_daemon/synth` (CC0, made by this project) and the "
             "CC0 one-shots of Debian's sonic-pi-samples; the weights are released under CC0-1.0 as well.", "",
+            f"Trained on a 2-core CPU, {hours:.1f} hours in all (base and fine-tune): expect a faint noise floor "
+            "in the tails, which longer training (or a GPU: `bench/bundled_models.py train --device cuda ...`) "
+            "lowers.", "",
             "## Quality report", "",
             f"`tad-daemon evaluate {kind} -n {report.count}` (seeds 10000-{10000 + report.count - 1}), "
             f"{report.date}:", "",
             "```", *report.lines()[:-1], "```", "",
             f"![waveforms and spectrograms](../../../docs/bundled/{kind}-report.png)", "",
-            card, "",
+            "## The fine-tune", "", card, "",
+            "## The base model `drums`", "", base_card, "",
         ]
-        if base_card.exists():
-            lines += ["## Base model `drums`", "", base_card.read_text(encoding="utf-8").split("## Loss")[0]
-                      .replace("# drums\n", "", 1).strip(), ""]
         (BUNDLED / f"{kind}.md").write_text("\n".join(lines), encoding="utf-8")
+        for path in (dest, BUNDLED / f"{kind}.md"):
+            path.chmod(0o644)  # shipped files: readable by every user of an installed package
         summary = {k: getattr(report, k) for k in ("class_consistency", "class_consistency_real", "frechet",
                                                    "diversity", "clipped", "silent", "dc_offset",
                                                    "seconds_per_oneshot")}
