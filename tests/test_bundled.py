@@ -1,0 +1,52 @@
+"""The bundled default models: present, small, licensed, documented, and making sound on a fresh install."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from tad_daemon.audio.post import PostProcess, postprocess
+from tad_daemon.engine import Engine
+from tad_daemon.models.manage import BUNDLED_NAMES
+from tad_daemon.models.registry import BUNDLED, model_folders, read_entry, scan
+from tad_daemon.quality.report import defects
+
+FILES = {name: BUNDLED / f"{name}.safetensors" for name in BUNDLED_NAMES}
+
+
+def test_one_model_per_class_fp16_cc0_under_60_mb_with_a_card():
+    total = 0
+    for name, path in FILES.items():
+        entry = read_entry(path)
+        c = entry.config
+        assert (c.kind, c.source, c.license, c.preset) == (name, "bundled", "CC0-1.0", "cpu-micro"), name
+        with safe_open(str(path), framework="pt") as f:
+            assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}, name
+        total += path.stat().st_size
+        card = (BUNDLED / f"{name}.md").read_text(encoding="utf-8")
+        for words in ("Quality report", "class consistency", "Frechet distance", "CC0", "steps"):
+            assert words in card, (name, words)
+    assert total < 60e6
+
+
+def test_they_are_found_unless_switched_off(tmp_path):
+    assert set(scan(model_folders(tmp_path))[0]) == set(BUNDLED_NAMES)
+    assert scan(model_folders(tmp_path, bundled=False))[0] == {}
+
+
+@pytest.mark.parametrize("name", BUNDLED_NAMES)
+def test_each_makes_clean_audible_one_shots(name):
+    torch.set_num_threads(1)
+    engine = Engine("cpu", "fp32", backend="torch")
+    entry = read_entry(FILES[name])
+    engine.load(entry)
+    shots = engine.generate(name, count=2, seed=1)
+    raw = np.stack([s.audio for s in shots])
+    assert raw.shape == (2, 2, 32768) and np.isfinite(raw).all()
+    assert not np.allclose(raw[0], raw[1])  # two seeds, two sounds
+    bad = defects(raw)
+    assert bad["clipped"] == 0 and bad["silent"] == 0, bad
+    out = postprocess(raw[0], PostProcess())
+    assert 0.5 < np.abs(out).max() <= 1.0
