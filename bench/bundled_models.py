@@ -64,9 +64,13 @@ def train(args: argparse.Namespace) -> None:
     if not (base / "drums.safetensors").exists():
         train_local("drums", base, str(data), "--preset", args.preset, "--steps", str(args.base_steps),
                     "--lr", "3e-4", "--snapshot-every", str(max(args.base_steps // 5, 1)), "--seed", "1", *common)
-    steps = dict(item.split("=") for item in args.class_steps.split(",")) if "=" in args.class_steps else {}
-    for kind in args.classes.split(","):
-        n = int(steps.get(kind, args.class_steps if not steps else 1000))
+    classes = args.classes.split(",")
+    if "=" in args.class_steps:
+        steps = {kind: int(n) for kind, n in (item.split("=") for item in args.class_steps.split(","))}
+    else:
+        steps = dict.fromkeys(classes, int(args.class_steps))
+    for kind in classes:
+        n = steps[kind]
         if not (work / kind / f"{kind}.safetensors").exists():
             train_local(kind, work / kind, str(data / kind), "--base", str(base / "drums.safetensors"),
                         "--kind", kind, "--steps", str(n), "--lr", "2e-4", "--snapshot-every", "350",

@@ -207,11 +207,9 @@ def send_startup(model: Path, n: int) -> dict:
 def export_once(model: Path) -> None:
     """Make the model's ONNX export (once per model file) before timing, as a daemon's first start does."""
     from tad_daemon.engine import Engine
-    from tad_daemon.models.modelfile import read_config
-    from tad_daemon.models.registry import ModelEntry
+    from tad_daemon.models.registry import read_entry
 
-    Engine("cpu", "fp32", backend="auto", cache_dir=CACHE / "onnx").load(
-        ModelEntry(name="snare", path=model, config=read_config(model)), wait=True)
+    Engine("cpu", "fp32", backend="auto", cache_dir=CACHE / "onnx").load(read_entry(model), wait=True)
 
 
 def main() -> None:
