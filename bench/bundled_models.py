@@ -6,8 +6,13 @@
 
 `train` is resumable: kill it and run it again. It trains one base model ("drums") on every class, then
 fine-tunes a copy per class, each with the trainer's `train-local` (so every run has its log, loss curve and
-card). On an NVIDIA GPU use e.g. `--device cuda --base-steps 20000 --class-steps 5000 --batch 32`.
-Snapshots every 350 fine-tune steps are candidates for shipping too.
+card). Snapshots every 350 fine-tune steps are candidates for shipping too.
+
+How the shipped models were made: the base on a 2-core CPU (`train data/corpus runs/bundled`, 2,200 steps of 8),
+then on an NVIDIA H200 every class `train data/corpus runs/bundled --device cuda --batch 32 --lr 3e-4
+--class-steps 1000` (bf16); kick and perc were then continued from that run's final weights for 1,450 more
+steps of 32 (`train-local ... --base RUN/kick.safetensors`), perc once more on the CPU. A run that continues
+another keeps the earlier run's card as RUN/earlier/N-CLASS.md, so the shipped card lists every stage.
 `ship` judges every candidate of a class (its final model and snapshots) with the quality report, keeps the
 one with the best class consistency (then the lowest Frechet distance), writes it in fp16 with a card holding
 the training summary and the report's figures, and the report's picture into docs/bundled/.
@@ -73,7 +78,7 @@ def train(args: argparse.Namespace) -> None:
         n = steps[kind]
         if not (work / kind / f"{kind}.safetensors").exists():
             train_local(kind, work / kind, str(data / kind), "--base", str(base / "drums.safetensors"),
-                        "--kind", kind, "--steps", str(n), "--lr", "2e-4", "--snapshot-every", "350",
+                        "--kind", kind, "--steps", str(n), "--lr", str(args.lr), "--snapshot-every", "350",
                         "--seed", "2", *common)
 
 
@@ -126,26 +131,31 @@ def ship(args: argparse.Namespace) -> None:
         dest = save_model(BUNDLED / f"{kind}.safetensors", read_weights(best), config, dtype=torch.float16)
         report = judge_file(dest, args.count, PICTURES)
         (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
-        card = trainer_card(run / f"{kind}.md", kind)
+        # The run's card, and those of earlier fine-tunes it continued (RUN/earlier/N-*.md, oldest first)
+        stages = [trainer_card(c, kind) for c in [*sorted(run.glob("earlier/*.md")), run / f"{kind}.md"]]
         base_card = trainer_card(work / "drums" / "drums.md", "drums")
-        hours = sum(float(h) for h in re.findall(r"([0-9.]+) hours of training", card + base_card))
+        where = []
+        for text in [base_card, *stages]:
+            for device, hours in re.findall(r"Device: (\w+)[^;]*; ([0-9.]+) hours of training", text):
+                where.append(f"{float(hours):.2f} h on {args.gpu if device == 'cuda' else 'a 2-core CPU'}")
         lines = [
             f"# {kind} (bundled default)", "",
-            f"Shipped weights: `{best.name}` of the run below, in fp16. Base model `drums` (cpu-micro, trained "
-            "from scratch on all four classes), then fine-tuned on this class's folder.", "",
+            f"Shipped weights: `{best.name}` of the last fine-tune below, in fp16. Base model `drums` (cpu-micro, "
+            f"trained from scratch on all four classes), then {len(stages)} fine-tune(s) on this class's folder, "
+            "each starting from the weights (EMA) of the one before.", "",
             "Training data: procedural one-shots from `tad_daemon/synth` (CC0, made by this project) and the "
             "CC0 one-shots of Debian's sonic-pi-samples; the weights are released under CC0-1.0 as well.", "",
-            f"Trained on a 2-core CPU, {hours:.1f} hours in all (base and fine-tune): expect a faint noise floor "
-            "in the tails, which longer training (or a GPU: `bench/bundled_models.py train --device cuda ...`) "
-            "lowers.", "",
+            f"Training time, base first: {', '.join(where)}. Expect a faint noise floor in the tails, which longer "
+            "training lowers.", "",
             "## Quality report", "",
             f"`tad-daemon evaluate {kind} -n {report.count}` (seeds 10000-{10000 + report.count - 1}), "
             f"{report.date}:", "",
             "```", *report.lines()[:-1], "```", "",
             f"![waveforms and spectrograms](../../../docs/bundled/{kind}-report.png)", "",
-            "## The fine-tune", "", card, "",
             "## The base model `drums`", "", base_card, "",
         ]
+        for i, text in enumerate(stages, 1):
+            lines += [f"## Fine-tune {i} of {len(stages)}", "", text, ""]
         (BUNDLED / f"{kind}.md").write_text("\n".join(lines), encoding="utf-8")
         for path in (dest, BUNDLED / f"{kind}.md"):
             path.chmod(0o644)  # shipped files: readable by every user of an installed package
@@ -172,12 +182,14 @@ def main() -> None:
     t.add_argument("--class-steps", default="kick=1400,snare=600,hat=600,perc=1400",
                    help="fine-tune steps: one number for every class, or CLASS=N,...")
     t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=2e-4, help="fine-tune learning rate (3e-4 at batch 32 on a GPU)")
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=0)
     s = sub.add_parser("ship")
     s.add_argument("work")
     s.add_argument("--count", type=int, default=32)
     s.add_argument("--steps", type=int, default=15, help="the shipped models' default sampling steps")
+    s.add_argument("--gpu", default="an NVIDIA GPU", help="what the cards call the GPU of runs on cuda")
     for q in (t, s):
         q.add_argument("--classes", default=",".join(CLASSES))
     args = p.parse_args()
