@@ -10,8 +10,8 @@ card). Snapshots every 350 fine-tune steps are candidates for shipping too.
 
 How the shipped models were made: the base on a 2-core CPU (`train data/corpus runs/bundled`, 2,200 steps of 8),
 then on an NVIDIA H200 every class `train data/corpus runs/bundled --device cuda --batch 32 --lr 3e-4
---class-steps 1000` (bf16); kick and perc were then continued from that run's final weights for 1,450 more
-steps of 32 (`train-local ... --base RUN/kick.safetensors`), perc once more on the CPU. A run that continues
+--class-steps 1000` (bf16); kick and perc were then continued from that run's final weights for about 1,400
+more steps of 32 (`train-local ... --base RUN/kick.safetensors`), perc once more on the CPU. A run that continues
 another keeps the earlier run's card as RUN/earlier/N-CLASS.md, so the shipped card lists every stage.
 `ship` judges every candidate of a class (its final model and snapshots) with the quality report, keeps the
 one with the best class consistency (then the lowest Frechet distance), writes it in fp16 with a card holding

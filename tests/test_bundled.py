@@ -11,6 +11,7 @@ from tad_daemon.audio.post import PostProcess, postprocess
 from tad_daemon.engine import Engine
 from tad_daemon.models.manage import BUNDLED_NAMES
 from tad_daemon.models.registry import BUNDLED, model_folders, read_entry, scan
+from tad_daemon.quality.evaluate import evaluate_model
 from tad_daemon.quality.report import defects
 
 FILES = {name: BUNDLED / f"{name}.safetensors" for name in BUNDLED_NAMES}
@@ -50,3 +51,19 @@ def test_each_makes_clean_audible_one_shots(name):
     assert bad["clipped"] == 0 and bad["silent"] == 0, bad
     out = postprocess(raw[0], PostProcess())
     assert 0.5 < np.abs(out).max() <= 1.0
+
+
+# Share of 8 one-shots (seeds 1-8) the quality report must call the model's class: the SPEC's 90 % target
+# where the shipped model meets it (7 of 8 allows one miss in so few), perc at what it makes today (75 % on
+# these seeds, 77 % on 64 others): a floor that catches a worse model being shipped.
+JUDGED_AS_CLASS = {"snare": 7 / 8, "hat": 7 / 8, "kick": 7 / 8, "perc": 6 / 8}
+
+
+@pytest.mark.parametrize("name", BUNDLED_NAMES)
+def test_each_is_judged_as_its_class(name):
+    torch.set_num_threads(1)
+    engine = Engine("cpu", "fp32", backend="torch")
+    engine.load(read_entry(FILES[name]))
+    report = evaluate_model(engine, name, 8, seed=1)
+    assert report.class_consistency >= JUDGED_AS_CLASS[name], report.lines()
+    assert report.clipped == 0 and report.silent == 0
