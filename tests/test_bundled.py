@@ -37,12 +37,16 @@ def test_they_are_found_unless_switched_off(tmp_path):
     assert scan(model_folders(tmp_path, bundled=False))[0] == {}
 
 
-@pytest.mark.parametrize("name", BUNDLED_NAMES)
-def test_each_makes_clean_audible_one_shots(name):
+def loaded(name: str) -> Engine:
     torch.set_num_threads(1)
     engine = Engine("cpu", "fp32", backend="torch")
-    entry = read_entry(FILES[name])
-    engine.load(entry)
+    engine.load(read_entry(FILES[name]))
+    return engine
+
+
+@pytest.mark.parametrize("name", BUNDLED_NAMES)
+def test_each_makes_clean_audible_one_shots(name):
+    engine = loaded(name)
     shots = engine.generate(name, count=2, seed=1)
     raw = np.stack([s.audio for s in shots])
     assert raw.shape == (2, 2, 32768) and np.isfinite(raw).all()
@@ -61,9 +65,6 @@ JUDGED_AS_CLASS = {"snare": 7 / 8, "hat": 7 / 8, "kick": 7 / 8, "perc": 6 / 8}
 
 @pytest.mark.parametrize("name", BUNDLED_NAMES)
 def test_each_is_judged_as_its_class(name):
-    torch.set_num_threads(1)
-    engine = Engine("cpu", "fp32", backend="torch")
-    engine.load(read_entry(FILES[name]))
-    report = evaluate_model(engine, name, 8, seed=1)
+    report = evaluate_model(loaded(name), name, 8, seed=1)
     assert report.class_consistency >= JUDGED_AS_CLASS[name], report.lines()
     assert report.clipped == 0 and report.silent == 0
