@@ -6,6 +6,7 @@ import logging
 import math
 import secrets
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -113,6 +114,8 @@ class Engine:
         self.models: dict[str, LoadedModel] = {}
         self.lock = threading.RLock()
         self._export_lock = threading.Lock()  # one export at a time: each wants every core
+        self._exports: list[threading.Thread] = []
+        self._closing = threading.Event()
 
     # -- models --------------------------------------------------------------------------------------
     def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
@@ -130,6 +133,8 @@ class Engine:
         if self.backend == "onnx":
             job = threading.Thread(target=self._to_onnx, args=(loaded,), name=f"onnx-{entry.name}", daemon=True)
             job.start()
+            with self.lock:
+                self._exports = [j for j in self._exports if j.is_alive()] + [job]
             if wait:
                 job.join()
         return loaded
@@ -138,8 +143,8 @@ class Engine:
         """Swap the model's torch net for its ONNX Runtime net (if it is still the loaded one by then)."""
         with self._export_lock:
             with self.lock:
-                if self.models.get(m.entry.name) is not m:
-                    return  # unloaded or replaced meanwhile
+                if self._closing.is_set() or self.models.get(m.entry.name) is not m:
+                    return  # shutting down, or unloaded or replaced meanwhile
             try:
                 onnx_net = onnxrt.prepare(m.entry, m.net, self.cache_dir, torch.get_num_threads())
             except Exception as e:
@@ -147,6 +152,16 @@ class Engine:
                 return
             with self.lock:
                 m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Start no more ONNX exports and wait for the one running: a thread still inside torch's exporter
+        when the interpreter exits aborts the process ("terminate called without an active exception")."""
+        self._closing.set()
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            jobs = list(self._exports)
+        for job in jobs:
+            job.join(max(0.0, deadline - time.monotonic()))
 
     def unload(self, name: str) -> bool:
         with self.lock:

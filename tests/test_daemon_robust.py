@@ -291,3 +291,18 @@ def test_sigkill_leaves_no_partial_file_and_remote_binds_need_the_option(tmp_pat
         c.close()
     finally:
         remote.stop()
+
+
+def test_sigterm_during_first_start_onnx_export_exits_cleanly(tmp_path):
+    """A daemon's first start exports each model for ONNX Runtime in a background thread; stopped in the
+    middle, it must finish that export (or skip the rest) and exit 0, not abort inside torch's exporter."""
+    daemon = Daemon(tmp_path / "home", "--set", "models.bundled=true", "--set", "device.backend=onnx").start()
+    try:
+        deadline = time.monotonic() + 120
+        while "exporting" not in daemon.output():
+            assert time.monotonic() < deadline, daemon.output()
+            time.sleep(0.1)
+        assert daemon.signal(signal.SIGTERM, timeout=120) == 0, daemon.output()
+        assert "terminate called" not in daemon.output()
+    finally:
+        daemon.stop()

@@ -117,6 +117,7 @@ class App:
         self.watcher.stop()
         self.scheduler.stop()
         self.writer.stop()
+        self.engine.close()
 
 
 def serve(cfg: Config, server: Server, log_level: str = "info") -> int:
