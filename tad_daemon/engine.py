@@ -198,9 +198,12 @@ class Engine:
         sampler = sampler or m.entry.config.default_sampler
         if sampler not in sampling.SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r} (known: {', '.join(sampling.SAMPLERS)})")
-        # The seed's VSampler is defined on its linear schedule; parity needs exactly that. DPM-Solver++ steps
-        # evenly in log-SNR: 2.2x closer to a 250-step reference than Karras's schedule at 12 steps on a
-        # trained model (bench/samplers.py).
+        # The model's own schedule goes with its own sampler (bundled perc: karras, picked by the quality report).
+        # Otherwise: the seed's VSampler is defined on its linear schedule; parity needs exactly that.
+        # DPM-Solver++ steps evenly in log-SNR: 2.2x closer to a 250-step reference than Karras's schedule at
+        # 12 steps on a trained model (bench/samplers.py).
+        if not schedule and sampler == m.entry.config.default_sampler:
+            schedule = m.entry.config.default_schedule
         schedule = schedule or ("linear" if sampler == "vsampler" else "logsnr")
         if schedule not in sampling.SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(sampling.SCHEDULES)})")

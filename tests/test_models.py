@@ -66,6 +66,8 @@ def test_files_without_our_config_are_refused(tmp_path):
         read_config(path)
     with pytest.raises(ValueError, match="multiple"):
         ModelConfig(arch=TINY_ARCH, length=1000).check()
+    with pytest.raises(ValueError, match="default_schedule"):
+        ModelConfig(arch=TINY_ARCH, default_schedule="cosine").check()
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", "a\\b", "/etc", "con", "LPT1.txt", ".hidden", "a..b", "x" * 65,

@@ -115,6 +115,25 @@ def test_variation_strength_zero_returns_source_and_one_ignores_it(engine):
     assert half.steps == 2 and not np.allclose(half.audio, source, atol=1e-3)
 
 
+def test_a_models_default_schedule_is_used_with_its_own_sampler_only(tmp_path):
+    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+
+    plain = make_model(tmp_path, "plain", length=1024)
+    config = read_config(plain)
+    config.default_schedule = "karras"
+    own = save_model(tmp_path / "own.safetensors", read_weights(plain), config)
+    eng = Engine("cpu", "fp32")
+    for path in (plain, own):
+        eng.load(read_entry(path))
+    karras = eng.generate("own", seed=3, steps=4)[0]
+    assert karras.schedule == "karras"
+    np.testing.assert_array_equal(karras.audio, eng.generate("plain", seed=3, steps=4, schedule="karras")[0].audio)
+    assert eng.generate("plain", seed=3, steps=4)[0].schedule == "logsnr"
+    assert not np.allclose(karras.audio, eng.generate("plain", seed=3, steps=4)[0].audio, atol=1e-4)
+    assert eng.generate("own", seed=3, steps=4, schedule="logsnr")[0].schedule == "logsnr"  # asked: obeyed
+    assert eng.generate("own", seed=3, steps=4, sampler="vsampler")[0].schedule == "linear"  # not its sampler
+
+
 def test_engine_rejects_bad_requests(engine):
     with pytest.raises(KeyError, match="unknown model"):
         engine.generate("nope")

@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from tad_daemon.models.presets import CHANNELS, LENGTH, SAMPLE_RATE, downsampling
+from tad_daemon.sampling import SCHEDULES
 
 FORMAT = "tad-daemon-model/1"
 SUFFIX = ".safetensors"
@@ -35,6 +36,7 @@ class ModelConfig:
     description: str = ""
     default_steps: int = 12
     default_sampler: str = "dpmpp-2m"
+    default_schedule: str = ""  # for default_sampler; empty: the sampler's own (logsnr for dpmpp-2m)
     training: dict = field(default_factory=dict)  # data summary, steps, base model, final loss, ...
 
     def check(self) -> None:
@@ -42,6 +44,8 @@ class ModelConfig:
             raise ValueError(f"length {self.length} is not a multiple of the net's downsampling")
         if self.channels != CHANNELS:
             raise ValueError("only stereo models are supported")
+        if self.default_schedule not in ("", *SCHEDULES):
+            raise ValueError(f"unknown default_schedule {self.default_schedule!r} (known: {', '.join(SCHEDULES)})")
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)

@@ -570,7 +570,8 @@ def model_config(cfg: TrainConfig, arch: dict, base: ModelEntry | None, data: Da
         arch=arch, preset=preset, kind=kind, length=data.audio.shape[-1],
         license=license_, source="trained", description=cfg.description,
         default_steps=base.config.default_steps if base else 12,
-        default_sampler=base.config.default_sampler if base else "dpmpp-2m", training=training)
+        default_sampler=base.config.default_sampler if base else "dpmpp-2m",
+        default_schedule=base.config.default_schedule if base else "", training=training)
 
 
 def format_seconds(s: float) -> str:
