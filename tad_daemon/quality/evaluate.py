@@ -24,13 +24,13 @@ def evaluate_model(engine: Engine, name: str, count: int = 16, steps: int | None
     post = post or PostProcess()
     processed = np.stack([postprocess(a, post, entry.config.sample_rate) for a in raw])
     report = QualityReport(model=name, kind=entry.config.kind, count=count, steps=shots[0].steps,
-                           sampler=shots[0].sampler, seconds_per_oneshot=seconds,
+                           sampler=shots[0].sampler, schedule=shots[0].schedule, seconds_per_oneshot=seconds,
                            **judge(processed, raw, entry.config.kind))
     if out_dir:
         out = Path(out_dir)
         sheet = contact_sheet(processed, out / f"{name}-report.png",
                               f"{name} ({entry.config.kind}): seeds {seed}-{seed + min(count, 8) - 1}, "
-                              f"{report.sampler} {report.steps} steps", entry.config.sample_rate)
+                              f"{report.sampler} {report.steps} steps ({report.schedule})", entry.config.sample_rate)
         report.sheet = str(sheet)
         (out / f"{name}-report.json").write_text(report.to_json(), encoding="utf-8")
     return report

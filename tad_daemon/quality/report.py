@@ -102,11 +102,13 @@ class QualityReport:
     silent: float
     dc_offset: float
     sheet: str = ""
+    schedule: str = ""  # the sampler's time steps (logsnr, karras, linear)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
 
     def lines(self) -> list[str]:
         return [
-            f"{self.model} ({self.kind}): {self.count} one-shots, {self.sampler} {self.steps} steps, "
+            f"{self.model} ({self.kind}): {self.count} one-shots, {self.sampler} {self.steps} steps"
+            f"{f' ({self.schedule})' if self.schedule else ''}, "
             f"{self.seconds_per_oneshot:.2f} s each",
             f"  class consistency   {self.class_consistency:6.0%}  (real-drum classifier: "
             f"{self.class_consistency_real:.0%}); called {', '.join(f'{k} {v}' for k, v in self.predicted.items())}",
