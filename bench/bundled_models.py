@@ -132,7 +132,8 @@ def ship(args: argparse.Namespace) -> None:
                 scored.append((-r.class_consistency, r.clipped + r.silent, r.frechet, str(path), schedule))
         if not scored:
             sys.exit(f"{kind}: no trained model in {run}")
-        best, schedule = Path(min(scored)[-2]), min(scored)[-1]
+        *_, best, schedule = min(scored)
+        best = Path(best)
         config = read_config(best)
         config.source = "bundled"
         config.default_steps = args.steps  # DPM-Solver++: 15 steps beat the seed's 50 VSampler steps
