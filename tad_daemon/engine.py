@@ -198,13 +198,10 @@ class Engine:
         sampler = sampler or m.entry.config.default_sampler
         if sampler not in sampling.SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r} (known: {', '.join(sampling.SAMPLERS)})")
-        # The model's own schedule goes with its own sampler (bundled perc: karras, picked by the quality report).
-        # Otherwise: the seed's VSampler is defined on its linear schedule; parity needs exactly that.
-        # DPM-Solver++ steps evenly in log-SNR: 2.2x closer to a 250-step reference than Karras's schedule at
-        # 12 steps on a trained model (bench/samplers.py).
+        # A model's own schedule goes with its own sampler only (another sampler may need its own for parity)
         if not schedule and sampler == m.entry.config.default_sampler:
             schedule = m.entry.config.default_schedule
-        schedule = schedule or ("linear" if sampler == "vsampler" else "logsnr")
+        schedule = schedule or sampling.OWN_SCHEDULE[sampler]
         if schedule not in sampling.SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(sampling.SCHEDULES)})")
         return steps, sampler, schedule

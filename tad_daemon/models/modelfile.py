@@ -36,7 +36,7 @@ class ModelConfig:
     description: str = ""
     default_steps: int = 12
     default_sampler: str = "dpmpp-2m"
-    default_schedule: str = ""  # for default_sampler; empty: the sampler's own (logsnr for dpmpp-2m)
+    default_schedule: str = ""  # for default_sampler; empty: the sampler's own (sampling.OWN_SCHEDULE)
     training: dict = field(default_factory=dict)  # data summary, steps, base model, final loss, ...
 
     def check(self) -> None:
