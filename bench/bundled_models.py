@@ -3,6 +3,7 @@
     python bench/bundled_models.py corpus data/corpus                # procedural drums + CC0 one-shots
     python bench/bundled_models.py train data/corpus runs/bundled    # base model, then one fine-tune per class
     python bench/bundled_models.py ship runs/bundled                 # judge, pick, write fp16 models and cards
+    python bench/bundled_models.py ceiling data/corpus               # how often the judge calls the data right
 
 `train` is resumable: kill it and run it again. It trains one base model ("drums") on every class, then
 fine-tunes a copy per class, each with the trainer's `train-local` (so every run has its log, loss curve and
@@ -184,6 +185,29 @@ def ship(args: argparse.Namespace) -> None:
         print(f"shipped {kind}: {best.name} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB) {json.dumps(summary)}")
 
 
+def ceiling(args: argparse.Namespace) -> None:
+    """How often the quality report's classifier calls each class's training sounds that class (every
+    `--every`-th file, post-processed as generated one-shots are): about the most a model that makes sounds
+    like its data can score on class consistency, so a model below it is short of training, not of a judge."""
+    from collections import Counter
+
+    import numpy as np
+
+    from tad_daemon.audio.load import load_oneshot
+    from tad_daemon.audio.post import PostProcess, postprocess
+    from tad_daemon.quality.classifier import DrumClassifier
+    from tad_daemon.quality.features import extract_batch
+    from tad_daemon.quality.report import REPORT_CLASSIFIER
+
+    clf = DrumClassifier.load(REPORT_CLASSIFIER)
+    for kind in args.classes.split(","):
+        files = sorted(p for p in (Path(args.data) / kind).iterdir() if p.is_file())[:: args.every]
+        audio = np.stack([postprocess(load_oneshot(f), PostProcess()) for f in files])
+        called = Counter(str(c) for c in clf.predict(extract_batch(audio)))
+        print(f"{kind}: {called[kind] / len(files):.0%} of {len(files)} training sounds called {kind} "
+              f"({', '.join(f'{c} {n}' for c, n in called.most_common())})", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -211,11 +235,14 @@ def main() -> None:
     s.add_argument("--gpu", default="an NVIDIA GPU", help="what the cards call the GPU of runs on cuda")
     s.add_argument("--schedules", default="logsnr,karras",
                    help="sampling schedules to judge each candidate with; the best becomes its default")
-    for q in (t, s):
+    e = sub.add_parser("ceiling")
+    e.add_argument("data")
+    e.add_argument("--every", type=int, default=4, help="judge every N-th file of each class folder")
+    for q in (t, s, e):
         q.add_argument("--classes", default=",".join(CLASSES))
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    {"corpus": corpus, "train": train, "ship": ship}[args.command](args)
+    {"corpus": corpus, "train": train, "ship": ship, "ceiling": ceiling}[args.command](args)
 
 
 if __name__ == "__main__":
