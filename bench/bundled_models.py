@@ -198,10 +198,11 @@ def ceiling(args: argparse.Namespace) -> None:
     from tad_daemon.quality.classifier import DrumClassifier
     from tad_daemon.quality.features import extract_batch
     from tad_daemon.quality.report import REPORT_CLASSIFIER
+    from tad_daemon.training.dataset import find_sound_files
 
     clf = DrumClassifier.load(REPORT_CLASSIFIER)
     for kind in args.classes.split(","):
-        files = sorted(p for p in (Path(args.data) / kind).iterdir() if p.is_file())[:: args.every]
+        files = find_sound_files(Path(args.data) / kind)[0][:: args.every]  # the files the trainer reads
         audio = np.stack([postprocess(load_oneshot(f), PostProcess()) for f in files])
         called = Counter(str(c) for c in clf.predict(extract_batch(audio)))
         print(f"{kind}: {called[kind] / len(files):.0%} of {len(files)} training sounds called {kind} "
