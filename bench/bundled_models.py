@@ -201,8 +201,12 @@ def ceiling(args: argparse.Namespace) -> None:
     from tad_daemon.training.dataset import find_sound_files
 
     clf = DrumClassifier.load(REPORT_CLASSIFIER)
+    if args.every < 1:
+        sys.exit("--every must be 1 or more")
     for kind in args.classes.split(","):
         files = find_sound_files(Path(args.data) / kind)[0][:: args.every]  # the files the trainer reads
+        if not files:
+            sys.exit(f"{kind}: no sound files in {Path(args.data) / kind}")
         audio = np.stack([postprocess(load_oneshot(f), PostProcess()) for f in files])
         called = Counter(str(c) for c in clf.predict(extract_batch(audio)))
         print(f"{kind}: {called[kind] / len(files):.0%} of {len(files)} training sounds called {kind} "
