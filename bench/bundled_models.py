@@ -200,9 +200,9 @@ def ceiling(args: argparse.Namespace) -> None:
     from tad_daemon.quality.report import REPORT_CLASSIFIER
     from tad_daemon.training.dataset import find_sound_files
 
-    clf = DrumClassifier.load(REPORT_CLASSIFIER)
     if args.every < 1:
         sys.exit("--every must be 1 or more")
+    clf = DrumClassifier.load(REPORT_CLASSIFIER)
     for kind in args.classes.split(","):
         files = find_sound_files(Path(args.data) / kind)[0][:: args.every]  # the files the trainer reads
         if not files:
