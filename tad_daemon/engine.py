@@ -206,16 +206,19 @@ class Engine:
             raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(sampling.SCHEDULES)})")
         return steps, sampler, schedule
 
-    def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress) -> np.ndarray:
+    def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress,
+             seeds: list[int]) -> np.ndarray:
         outs = []
         done = 0
         for chunk in x.split(self.max_batch):
+            noise = sampling.step_noise(seeds[done:done + len(chunk)], *chunk.shape[1:])
+
             def step(i: int, n: int, done: int = done, size: int = len(chunk)) -> None:
                 if progress:
                     progress(done * n + i * size, len(x) * n)
 
             with torch.inference_mode():
-                y = sampling.run(sampler, self._net_fn(m), chunk.to(self.device), times, step)
+                y = sampling.run(sampler, self._net_fn(m), chunk.to(self.device), times, step, noise)
             outs.append(y.float().cpu().numpy())
             done += len(chunk)
         return np.concatenate(outs).astype(np.float32)
@@ -233,7 +236,7 @@ class Engine:
             seeds = [check_seed(s) for s in seeds] if seeds else self._seeds(seed, count)
             cfg = m.entry.config
             x = sampling.noise(seeds, cfg.channels, cfg.length)
-            audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress)
+            audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress, seeds)
             backend = m.backend
         return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate, backend=backend)
                 for a, s in zip(audio, seeds)]
@@ -261,7 +264,8 @@ class Engine:
             if used == 0:
                 audio = x.numpy()
             else:
-                audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress)
+                audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress,
+                                   seeds)
             backend = m.backend
         src = str(Path(source_name)) if source_name else None
         return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src, backend)

@@ -15,13 +15,15 @@ import torch
 
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t[batch]) -> predicted velocity
 Progress = Callable[[int, int], None] | None
+StepNoise = Callable[[], torch.Tensor]  # fresh unit noise shaped like the batch, for stochastic samplers
 
-SAMPLERS = ("dpmpp-2m", "vsampler")
+SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")
 SCHEDULES = ("karras", "linear", "logsnr")
 # Each sampler's schedule unless a model names its own. The seed's VSampler is defined on its linear schedule;
 # parity needs exactly that. DPM-Solver++ steps evenly in log-SNR: 2.2x closer to a 250-step reference than
 # Karras's schedule at 12 steps on a trained model (bench/samplers.py).
-OWN_SCHEDULE = {"dpmpp-2m": "logsnr", "vsampler": "linear"}
+# The SDE variant goes with Karras's schedule, as in k-diffusion.
+OWN_SCHEDULE = {"dpmpp-2m": "logsnr", "dpmpp-2m-sde": "karras", "vsampler": "linear"}
 
 
 def alpha_sigma(t: float) -> tuple[float, float]:
@@ -121,9 +123,46 @@ def sample_dpmpp_2m(net: Net, x: torch.Tensor, times: list[float], progress: Pro
     return x
 
 
-def run(sampler: str, net: Net, x: torch.Tensor, times: list[float], progress: Progress = None) -> torch.Tensor:
+@torch.no_grad()
+def sample_dpmpp_2m_sde(net: Net, x: torch.Tensor, times: list[float], step_noise: StepNoise,
+                        progress: Progress = None, eta: float = 1.0) -> torch.Tensor:
+    """DPM-Solver++(2M) SDE (k-diffusion's sample_dpmpp_2m_sde, midpoint), in the variance-preserving form.
+
+    Each step forgets part of the sound so far (eta of the step in log-SNR) and puts fresh noise in its place,
+    so the model gets to correct its own earlier mistakes, which a not fully trained model makes: the bundled
+    perc at 20 steps is judged perc more often than with the deterministic 2M at 15 (docs/models.md).
+    """
+    old_x0, old_h = None, None
+    for i in range(len(times) - 1):
+        a, s = alpha_sigma(times[i])
+        a_next, s_next = alpha_sigma(times[i + 1])
+        v = net(x, _t_batch(x, times[i])).float()
+        x0 = a * x - s * v
+        if s_next == 0.0:
+            x = x0
+        else:
+            h = math.log(a_next / s_next) - math.log(a / s)
+            eta_h = eta * h
+            x = (s_next / s) * math.exp(-eta_h) * x - a_next * math.expm1(-h - eta_h) * x0
+            if old_x0 is not None:
+                r = old_h / h
+                x = x - 0.5 * a_next * math.expm1(-h - eta_h) / r * (x0 - old_x0)
+            if eta:
+                x = x + s_next * math.sqrt(-math.expm1(-2 * eta_h)) * step_noise().to(x.device)
+            old_h = h
+        old_x0 = x0
+        if progress:
+            progress(i + 1, len(times) - 1)
+    return x
+
+
+def run(sampler: str, net: Net, x: torch.Tensor, times: list[float], progress: Progress = None,
+        step_noise: StepNoise | None = None) -> torch.Tensor:
+    """`step_noise` feeds the stochastic sampler; without it, unseeded noise (a run that cannot be remade)."""
     if sampler == "dpmpp-2m":
         return sample_dpmpp_2m(net, x, times, progress)
+    if sampler == "dpmpp-2m-sde":
+        return sample_dpmpp_2m_sde(net, x, times, step_noise or (lambda: torch.randn_like(x)), progress)
     if sampler == "vsampler":
         return sample_vsampler(net, x, times, progress)
     raise ValueError(f"unknown sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
@@ -134,6 +173,15 @@ def noise(seeds: list[int], channels: int, length: int) -> torch.Tensor:
     return torch.stack(
         [torch.randn(channels, length, generator=torch.Generator().manual_seed(seed)) for seed in seeds]
     )
+
+
+def step_noise(seeds: list[int], channels: int, length: int) -> StepNoise:
+    """The stochastic sampler's noise: one stream per seed, going on where noise() stopped, so a seed fixes
+    the whole run on every device and batch size (and item i never shares a stream with item i + 1)."""
+    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+    for g in gens:
+        torch.randn(channels, length, generator=g)  # the starting noise, drawn by noise()
+    return lambda: torch.stack([torch.randn(channels, length, generator=g) for g in gens])
 
 
 def noised(x0: torch.Tensor, eps: torch.Tensor, strength: float) -> torch.Tensor:

@@ -59,6 +59,31 @@ def test_dpmpp_2m_converges_to_the_exact_solution_as_steps_grow(schedule):
     assert error("dpmpp-2m", 32) < 0.5 * error("vsampler", 32)
 
 
+def test_dpmpp_2m_sde_without_noise_is_dpmpp_2m():
+    g = torch.Generator().manual_seed(1)
+    net = gaussian_net(torch.randn(1, 2, 64, generator=g).double() * 0.3, torch.full((1, 2, 64), 0.2).double())
+    x = torch.randn(2, 2, 64, generator=g)
+    times = sampling.karras_times(10)
+    no_noise = sampling.sample_dpmpp_2m_sde(net, x.clone(), times, lambda: torch.full_like(x, float("nan")), eta=0)
+    torch.testing.assert_close(no_noise, sampling.sample_dpmpp_2m(net, x.clone(), times))
+
+
+def test_dpmpp_2m_sde_samples_the_data_distribution():
+    """With the exact network for data ~ N(mu, c^2), the stochastic sampler's outputs have mean mu and spread c:
+    fresh noise of the wrong size at any step would show in the spread."""
+    g = torch.Generator().manual_seed(3)
+    mu = torch.linspace(-0.5, 0.5, 16).view(1, 1, 16).double()
+    c = torch.linspace(0.05, 0.6, 16).view(1, 1, 16).double()
+    x = torch.randn(4000, 1, 16, generator=g)
+    out = sampling.sample_dpmpp_2m_sde(gaussian_net(mu, c), x, sampling.karras_times(100),
+                                       lambda: torch.randn(x.shape, generator=g)).double()
+    torch.testing.assert_close(out.mean(0, keepdim=True), mu, atol=0.06 * c.max().item(), rtol=0)
+    torch.testing.assert_close(out.std(0, keepdim=True) / c, torch.ones_like(c), atol=0.04, rtol=0)
+    # the outputs are not the probability-flow ODE's: the path forgot part of the starting noise
+    ode = (mu + c * x.double()).float()
+    assert (out.float() - ode).abs().mean() > 0.2 * c.mean()
+
+
 def test_dpmpp_2m_matches_many_step_reference_on_a_network():
     torch.manual_seed(2)
     net = build_unet(TINY_ARCH).eval()
@@ -97,6 +122,25 @@ def test_seeds_are_reproducible_and_batches_match_single_runs(engine):
     np.testing.assert_allclose(single.audio, a[1].audio, atol=1e-4)
     other = engine.generate("tiny", count=1, seed=7, steps=4)[0]
     assert not np.allclose(other.audio, a[0].audio)
+
+
+def test_stochastic_sampler_is_reproducible_per_seed_in_any_batch(engine):
+    a = engine.generate("tiny", count=3, seed=42, steps=6, sampler="dpmpp-2m-sde")
+    assert [s.schedule for s in a] == ["karras"] * 3  # its own schedule
+    again = engine.generate("tiny", count=3, seed=42, steps=6, sampler="dpmpp-2m-sde")
+    for x, y in zip(a, again):
+        assert np.array_equal(x.audio, y.audio)
+    single = engine.generate("tiny", seeds=[43], steps=6, sampler="dpmpp-2m-sde")[0]
+    np.testing.assert_allclose(single.audio, a[1].audio, atol=1e-4)
+    engine.max_batch = 1  # one chunk per one-shot: each still gets its own seed's noise
+    chunked = engine.generate("tiny", count=3, seed=42, steps=6, sampler="dpmpp-2m-sde")
+    for x, y in zip(a, chunked):
+        np.testing.assert_allclose(x.audio, y.audio, atol=1e-4)
+    ode = engine.generate("tiny", count=1, seed=42, steps=6, sampler="dpmpp-2m", schedule="karras")[0]
+    assert not np.allclose(ode.audio, a[0].audio, atol=1e-3)  # the noise of the steps counts
+    source = np.zeros((2, 1024), np.float32)
+    full = engine.vary("tiny", source, 1.0, count=1, seed=43, steps=6, sampler="dpmpp-2m-sde")[0]
+    np.testing.assert_allclose(full.audio, a[1].audio, atol=1e-4)  # a variation at strength 1 is a new sound
 
 
 def test_variation_strength_zero_returns_source_and_one_ignores_it(engine):

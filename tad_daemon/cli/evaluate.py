@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
+from tad_daemon.cli.generate import SAMPLERS
 
 
 @click.command()
@@ -12,7 +13,7 @@ from tad_daemon.cli.common import Failure, config_option, load, run_with_progres
 @click.option("-n", "--count", type=click.IntRange(2, 512), default=16, show_default=True,
               help="How many one-shots to judge.")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: the model's own).")
-@click.option("--sampler", type=click.Choice(("dpmpp-2m", "vsampler")))
+@click.option("--sampler", type=click.Choice(SAMPLERS), help="Default: the model's own.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the report's JSON and PNG (default: <data folder>/reports).")

@@ -6,12 +6,13 @@ import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
 
-SAMPLERS = ("dpmpp-2m", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
+SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
 
 
 def sound_options(f):
     f = click.option("--sampler", type=click.Choice(SAMPLERS),
-                     help="dpmpp-2m (default: good sounds in ~12 steps) or vsampler (the original, needs ~50).")(f)
+                     help="dpmpp-2m (good sounds in ~12 steps), dpmpp-2m-sde (stochastic, ~25 steps) or "
+                          "vsampler (the original, needs ~50); default: the model's own.")(f)
     f = click.option("--steps", type=click.IntRange(1, 1000),
                      help="Denoising steps: more is slower and cleaner (default: the model's own).")(f)
     f = click.option("--seed", type=click.IntRange(0, 2**31 - 1),
