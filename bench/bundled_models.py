@@ -41,6 +41,7 @@ CLASSES = ("kick", "snare", "hat", "perc")
 BUNDLED = ROOT / "tad_daemon" / "models" / "bundled"
 PICTURES = ROOT / "docs" / "bundled"
 DATA_LICENSE = "CC0-1.0"
+SAMPLER_NAMES = {"dpmpp-2m": "DPM-Solver++(2M)", "dpmpp-2m-sde": "DPM-Solver++(2M) SDE", "vsampler": "VSampler"}
 
 
 def corpus(args: argparse.Namespace) -> None:
@@ -99,14 +100,16 @@ def trainer_card(path: Path, name: str) -> str:
 
 
 def judge_file(path: Path, count: int, out_dir: Path | None = None, steps: int | None = None,
-               schedule: str | None = None, seed: int = 10_000):
-    """The quality report of a model file; `schedule` (if given) becomes its default schedule first."""
+               schedule: str | None = None, seed: int = 10_000, sampler: str | None = None):
+    """The quality report of a model file; `sampler` and `schedule` (if given) become its defaults first."""
     from tad_daemon.engine import Engine
     from tad_daemon.models.registry import read_entry
     from tad_daemon.quality.evaluate import evaluate_model
 
     engine = Engine("cpu", "fp32", backend="torch")  # torch: no ONNX export per candidate
     entry = read_entry(path)
+    if sampler:
+        entry.config.default_sampler = sampler
     if schedule:
         entry.config.default_schedule = schedule
     engine.load(entry)
@@ -127,7 +130,7 @@ def ship(args: argparse.Namespace) -> None:
         scored = []
         for path in candidates:
             for schedule in args.schedules.split(",") if path.exists() else []:
-                r = judge_file(path, args.count, steps=args.steps, schedule=schedule)
+                r = judge_file(path, args.count, steps=args.steps, schedule=schedule, sampler=args.sampler)
                 print(f"{path.name} {schedule}: consistency {r.class_consistency:.0%} Frechet {r.frechet:.2f} "
                       f"clipped {r.clipped:.0%} silent {r.silent:.0%}", flush=True)
                 scored.append((-r.class_consistency, r.clipped + r.silent, r.frechet, str(path), schedule))
@@ -138,6 +141,7 @@ def ship(args: argparse.Namespace) -> None:
         config = read_config(best)
         config.source = "bundled"
         config.default_steps = args.steps  # DPM-Solver++: 15 steps beat the seed's 50 VSampler steps
+        config.default_sampler = args.sampler
         config.default_schedule = schedule  # the model's own best (kick: logsnr, perc: karras)
         config.description = f"Bundled default {kind}: procedural drums and CC0 recordings."
         dest = save_model(BUNDLED / f"{kind}.safetensors", read_weights(best), config, dtype=torch.float16)
@@ -156,9 +160,10 @@ def ship(args: argparse.Namespace) -> None:
         lines = [
             f"# {kind} (bundled default)", "",
             f"Shipped weights: `{best.name}` of the last fine-tune below, in fp16, sampled by default with "
-            f"DPM-Solver++(2M) in {args.steps} steps on the `{schedule}` schedule{picked}. Base model `drums` "
-            f"(cpu-micro, trained from scratch on all four classes), then {len(stages)} fine-tune(s) on this "
-            "class's folder, each starting from the weights (EMA) of the one before.", "",
+            f"{SAMPLER_NAMES[args.sampler]} in {args.steps} steps on the `{schedule}` schedule{picked}. "
+            "Base model `drums` (cpu-micro, trained from scratch on all four classes), then "
+            f"{len(stages)} fine-tune(s) on this class's folder, each starting from the weights (EMA) of the one "
+            "before.", "",
             "Training data: procedural one-shots from `tad_daemon/synth` (CC0, made by this project) and the "
             "CC0 one-shots of Debian's sonic-pi-samples; the weights are released under CC0-1.0 as well.", "",
             f"Training time, base first: {', '.join(where)}. Expect a faint noise floor in the tails, which longer "
@@ -238,6 +243,8 @@ def main() -> None:
     s.add_argument("--count", type=int, default=32)
     s.add_argument("--steps", type=int, default=15, help="the shipped models' default sampling steps")
     s.add_argument("--gpu", default="an NVIDIA GPU", help="what the cards call the GPU of runs on cuda")
+    s.add_argument("--sampler", default="dpmpp-2m", choices=tuple(SAMPLER_NAMES),
+                   help="the shipped models' default sampler")
     s.add_argument("--schedules", default="logsnr,karras",
                    help="sampling schedules to judge each candidate with; the best becomes its default")
     e = sub.add_parser("ceiling")
