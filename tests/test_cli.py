@@ -42,6 +42,16 @@ def test_generate_writes_numbered_seeds_with_metadata(home):
     np.testing.assert_allclose(a, b, atol=1e-4)  # a seed makes the same sound again
 
 
+def test_sampler_and_schedule_can_be_chosen(home):
+    make_model(home / "models", "snare", kind="snare")
+    out = tad("generate", "snare", "--seed", "3", "--steps", "3", "--sampler", "dpmpp-2m-sde", "--schedule", "logsnr")
+    assert out.returncode == 0, out.stderr
+    meta = read_metadata(out.stdout.strip())
+    assert (meta["sampler"], meta["schedule"], meta["steps"]) == ("dpmpp-2m-sde", "logsnr", 3)
+    bad = tad("generate", "snare", "--schedule", "cosine")
+    assert bad.returncode == 2 and "cosine" in bad.stderr
+
+
 def test_vary_and_info(home, tmp_path):
     make_model(home / "models", "kick", kind="kick")
     src = tmp_path / "src.flac"

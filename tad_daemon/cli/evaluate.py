@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
-from tad_daemon.cli.generate import SAMPLERS
+from tad_daemon.cli.generate import SAMPLERS, SCHEDULE_HELP, SCHEDULES
 
 
 @click.command()
@@ -14,13 +14,14 @@ from tad_daemon.cli.generate import SAMPLERS
               help="How many one-shots to judge.")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: the model's own).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="Default: the model's own.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the report's JSON and PNG (default: <data folder>/reports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--device", help="auto, cpu, cuda, mps (default: from the configuration).")
 @config_option
-def evaluate(model, count, steps, sampler, seed, out, as_json, device, config_file):
+def evaluate(model, count, steps, sampler, schedule, seed, out, as_json, device, config_file):
     """Judge MODEL: generate N one-shots and report
 
     \b
@@ -45,7 +46,7 @@ def evaluate(model, count, steps, sampler, seed, out, as_json, device, config_fi
     folder = out or cfg.path("paths.data") / "reports"
     try:
         report = run_with_progress(f"{model} x{count}", lambda p: evaluate_model(
-            engine, model, count, steps, sampler, seed, ws.post, folder, p))
+            engine, model, count, steps, sampler, seed, ws.post, folder, p, schedule))
     except OSError as e:
         raise Failure(f"cannot write the report: {e}") from None
     click.echo(report.to_json() if as_json else "\n".join(report.lines()))

@@ -7,12 +7,16 @@ import click
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
 
 SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
+SCHEDULES = ("karras", "linear", "logsnr")
+SCHEDULE_HELP = ("Time steps: karras (dense near the clean end), logsnr or linear (default: the model's own with "
+                 "its own sampler, else the sampler's).")
 
 
 def sound_options(f):
     f = click.option("--sampler", type=click.Choice(SAMPLERS),
                      help="dpmpp-2m (good sounds in ~12 steps), dpmpp-2m-sde (stochastic, ~25 steps) or "
                           "vsampler (the original, needs ~50); default: the model's own.")(f)
+    f = click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)(f)
     f = click.option("--steps", type=click.IntRange(1, 1000),
                      help="Denoising steps: more is slower and cleaner (default: the model's own).")(f)
     f = click.option("--seed", type=click.IntRange(0, 2**31 - 1),
@@ -71,7 +75,7 @@ def _write_all(ws, shots) -> None:
 @click.command()
 @click.argument("model")
 @sound_options
-def generate(model, count, seed, steps, sampler, out, post, device, config_file):
+def generate(model, count, seed, steps, schedule, sampler, out, post, device, config_file):
     """Make new one-shots with MODEL (e.g. kick, snare, hat, perc).
 
     Prints the path of each new WAV file.
@@ -84,7 +88,7 @@ def generate(model, count, seed, steps, sampler, out, post, device, config_file)
     try:
         shots = run_with_progress(f"{model} x{count}", lambda p: engine.generate(
             model, count, seed, steps or ws.cfg["generate.steps"] or None,
-            sampler or ws.cfg["generate.sampler"] or None, progress=p))
+            sampler or ws.cfg["generate.sampler"] or None, schedule, progress=p))
     except ValueError as e:
         raise Failure(str(e), 2) from None
     _write_all(ws, shots)
@@ -96,7 +100,7 @@ def generate(model, count, seed, steps, sampler, out, post, device, config_file)
 @click.option("--strength", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="How far to move from FILE: 0 keeps it, 1 ignores it.")
 @sound_options
-def vary(model, file, strength, count, seed, steps, sampler, out, post, device, config_file):
+def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post, device, config_file):
     """Make variations of the sound in FILE with MODEL.
 
     FILE may be any sound file (WAV, AIFF, FLAC, OGG...), any rate or channels; the first 0.74 s are used.
@@ -114,7 +118,7 @@ def vary(model, file, strength, count, seed, steps, sampler, out, post, device, 
     try:
         shots = run_with_progress(f"{model} variation x{count}", lambda p: engine.vary(
             model, source, strength, count, seed, steps or ws.cfg["generate.steps"] or None,
-            sampler or ws.cfg["generate.sampler"] or None, source_name=click.format_filename(file),
+            sampler or ws.cfg["generate.sampler"] or None, schedule, source_name=click.format_filename(file),
             progress=p))
     except ValueError as e:
         raise Failure(str(e), 2) from None

@@ -14,11 +14,11 @@ from tad_daemon.quality.report import QualityReport, contact_sheet, judge
 
 def evaluate_model(engine: Engine, name: str, count: int = 16, steps: int | None = None,
                    sampler: str | None = None, seed: int = 0, post: PostProcess | None = None,
-                   out_dir: str | Path | None = None, progress=None) -> QualityReport:
+                   out_dir: str | Path | None = None, progress=None, schedule: str | None = None) -> QualityReport:
     """The report of loaded model `name` over `count` one-shots from seeds seed..seed+count-1."""
     entry = engine.get(name).entry
     start = time.perf_counter()
-    shots = engine.generate(name, count, seed, steps, sampler, progress=progress)
+    shots = engine.generate(name, count, seed, steps, sampler, schedule, progress=progress)
     seconds = (time.perf_counter() - start) / count
     raw = np.stack([s.audio for s in shots])
     post = post or PostProcess()
