@@ -21,7 +21,8 @@ schedule of `--schedules`, keeps the pair with the best class consistency (then 
 writes it in fp16 with that schedule as its default and a card holding the training summary, the report's
 figures and the figures on held-out seeds, and the report's picture into docs/bundled/. Perc was shipped
 with `ship RUN --classes perc --schedules karras --count 64` (on Karras's schedule it is judged perc far more
-often than on log-SNR steps: 91 % against 78 % for the same weights and seeds).
+often than on log-SNR steps: 91 % against 78 % for the same weights and seeds), then again with `--sampler
+dpmpp-2m-sde --steps 20` and its step-4,000 snapshot as the only candidate (docs/models.md).
 """
 
 from __future__ import annotations
