@@ -57,13 +57,14 @@ def test_each_makes_clean_audible_one_shots(name):
     assert 0.5 < np.abs(out).max() <= 1.0
 
 
-# Share of 8 one-shots (seeds 1-8) the quality report must call the model's class: the SPEC's 90 % target,
-# with one miss allowed in so few. A floor that catches a worse model being shipped.
-JUDGED_AS_CLASS = 7 / 8
+# One-shots (seeds 1-32) the quality report must call the model's class: a floor that catches a worse model
+# being shipped. A model at the SPEC's 90 % passes 96 % of such draws, a 70 % one 11 % (binomial; with 7 of 8,
+# as before, 81 % and 26 %: too often wrong both ways).
+JUDGED_COUNT, JUDGED_AS_CLASS = 32, 26
 
 
 @pytest.mark.parametrize("name", BUNDLED_NAMES)
 def test_each_is_judged_as_its_class(name):
-    report = evaluate_model(loaded(name), name, 8, seed=1)
-    assert report.class_consistency >= JUDGED_AS_CLASS, report.lines()
+    report = evaluate_model(loaded(name), name, JUDGED_COUNT, seed=1)
+    assert round(report.class_consistency * JUDGED_COUNT) >= JUDGED_AS_CLASS, report.lines()
     assert report.clipped == 0 and report.silent == 0
