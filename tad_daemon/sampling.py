@@ -130,7 +130,8 @@ def sample_dpmpp_2m_sde(net: Net, x: torch.Tensor, times: list[float], step_nois
 
     Each step forgets part of the sound so far (eta of the step in log-SNR) and puts fresh noise in its place,
     so the model gets to correct its own earlier mistakes, which a not fully trained model makes: the bundled
-    perc at 20 steps is judged perc more often than with the deterministic 2M at 15 (docs/models.md).
+    kick and perc at 20 steps are judged their class more often than with the deterministic 2M at 15
+    (docs/models.md).
     """
     old_x0, old_h = None, None
     for i in range(len(times) - 1):

@@ -94,6 +94,12 @@ def test_dpmpp_2m_matches_many_step_reference_on_a_network():
     assert errs[0] > errs[1] > errs[2]
 
 
+def test_the_command_line_offers_every_sampler_and_schedule():
+    from tad_daemon.cli import generate  # keeps its own lists so that --help does not import torch
+
+    assert generate.SAMPLERS == sampling.SAMPLERS and generate.SCHEDULES == sampling.SCHEDULES
+
+
 @pytest.mark.parametrize("schedule", sampling.SCHEDULES)
 @pytest.mark.parametrize("t_start", [1.0, 0.5, 0.05])
 def test_schedules_run_from_start_to_zero(schedule, t_start):

@@ -7,14 +7,14 @@ import click
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
 
 SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
-SCHEDULES = ("karras", "linear", "logsnr")
+SCHEDULES = ("karras", "linear", "logsnr")  # likewise (tests/test_sampling.py keeps both in step)
 SCHEDULE_HELP = ("Time steps: karras (dense near the clean end), logsnr or linear (default: the model's own with "
                  "its own sampler, else the sampler's).")
 
 
 def sound_options(f):
     f = click.option("--sampler", type=click.Choice(SAMPLERS),
-                     help="dpmpp-2m (good sounds in ~12 steps), dpmpp-2m-sde (stochastic, ~25 steps) or "
+                     help="dpmpp-2m (good sounds in ~12 steps), dpmpp-2m-sde (stochastic, ~20 steps) or "
                           "vsampler (the original, needs ~50); default: the model's own.")(f)
     f = click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)(f)
     f = click.option("--steps", type=click.IntRange(1, 1000),
