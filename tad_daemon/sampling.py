@@ -179,10 +179,16 @@ def noise(seeds: list[int], channels: int, length: int) -> torch.Tensor:
 def step_noise(seeds: list[int], channels: int, length: int) -> StepNoise:
     """The stochastic sampler's noise: one stream per seed, going on where noise() stopped, so a seed fixes
     the whole run on every device and batch size (and item i never shares a stream with item i + 1)."""
-    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
-    for g in gens:
-        torch.randn(channels, length, generator=g)  # the starting noise, drawn by noise()
-    return lambda: torch.stack([torch.randn(channels, length, generator=g) for g in gens])
+    gens: list[torch.Generator] = []  # made on the first draw: deterministic samplers never pay for them
+
+    def draw() -> torch.Tensor:
+        if not gens:
+            for seed in seeds:
+                gens.append(torch.Generator().manual_seed(seed))
+                torch.randn(channels, length, generator=gens[-1])  # the starting noise, drawn by noise()
+        return torch.stack([torch.randn(channels, length, generator=g) for g in gens])
+
+    return draw
 
 
 def noised(x0: torch.Tensor, eps: torch.Tensor, strength: float) -> torch.Tensor:
