@@ -46,7 +46,7 @@ def evaluate(model, count, steps, sampler, schedule, seed, out, as_json, device,
     folder = out or cfg.path("paths.data") / "reports"
     try:
         report = run_with_progress(f"{model} x{count}", lambda p: evaluate_model(
-            engine, model, count, steps, sampler, seed, ws.post, folder, p, schedule))
+            engine, model, count, steps, sampler, seed, ws.post, folder, p, schedule=schedule))
     except OSError as e:
         raise Failure(f"cannot write the report: {e}") from None
     click.echo(report.to_json() if as_json else "\n".join(report.lines()))
