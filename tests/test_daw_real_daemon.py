@@ -4,7 +4,6 @@ ExecProcess runs the real `tad-daemon send`) and the TAD Drums device's script (
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import REPO, make_model
+from tests.conftest import REPO, make_model, run_lua_specs, run_node
 
 
 def _free_udp_ports(n: int) -> list[int]:
@@ -86,10 +85,7 @@ def test_reaper_replace_with_variation(daemon, tmp_path):
     source = _snare(tmp_path / "Snare it's \"big\".wav")
     env = dict(daemon["env"], TAD_DAEMON_COMMAND=daemon["command"], TAD_SAMPLES=str(daemon["samples"]),
                TAD_SOURCE=str(source))
-    busted = shutil.which("busted")
-    assert busted, "busted is needed (.ci/run installs it)"
-    result = subprocess.run([busted, "--lua=lua5.4", str(REPO / "reaper_scripts" / "spec_daemon")], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = run_lua_specs(REPO / "reaper_scripts" / "spec_daemon", env=env)
     _check(result, daemon)
 
 
@@ -97,8 +93,5 @@ def test_max_device_script(daemon, tmp_path):
     source = _snare(tmp_path / "My Snare.wav")
     env = dict(daemon["env"], TAD_PORT=str(daemon["port"]), TAD_SAMPLES=str(daemon["samples"]),
                TAD_SOURCE=str(source), TAD_REPLY_PORTS=" ".join(map(str, daemon["reply_ports"])))
-    node = shutil.which("node")
-    assert node, "Node.js is needed (.ci/run installs it)"
-    result = subprocess.run([node, "--test", str(REPO / "max_for_live" / "test" / "real_daemon.js")], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = run_node(["--test", str(REPO / "max_for_live" / "test" / "real_daemon.js")], env=env, timeout=600)
     _check(result, daemon)

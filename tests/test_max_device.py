@@ -6,13 +6,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import struct
-import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_node
 
 M4L = REPO / "max_for_live"
 MAXPAT = M4L / "TAD Drums.maxpat"
@@ -145,10 +143,8 @@ def test_amxd_reader_rejects_broken_files():
 
 
 def test_device_javascript_under_node():
-    node = shutil.which("node")
-    assert node, "Node.js is needed for the device tests (.ci/run installs it)"
     files = sorted(str(p) for p in (M4L / "test").glob("*.test.js"))
     assert files
-    result = subprocess.run([node, "--test", *files], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = run_node(["--test", "--test-reporter=tap", *files], timeout=300)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"^# fail 0$", result.stdout, re.M)

@@ -1,4 +1,4 @@
--- busted --lua=lua5.4 reaper_scripts/spec
+-- python tests/lua_specs.py reaper_scripts/spec   (busted-style specs; busted itself runs them too)
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")
 local SCRIPTS = HERE .. "/.."
 package.path = HERE .. "/?.lua;" .. SCRIPTS .. "/?.lua;" .. package.path
