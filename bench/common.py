@@ -18,7 +18,6 @@ import tad_daemon  # noqa: E402, F401  (first: it sets OMP_WAIT_POLICY, read whe
 # isort: split
 import torch  # noqa: E402
 
-from tad_daemon.models.device import cpu_has_fast_bf16  # noqa: E402
 from tad_daemon.models.modelfile import ModelConfig, save_model  # noqa: E402
 from tad_daemon.models.network import build_unet  # noqa: E402
 from tad_daemon.models.presets import architecture  # noqa: E402
@@ -37,8 +36,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags_bf16() -> bool:
+    """Whether Linux reports native bf16 (AVX512-BF16 or AMX): a description of the machine, never a decision."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def machine() -> dict:
-    info = {"cpu": cpu_name(), "cores": torch.get_num_threads(), "native_bf16": cpu_has_fast_bf16(),
+    info = {"cpu": cpu_name(), "cores": torch.get_num_threads(), "native_bf16": cpu_flags_bf16(),
             "torch": torch.__version__, "python": platform.python_version(), "os": platform.platform(),
             "date": time.strftime("%Y-%m-%d %H:%M")}
     try:

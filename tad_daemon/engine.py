@@ -39,6 +39,7 @@ class OneShot:
     strength: float | None = None  # variations only
     source: str | None = None  # variations only: the source file
     backend: str | None = None  # torch or onnx (their outputs differ by float rounding only)
+    precision: str | None = None  # fp32, or the autocast dtype (bf16, fp16)
 
     def metadata(self) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k != "audio" and v is not None}
@@ -52,6 +53,14 @@ class LoadedModel:
     net: torch.nn.Module | onnxrt.OnnxNet  # called as net(x_t, t) -> v either way
     dtype: torch.dtype | None  # autocast dtype, None for fp32
     backend: str = "torch"  # "onnx" once the ONNX Runtime net has replaced the torch one
+    why: str = ""  # why this backend and precision (for the log and `tad-daemon status`)
+
+    @property
+    def precision(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, str(self.dtype))
+
+    def describe(self) -> str:
+        return f"{self.backend} {self.precision}" + (f": {self.why}" if self.why else "")
 
 
 def random_seed() -> int:
@@ -64,31 +73,27 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-def pick_backend(requested: str, device: torch.device, dtype: torch.dtype | None, cache_dir: Path | None) -> str:
-    """'onnx' (ONNX Runtime, fp32) or 'torch' for `requested` = auto, torch or onnx.
-
-    auto: ONNX Runtime on the CPU in fp32 where it is installed and there is a cache folder for the exports;
-    torch on GPUs, and on CPUs with native bf16 (where autocast pays off). A request for onnx that cannot
-    be met falls back to torch with a log line.
+def pick_backend(requested: str, device: torch.device, cache_dir: Path | None) -> tuple[str, str]:
+    """What `requested` (auto, torch or onnx) comes to here, and why: 'auto' stays 'auto' (measured per model,
+    see Engine.load) on a CPU where ONNX Runtime is installed and exports have a cache folder; else 'torch'.
+    A request for onnx that cannot be met falls back to torch with a log line.
     """
     if requested not in BACKENDS:
         raise ValueError(f"unknown backend {requested!r} ({', '.join(BACKENDS)})")
     if requested == "torch":
-        return "torch"
+        return "torch", "backend torch in the configuration"
     why = None
     if device.type != "cpu":
         why = f"ONNX Runtime is used on the CPU only, not on {device.type}"
     elif cache_dir is None:
         why = "no cache folder for the exported models"
-    elif dtype is not None and requested == "auto":
-        return "torch"  # this CPU computes bf16 natively: torch's autocast
     elif onnxrt.runtime() is None:
-        return "torch"  # runtime() has logged why
+        return "torch", "ONNX Runtime cannot be loaded"  # runtime() has logged why, once
     if why:
         if requested == "onnx":
             log.warning("backend onnx: %s; using torch", why)
-        return "torch"
-    return "onnx"
+        return "torch", why
+    return requested, ""
 
 
 class Engine:
@@ -110,7 +115,7 @@ class Engine:
         # by nothing on ONNX Runtime, and 8 was slower per one-shot than 4 on both (bench/cpu.py, batch).
         self.max_batch = max_batch or (4 if self.device.type == "cpu" else 16)
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.backend = pick_backend(backend, self.device, autocast_dtype(self.device, precision), self.cache_dir)
+        self.backend, self._torch_why = pick_backend(backend, self.device, self.cache_dir)
         self.models: dict[str, LoadedModel] = {}
         self.lock = threading.RLock()
         self._export_lock = threading.Lock()  # one export at a time: each wants every core
@@ -119,18 +124,19 @@ class Engine:
 
     # -- models --------------------------------------------------------------------------------------
     def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
-        if self.backend == "onnx":  # from the cache, the torch net is not even read: less memory
-            onnx_net = onnxrt.load_cached(entry, self.cache_dir, torch.get_num_threads())
-            if onnx_net is not None:
-                loaded = LoadedModel(entry, onnx_net, None, "onnx")
-                with self.lock:
-                    self.models[entry.name] = loaded
-                return loaded
-        net = load_net(entry, self.device)
-        loaded = LoadedModel(entry, net, autocast_dtype(self.device, self.precision))
-        with self.lock:
-            self.models[entry.name] = loaded
-        if self.backend == "onnx":
+        if self.backend != "torch":
+            record = onnxrt.read_record(entry, self.cache_dir)
+            choice, why = self._choose(record) if record else (None, "")
+            if choice == "onnx-fp32":  # from the cache, the torch net is not even read: less memory
+                onnx_net = onnxrt.load_cached(entry, self.cache_dir, torch.get_num_threads())
+                if onnx_net is not None:
+                    return self._keep(LoadedModel(entry, onnx_net, None, "onnx", why))
+            elif choice is not None:  # torch was measured faster: no ONNX session at all
+                net = load_net(entry, self.device)
+                return self._keep(LoadedModel(entry, net, self._dtype(choice), "torch", why))
+        why = self._torch_why if self.backend == "torch" else "until its ONNX export is made and timed"
+        loaded = self._keep(LoadedModel(entry, load_net(entry, self.device), self._dtype(), "torch", why))
+        if self.backend != "torch":
             job = threading.Thread(target=self._to_onnx, args=(loaded,), name=f"onnx-{entry.name}", daemon=True)
             job.start()
             with self.lock:
@@ -139,19 +145,46 @@ class Engine:
                 job.join()
         return loaded
 
+    def _dtype(self, choice: str | None = None) -> torch.dtype | None:
+        """The autocast dtype of a torch candidate ('torch-bf16'...), or of the configured precision."""
+        return autocast_dtype(self.device, choice.split("-")[1] if choice else self.precision)
+
+    def _choose(self, record: dict) -> tuple[str, str]:
+        """The candidate to run a model on, from its export record: the fastest measured (backend auto and
+        precision auto), ONNX Runtime for backend onnx; a set precision leaves only what gives it."""
+        if self.backend == "onnx":
+            return "onnx-fp32", "backend onnx in the configuration"
+        allowed = {"auto": onnxrt.CANDIDATES, "fp32": ("onnx-fp32", "torch-fp32")}.get(self.precision)
+        if allowed is None:
+            return f"torch-{self.precision}", f"precision {self.precision} in the configuration"
+        return onnxrt.fastest(record, allowed)
+
+    def _keep(self, loaded: LoadedModel) -> LoadedModel:
+        with self.lock:
+            self.models[loaded.entry.name] = loaded
+        log.info("model %s runs on %s", loaded.entry.name, loaded.describe())
+        return loaded
+
     def _to_onnx(self, m: LoadedModel) -> None:
-        """Swap the model's torch net for its ONNX Runtime net (if it is still the loaded one by then)."""
+        """Export the model (once per model file) and switch to the fastest way measured, if the model is still
+        the loaded one by then."""
         with self._export_lock:
             with self.lock:
                 if self._closing.is_set() or self.models.get(m.entry.name) is not m:
                     return  # shutting down, or unloaded or replaced meanwhile
             try:
                 onnx_net = onnxrt.prepare(m.entry, m.net, self.cache_dir, torch.get_num_threads())
+                choice, why = self._choose(onnxrt.read_record(m.entry, self.cache_dir) or {})
             except Exception as e:
                 log.warning("model %s stays on torch: ONNX Runtime backend failed (%s)", m.entry.name, e)
                 return
             with self.lock:
-                m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
+                if choice == "onnx-fp32":
+                    m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
+                else:
+                    m.dtype = self._dtype(choice)
+                m.why = why
+            log.info("model %s runs on %s", m.entry.name, m.describe())
 
     def close(self, timeout: float = 120.0) -> None:
         """Start no more ONNX exports and wait for the one running: a thread still inside torch's exporter
@@ -184,7 +217,7 @@ class Engine:
                     return m.net(x, t)
                 except Exception as e:  # e.g. out of memory for a huge batch: torch may still manage
                     log.error("model %s: ONNX Runtime failed (%s); going back to torch", m.entry.name, e)
-                    m.net, m.backend = load_net(m.entry, self.device), "torch"
+                    m.net, m.backend, m.why = load_net(m.entry, self.device), "torch", f"ONNX Runtime failed ({e})"
             with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
                 return m.net(x, t)
 
@@ -237,8 +270,8 @@ class Engine:
             cfg = m.entry.config
             x = sampling.noise(seeds, cfg.channels, cfg.length)
             audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress, seeds)
-            backend = m.backend
-        return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate, backend=backend)
+            backend, precision = m.backend, m.precision
+        return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate, backend=backend, precision=precision)
                 for a, s in zip(audio, seeds)]
 
     def vary(self, name: str, source: np.ndarray, strength: float, count: int = 1, seed: int | None = None,
@@ -266,9 +299,9 @@ class Engine:
             else:
                 audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress,
                                    seeds)
-            backend = m.backend
+            backend, precision = m.backend, m.precision
         src = str(Path(source_name)) if source_name else None
-        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src, backend)
+        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src, backend, precision)
                 for a, s in zip(audio, seeds)]
 
     @staticmethod

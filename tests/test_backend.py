@@ -35,7 +35,7 @@ def engines(model, cache):
     """(torch reference, ONNX engine) with the model loaded; the ONNX one exported into a fresh cache."""
     ref = Engine("cpu", "fp32", backend="torch")
     ref.load(model)
-    onnx = Engine("cpu", "fp32", backend="auto", cache_dir=cache)
+    onnx = Engine("cpu", "fp32", backend="onnx", cache_dir=cache)  # auto might measure torch faster here
     assert onnx.backend == "onnx"
     assert onnx.load(model, wait=True).backend == "onnx"
     return ref, onnx
@@ -72,7 +72,7 @@ def test_cache_is_reused_and_a_bad_entry_is_rebuilt_in_the_background(model, cac
     assert sorted(p.name for p in cache.iterdir()) == sorted([entry.name, record.name])  # no temporary left
     # Not asserted on file identity: ext4 hands a freed inode number straight back. Nor on mtime: use touches.
     before = entry.read_bytes()
-    assert Engine("cpu", "fp32", cache_dir=cache).load(model).backend == "onnx"  # a hit: ready at once
+    assert Engine("cpu", "fp32", backend="onnx", cache_dir=cache).load(model).backend == "onnx"  # a hit: ready at once
     assert "export" not in caplog.text and entry.read_bytes() == before
 
     # A record that does not match the net (or is missing): the entry is dropped, the model serves on torch
@@ -80,7 +80,7 @@ def test_cache_is_reused_and_a_bad_entry_is_rebuilt_in_the_background(model, cac
     data = json.loads(record.read_text())
     data["probe"] = tampered = [v + 0.1 for v in data["probe"]]
     record.write_text(json.dumps(data))
-    engine = Engine("cpu", "fp32", cache_dir=cache)
+    engine = Engine("cpu", "fp32", backend="onnx", cache_dir=cache)
     m = engine.load(model)
     assert m.backend == "torch" and "unusable" in caplog.text
     assert engine.generate("kick", seed=1, steps=2)[0].backend == "torch"
@@ -92,7 +92,7 @@ def test_cache_is_reused_and_a_bad_entry_is_rebuilt_in_the_background(model, cac
     good = entry.read_bytes()
     entry.write_bytes(good[: len(good) // 2])  # e.g. a disk that filled up under another program
     caplog.clear()
-    m = Engine("cpu", "fp32", cache_dir=cache).load(model, wait=True)
+    m = Engine("cpu", "fp32", backend="onnx", cache_dir=cache).load(model, wait=True)
     assert m.backend == "onnx" and "unusable" in caplog.text and "exported" in caplog.text
     assert entry.read_bytes() == good  # the same export again
 
@@ -145,7 +145,7 @@ def test_backend_choice(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert Engine("cpu", "fp32", backend="onnx").backend == "torch"
     assert "no cache folder" in caplog.text
-    assert Engine("cpu", "bf16", cache_dir=tmp_path).backend == "torch"  # reduced precision stays on torch
+    assert Engine("cpu", "fp32", cache_dir=tmp_path).backend == "auto"  # measured per model at export
     assert Engine("cpu", "bf16", backend="onnx", cache_dir=tmp_path).backend == "onnx"
 
 
@@ -155,9 +155,63 @@ def test_configuration_picks_the_backend(home, monkeypatch):
 
     monkeypatch.setenv("TAD_DAEMON_DEVICE_DEVICE", "cpu")
     monkeypatch.setenv("TAD_DAEMON_DEVICE_PRECISION", "fp32")
-    assert Workspace(load_config()).engine().backend == "onnx"
+    assert Workspace(load_config()).engine().backend == "auto"
     assert Workspace(load_config()).engine().cache_dir == home / "cache" / "onnx"
     monkeypatch.setenv("TAD_DAEMON_PATHS_CACHE", str(home / "elsewhere"))
     assert Workspace(load_config()).engine().cache_dir == home / "elsewhere" / "onnx"
     monkeypatch.setenv("TAD_DAEMON_DEVICE_BACKEND", "torch")
     assert Workspace(load_config()).engine().backend == "torch"
+
+
+def test_auto_runs_each_model_the_way_measured_fastest_and_says_why(model, tmp_path, monkeypatch, caplog):
+    """The export times the candidates; the fastest is kept in the record and used from then on, with the
+    figures in the log, in `describe()` (what `tad-daemon status` shows) and in each one-shot's metadata."""
+    import json
+
+    caplog.set_level(logging.INFO, logger="tad_daemon")
+    for timings, backend, precision in [({"onnx-fp32": 0.05, "torch-fp32": 0.03, "torch-bf16": 0.04}, "torch", "fp32"),
+                                        ({"onnx-fp32": 0.05, "torch-fp32": 0.07, "torch-bf16": 0.02}, "torch", "bf16"),
+                                        ({"onnx-fp32": 0.01, "torch-fp32": 0.07, "torch-bf16": 0.09}, "onnx", "fp32")]:
+        cache = tmp_path / f"{backend}-{precision}"
+        monkeypatch.setattr(onnxrt, "measure", lambda net, onnx_net, entry, t=timings: dict(t))
+        engine = Engine("cpu", "auto", cache_dir=cache)
+        m = engine.load(model, wait=True)
+        assert (m.backend, m.precision) == (backend, precision)
+        best = f"{backend}-{precision} {min(timings.values()) * 1000:.0f} ms"
+        assert "measured fastest" in m.describe() and best in m.describe()
+        shot = engine.generate("kick", seed=1, steps=2)[0]
+        assert (shot.metadata()["backend"], shot.metadata()["precision"]) == (backend, precision)
+        record = json.loads(onnxrt.cache_path(model, cache).with_suffix(".json").read_text())
+        assert record["timings"] == timings
+        caplog.clear()
+        again = Engine("cpu", "auto", cache_dir=cache).load(model)  # from the record: no export, no timing
+        assert (again.backend, again.precision) == (backend, precision) and "export" not in caplog.text
+        # A set precision leaves only what gives it: fp32 rules out torch-bf16.
+        fp32 = Engine("cpu", "fp32", cache_dir=cache).load(model)
+        torch_faster = timings["torch-fp32"] < timings["onnx-fp32"]
+        assert fp32.precision == "fp32" and fp32.backend == ("torch" if torch_faster else "onnx")
+    assert "model kick runs on onnx fp32: measured fastest here (onnx-fp32 10 ms" in caplog.text
+
+
+def test_timing_gives_up_on_a_candidate_far_slower_than_the_best():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        import time
+
+        time.sleep(0.05)
+
+    assert onnxrt.time_call(slow, best=0.001) >= 0.05 and len(calls) == 1  # the warm-up alone: 50x the best
+    calls.clear()
+    assert onnxrt.time_call(slow) >= 0.05 and onnxrt.TIMING_CALLS[0] + 1 <= len(calls) <= onnxrt.TIMING_CALLS[1] + 1
+
+
+def test_the_real_measurement_times_every_candidate(model, engines):
+    import torch
+
+    from tad_daemon.models.registry import load_net
+
+    timings = onnxrt.measure(load_net(model, torch.device("cpu")), engines[1].get("kick").net, model)
+    assert set(timings) <= set(onnxrt.CANDIDATES) and {"onnx-fp32", "torch-fp32"} <= set(timings)
+    assert all(0 < t < 10 for t in timings.values())

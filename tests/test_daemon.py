@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -306,6 +307,7 @@ def test_send_command(daemon, tmp_path):
     assert out.returncode == 2 and "starts with '/'" in out.stderr
     out = tad(daemon.home, "status", "--port", port)
     assert out.returncode == 0 and "models:   2 (kick, snare)" in out.stdout
+    assert re.search(r"\n    kick: (torch|onnx) (fp32|bf16)", out.stdout), out.stdout  # how it runs, and why
 
 
 def test_send_without_a_daemon_and_without_torch(tmp_path):

@@ -166,7 +166,9 @@ def status(timeout, as_json, host, port, config_file):
             sys.exit(code)
     names = [a.split(":")[1] for a in PROTOCOL["/tad/status"].replies[0].args.split()]
     state = dict(zip(names, replies[0].args[1:]))
-    state["model_names"] = [r.args[2] for r in replies if r.address == "/tad/model"]
+    model_replies = [r.args for r in replies if r.address == "/tad/model"]
+    state["model_names"] = [a[2] for a in model_replies]
+    state["runs_on"] = {a[2]: a[7] for a in model_replies if len(a) > 7}
     state["address"] = f"{host}:{port}"
     if as_json:
         click.echo(json.dumps(state))
@@ -174,6 +176,8 @@ def status(timeout, as_json, host, port, config_file):
     click.echo(f"tad-daemon {state['version']} on {host}:{port}")
     click.echo(f"  device:   {state['device']}")
     click.echo(f"  models:   {state['models']} ({', '.join(state['model_names']) or 'none'})")
+    for name, runs_on in state["runs_on"].items():
+        click.echo(f"    {name}: {runs_on}")
     click.echo(f"  queue:    {state['queue']} request(s)")
     click.echo(f"  pool:     {state['pool_ready']} ready one-shot(s)")
     running = state["running_job"]

@@ -78,7 +78,10 @@ class Core:
         entries = sorted(self.app.models.items())
         for i, (name, entry) in enumerate(entries):
             c = entry.config
-            req.send("/tad/model", i, len(entries), name, c.kind, c.preset or "custom", c.source, c.license)
+            loaded = self.app.engine.models.get(name)
+            runs_on = loaded.describe() if loaded else "not loaded"
+            req.send("/tad/model", i, len(entries), name, c.kind, c.preset or "custom", c.source, c.license,
+                     runs_on)
         req.done(len(entries))
 
     def notify(self, req: Request) -> None:

@@ -21,23 +21,11 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU computes bf16 natively (AVX512-BF16 or AMX, read from Linux's cpuinfo).
-
-    Elsewhere bf16 is emulated: measured 10-30x slower than fp32 on an AVX2 laptop-class CPU.
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for inference on `device` (None: plain fp32).
 
-    'auto': bf16 on CUDA GPUs that have it, else fp16; fp16 on MPS; fp32 on CPU unless it has native bf16.
+    'auto': bf16 on CUDA GPUs that have it, else fp16; fp16 on MPS; fp32 on a CPU, where the engine times
+    bf16 against fp32 per model instead (it pays off on some CPUs and costs 10-30x on others).
     """
     if precision == "fp32":
         return None
@@ -51,4 +39,4 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else None
+    return None

@@ -13,6 +13,11 @@ rename), the JSON last; an export is checked against torch on the probe before i
 checked against its recorded probe output at every load: one that is incomplete, fails to load or does not
 match is rebuilt. Entries unused for 30 days are removed.
 
+The record also says which way of running the model was fastest on this machine: at export, one step of
+the real input shape is timed on each candidate (ONNX Runtime fp32, torch fp32, torch with bf16 autocast)
+for a second or so. bf16 pays off on some CPUs and costs 10-30x on others, and ONNX Runtime's lead over
+torch differs from CPU to CPU, so the choice is measured here rather than read from CPU flags.
+
 All sessions of a process share one memory arena: each session's own arena would keep its peak activations
 (measured: 4 seed-architecture models after a batch of 4 held 2.5 GB; shared, 1.1 GB).
 """
@@ -36,11 +41,14 @@ from tad_daemon.models.registry import ModelEntry
 
 log = logging.getLogger(__name__)
 
-EXPORT_RECIPE = 2  # bump when the export below changes: old cache entries are then never used again
+EXPORT_RECIPE = 3  # bump when the export below changes: old cache entries are then never used again
 OPSET = 17
 PROBE_TOLERANCE = 1e-3  # max abs difference on the probe (to torch, or to the recorded output); measured ~3e-7
 PROBE_STRIDE = 64  # the recorded probe output keeps every 64th sample (1,024 values for a stereo one-shot)
 UNUSED_DAYS = 30
+CANDIDATES = ("onnx-fp32", "torch-fp32", "torch-bf16")  # backend-precision, in the order they are timed
+TIMING_BUDGET = 0.5  # seconds of timed calls per candidate (after one warm-up call)
+TIMING_CALLS = (2, 8)  # at least, at most
 
 _runtime = None
 _runtime_problem: str | None = None
@@ -145,9 +153,66 @@ def _atomic_write(path: Path, write) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def time_call(call, best: float | None = None) -> float:
+    """The fastest of a few timed calls of `call` after one warm-up; just the warm-up's time when that alone
+    is over 3x `best` (an emulated bf16 would otherwise cost many seconds to confirm it is slow)."""
+    start = time.perf_counter()
+    call()
+    warm = time.perf_counter() - start
+    if best is not None and warm > 3 * best:
+        return warm
+    times: list[float] = []
+    while len(times) < TIMING_CALLS[0] or (len(times) < TIMING_CALLS[1] and sum(times) < TIMING_BUDGET):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure(net: torch.nn.Module, onnx_net: OnnxNet, entry: ModelEntry) -> dict[str, float]:
+    """Seconds per U-Net call (batch 1, the model's one-shot length) of each of CANDIDATES."""
+    x, t = (torch.from_numpy(a) for a in probe(entry))
+
+    def on_torch(dtype: torch.dtype | None):
+        def call() -> None:
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=dtype is not None):
+                net(x, t)
+        return call
+
+    calls = {"onnx-fp32": lambda: onnx_net(x, t), "torch-fp32": on_torch(None),
+             "torch-bf16": on_torch(torch.bfloat16)}
+    timings: dict[str, float] = {}
+    for name in CANDIDATES:
+        try:
+            timings[name] = time_call(calls[name], min(timings.values(), default=None))
+        except Exception as e:  # e.g. an operator without a bf16 kernel in this torch: not a candidate
+            log.info("%s: %s is not a candidate (%s)", entry.name, name, e)
+    return timings
+
+
+def fastest(record: dict, allowed: tuple[str, ...] = CANDIDATES) -> tuple[str, str]:
+    """The fastest allowed candidate in an export record, and a line saying why (the figures)."""
+    timings = {k: v for k, v in record.get("timings", {}).items() if k in allowed}
+    if not timings:
+        return "onnx-fp32", "no timings recorded"
+    best = min(timings, key=timings.get)
+    figures = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in sorted(timings.items(), key=lambda kv: kv[1]))
+    return best, f"measured fastest here ({figures} per step)"
+
+
+def read_record(entry: ModelEntry, cache_dir: Path) -> dict | None:
+    """The export record of `entry` in the cache, or None when there is none or it cannot be read."""
+    try:
+        record = json.loads(cache_path(entry, cache_dir).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) -> OnnxNet:
     """Export `net` (fp32, CPU) to `path` with ONNX Runtime's portable graph optimisations applied (a cached
-    load takes a third of the time), check it against `net`, then record its probe output beside it."""
+    load takes a third of the time), check it against `net`, time the candidates, then record the probe
+    output and the timings beside it."""
     try:
         import onnx  # noqa: F401  (torch's exporter needs it; say so plainly rather than deep in a traceback)
     except ImportError:
@@ -160,6 +225,7 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
     try:
         x, t = probe(entry)
         copied = copy.deepcopy(net).float().cpu().eval()  # the live net may be sampling in another thread
+        copied.requires_grad_(False)
         with warnings.catch_warnings():
             # The exporter's deprecation notice, and tracer notes about shape checks that are constant for a
             # model (its one-shot length); the batch size stays free, and the probe checks the result.
@@ -167,7 +233,6 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
             torch.onnx.export(copied, (torch.from_numpy(x), torch.from_numpy(t)), raw, dynamo=False,
                               opset_version=OPSET, input_names=["x", "t"], output_names=["v"],
                               dynamic_axes={"x": {0: "batch"}, "t": {0: "batch"}, "v": {0: "batch"}})
-        del copied
 
         def optimise(tmp: str) -> None:
             opts = ort.SessionOptions()
@@ -181,10 +246,14 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
     finally:
         Path(raw).unlink(missing_ok=True)
     onnx_net = OnnxNet(path, threads)
-    diff = onnx_net.check(net, entry)
+    diff = onnx_net.check(copied, entry)
+    seconds = round(time.perf_counter() - start, 1)
+    timings = measure(copied, onnx_net, entry)
+    del copied
     record = {"model": entry.name, "model_file": str(entry.path), "made": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "seconds": round(time.perf_counter() - start, 1), "difference_to_torch": diff, **versions(),
-              "probe_stride": PROBE_STRIDE, "probe": onnx_net.probe_output(entry)[..., ::PROBE_STRIDE].ravel().tolist()}
+              "seconds": seconds, "difference_to_torch": diff, **versions(), "threads": threads,
+              "timings": timings, "probe_stride": PROBE_STRIDE,
+              "probe": onnx_net.probe_output(entry)[..., ::PROBE_STRIDE].ravel().tolist()}
     _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record)))
     log.info("exported %s to ONNX in %.1f s (max difference to torch %.2g): %s", entry.name, record["seconds"],
              diff, path)

@@ -116,7 +116,8 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
             replies=(Reply("/tad/done /tad/vary", "s:path s:model i:seed f:strength s:source_path", "file"),),
             results="count"),
     Command("/tad/models",
-            replies=(Reply("/tad/model", "i:index i:total s:name s:kind s:preset s:source s:license", "model"),
+            replies=(Reply("/tad/model", "i:index i:total s:name s:kind s:preset s:source s:license s:runs_on",
+                           "model"),
                      Reply("/tad/done /tad/models", "i:total"))),
     Command("/tad/status",
             replies=(Reply("/tad/done /tad/status", "s:version s:device i:models i:queue i:pool_ready "
