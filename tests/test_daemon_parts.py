@@ -221,10 +221,17 @@ def test_autostart_install_show_remove(home, tmp_path):
     assert out.returncode == 0 and unit.is_file(), out.stderr
     assert f'"{sys.executable}" "-m" "tad_daemon" "serve"' in unit.read_text()
     assert f'TAD_DAEMON_HOME={home}' in unit.read_text()
-    assert "systemctl --user enable --now" in out.stdout  # told, not run
+    # Linked as `systemctl --user enable` would: a unit file alone never starts.
+    link = unit.parent / "default.target.wants" / "tad-daemon.service"
+    assert link.is_symlink() and link.resolve() == unit.resolve()
+    assert "to start it now: systemctl --user daemon-reload && systemctl --user start" in out.stdout  # told, not run
     assert "(installed)" in run_cli(home, "autostart", "show", env_extra=extra).stdout
+    link.unlink()
+    assert "not linked" in run_cli(home, "autostart", "show", env_extra=extra).stdout
+    assert run_cli(home, "autostart", "install", env_extra=extra).returncode == 0 and link.is_symlink()
+    assert run_cli(home, "autostart", "install", env_extra=extra).returncode == 0 and link.is_symlink()  # again
     out = run_cli(home, "autostart", "remove", env_extra=extra)
-    assert out.returncode == 0 and not unit.exists()
+    assert out.returncode == 0 and not unit.exists() and not link.is_symlink()
 
 
 def test_config_prints_every_key_its_value_and_source(home):

@@ -248,19 +248,21 @@ def _run_all(commands: list[list[str]]) -> None:
 @config_option
 def autostart_install(enable, config_file):
     """Write the start-at-login entry for this Python's `tad-daemon serve`."""
-    from tad_daemon.daemon.autostart import enable_commands
+    from tad_daemon.daemon.autostart import enable_commands, install, login_link, start_commands
 
     entry = _entry(config_file)
-    entry.path.parent.mkdir(parents=True, exist_ok=True)
-    entry.path.write_text(entry.text, encoding="utf-8", newline="")
+    try:
+        install(entry)
+    except OSError as e:
+        raise Failure(f"cannot write the start-at-login entry: {e}") from None
     click.echo(f"wrote {entry.path}")
+    if login_link(entry):
+        click.echo(f"linked {login_link(entry)} -> {entry.path}")
     if enable:
         _run_all(enable_commands(entry))
-    elif enable_commands(entry):
-        click.echo("it starts at your next login; to start it now: "
-                   + " && ".join(" ".join(c) for c in enable_commands(entry)))
-    else:
-        click.echo("it starts at your next login; to start it now: tad-daemon serve")
+        return
+    start = " && ".join(" ".join(c) for c in start_commands(entry)) or "tad-daemon serve"
+    click.echo(f"it starts at your next login; to start it now: {start}")
 
 
 @autostart.command("remove")
@@ -268,13 +270,12 @@ def autostart_install(enable, config_file):
 @config_option
 def autostart_remove(disable, config_file):
     """Remove the start-at-login entry."""
-    from tad_daemon.daemon.autostart import disable_commands
+    from tad_daemon.daemon.autostart import disable_commands, remove
 
     entry = _entry(config_file)
     if disable and entry.path.exists():
         _run_all(disable_commands(entry))
-    if entry.path.exists():
-        entry.path.unlink()
+    if remove(entry):
         click.echo(f"removed {entry.path}")
         if not disable and disable_commands(entry):
             stop = " && ".join(" ".join(c) for c in disable_commands(entry))
@@ -287,9 +288,10 @@ def autostart_remove(disable, config_file):
 @config_option
 def autostart_show(config_file):
     """Show where the entry goes, whether it is installed, and what it holds."""
+    from tad_daemon.daemon.autostart import installed
+
     entry = _entry(config_file)
-    state = "installed" if entry.path.exists() else "not installed"
-    click.echo(f"# {entry.path} ({state})")
+    click.echo(f"# {entry.path} ({installed(entry)})")
     click.echo(entry.text.rstrip())
 
 

@@ -99,6 +99,55 @@ def entry(platform: str, environ: dict[str, str], cmd: list[str], log_dir: Path)
     return Entry(platform, startup / "tad-daemon.cmd", windows_cmd(cmd, env))
 
 
+def login_link(e: Entry) -> Path | None:
+    """The link that makes systemd start the unit at login (what `systemctl --user enable` makes): without it,
+    a unit file alone never starts. None on other platforms, where the file itself is enough."""
+    if e.platform != "linux":
+        return None
+    return e.path.parent / "default.target.wants" / UNIT
+
+
+def install(e: Entry) -> None:
+    """Write the entry, and on Linux link it into default.target.wants so that it starts at the next login."""
+    e.path.parent.mkdir(parents=True, exist_ok=True)
+    e.path.write_text(e.text, encoding="utf-8", newline="")
+    link = login_link(e)
+    if link is not None:
+        link.parent.mkdir(exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(e.path)
+
+
+def remove(e: Entry) -> bool:
+    """Remove the entry and its login link; False when there was nothing to remove."""
+    link = login_link(e)
+    if link is not None and link.is_symlink():
+        link.unlink()
+    if not e.path.exists():
+        return False
+    e.path.unlink()
+    return True
+
+
+def installed(e: Entry) -> str:
+    link = login_link(e)
+    if not e.path.exists():
+        return "not installed"
+    if link is not None and link.resolve() != e.path.resolve():
+        return "written but not linked into default.target.wants: run `tad-daemon autostart install` again"
+    return "installed"
+
+
+def start_commands(e: Entry) -> list[list[str]]:
+    """What starts an installed entry now, without waiting for the next login."""
+    if e.platform == "linux":
+        return [["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "start", UNIT]]
+    if e.platform == "darwin":
+        return [["launchctl", "load", "-w", str(e.path)]]
+    return []
+
+
 def enable_commands(e: Entry) -> list[list[str]]:
     """What starts the entry now (and at every login), for `install --enable`."""
     if e.platform == "linux":
