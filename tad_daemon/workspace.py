@@ -8,7 +8,7 @@ import numpy as np
 
 from tad_daemon.audio.folder import SampleFolder
 from tad_daemon.audio.post import PostProcess, postprocess
-from tad_daemon.audio.wav import remove_stale_temp_files
+from tad_daemon.audio.wav import remove_stale_temp_files, remove_temp_folder
 from tad_daemon.config import Config
 from tad_daemon.engine import Engine, OneShot
 from tad_daemon.models.registry import ModelEntry, model_folders, scan
@@ -29,6 +29,10 @@ class Workspace:
         self.samples = SampleFolder(out or cfg.path("paths.samples"), bits=cfg["generate.bits"],
                                     per_model=out is None)
         remove_stale_temp_files(self.samples.root)
+
+    def close(self) -> None:
+        """Leave nothing of ours in the sample folder: its temporary folder goes when it is empty."""
+        remove_temp_folder(self.samples.root)
 
     def scan(self) -> tuple[dict[str, ModelEntry], list[str]]:
         return scan(model_folders(self.models_dir, self.cfg["models.bundled"]))

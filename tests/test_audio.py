@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -122,6 +124,31 @@ def test_metadata_round_trips_and_format_is_24_bit(tmp_path):
     assert read_metadata(path) == meta
     assert sorted(p.name for p in tmp_path.iterdir()) == [TMP_DIR, "a.wav"]
     assert not list((tmp_path / TMP_DIR).iterdir())
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_new_wavs_get_the_users_normal_mode(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = write_wav(tmp_path / "a.wav", decaying_hit(), SR)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # what any program's saved file gets, not 0600
+
+
+def test_stale_temporary_files_that_cannot_be_removed_are_not_fatal(tmp_path, monkeypatch, caplog):
+    (tmp_path / TMP_DIR).mkdir()
+    (tmp_path / TMP_DIR / "old.wav.part").write_bytes(b"RIFF")
+
+    def read_only(self, missing_ok=False):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(type(tmp_path), "unlink", read_only)
+    assert remove_stale_temp_files(tmp_path) == 0
+    assert "cannot remove the stale temporary file" in caplog.text
+    monkeypatch.undo()
+    assert remove_stale_temp_files(tmp_path) == 1
 
 
 def test_writer_leaves_no_partial_file_when_killed(tmp_path):

@@ -8,15 +8,18 @@ comment as JSON, so `tad-daemon info FILE` or any tag reader shows how to make i
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from tad_daemon import __version__
+
+log = logging.getLogger(__name__)
 
 TMP_DIR = ".tad-tmp"
 SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
@@ -49,8 +52,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, meta
     if bits not in SUBTYPES:
         raise ValueError(f"bit depth must be one of {sorted(SUBTYPES)}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = temp_folder(Path(tmp_root) if tmp_root else path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".wav.part", dir=tmp_dir)
+    fd, tmp = _create_part(Path(tmp_root) if tmp_root else path.parent, path.stem)
     try:
         with os.fdopen(fd, "wb") as raw:
             with sf.SoundFile(raw, "w", samplerate=sample_rate, channels=audio.shape[0],
@@ -69,6 +71,22 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, meta
     return path
 
 
+def _create_part(root: Path, stem: str) -> tuple[int, str]:
+    """A new temporary file in `root/.tad-tmp`, mode 0666 less the umask like any file a program saves
+    (mkstemp's 0600 would hide the sample from a DAW or sampler running as another user)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for attempt in range(100):
+        tmp = temp_folder(root) / f"{stem}.{secrets.token_hex(4)}.wav.part"
+        try:
+            return os.open(tmp, flags, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the folder was just removed by a process that stopped: make it again
+            if attempt:
+                raise
+    raise FileExistsError(f"no free temporary name in {root / TMP_DIR}")
+
+
 def read_metadata(path: str | os.PathLike) -> dict:
     """The generation metadata written by `write_wav` ({} for files that have none)."""
     with sf.SoundFile(str(path)) as f:
@@ -81,11 +99,27 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def remove_stale_temp_files(root: str | os.PathLike) -> int:
-    """Delete temporary files a killed process left behind; returns how many."""
+    """Delete temporary files a killed process left behind; returns how many. Never fatal: a file that cannot
+    be removed (a read-only folder) is hidden anyway, and is logged."""
     folder = Path(root) / TMP_DIR
     count = 0
-    if folder.is_dir():
-        for f in folder.glob("*.part"):
+    try:
+        parts = list(folder.glob("*.part")) if folder.is_dir() else []
+    except OSError as e:
+        log.warning("cannot look in %s for stale temporary files: %s", folder, e)
+        return 0
+    for f in parts:
+        try:
             f.unlink(missing_ok=True)
             count += 1
+        except OSError as e:
+            log.warning("cannot remove the stale temporary file %s: %s", f, e)
     return count
+
+
+def remove_temp_folder(root: str | os.PathLike) -> None:
+    """Remove the temporary folder when it is empty, so nothing of ours is left in the sample folder."""
+    try:
+        (Path(root) / TMP_DIR).rmdir()
+    except OSError:
+        pass  # not there, still in use by another process's write, or a read-only folder

@@ -70,6 +70,8 @@ def _write_all(ws, shots) -> None:
             click.echo(ws.save(shot))
     except OSError as e:
         raise Failure(f"cannot write to the sample folder: {e}") from None
+    finally:
+        ws.close()
 
 
 @click.command()

@@ -118,6 +118,7 @@ class App:
         self.scheduler.stop()
         self.writer.stop()
         self.engine.close()
+        self.workspace.close()
 
 
 def serve(cfg: Config, server: Server, log_level: str = "info") -> int:
