@@ -17,7 +17,7 @@ from tad_daemon.models.registry import ModelEntry, model_folders, scan
 def post_settings(cfg: Config, enabled: bool = True) -> PostProcess:
     if not enabled:
         return PostProcess.none()
-    return PostProcess(dc=cfg["post.dc"], tail=cfg["post.tail"], normalize=cfg["post.normalize"],
+    return PostProcess(clicks=cfg["post.clicks"], dc=cfg["post.dc"], tail=cfg["post.tail"], normalize=cfg["post.normalize"],
                        peak_db=cfg["post.peak_db"], loudness_lufs=cfg["post.loudness_lufs"])
 
 
@@ -47,7 +47,7 @@ class Workspace:
         post = post or self.post
         audio = postprocess(shot.audio, post, shot.sample_rate)
         meta = shot.metadata()
-        meta["post"] = {"dc": post.dc, "tail": post.tail, "normalize": post.normalize}
+        meta["post"] = {"clicks": post.clicks, "dc": post.dc, "tail": post.tail, "normalize": post.normalize}
         return audio, meta
 
     def save(self, shot: OneShot, post: PostProcess | None = None,

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from tad_daemon.audio.folder import SampleFolder
 from tad_daemon.audio.load import AudioError, load_oneshot
-from tad_daemon.audio.post import PostProcess, postprocess
+from tad_daemon.audio.post import PostProcess, count_clicks, postprocess, remove_clicks
 from tad_daemon.audio.wav import TMP_DIR, read_metadata, remove_stale_temp_files, write_wav
 from tad_daemon.names import NameError_
 
@@ -114,6 +114,39 @@ def test_each_post_processing_step_can_be_switched_off():
     assert faded[:, -1].max() == 0.0
     with pytest.raises(ValueError):
         PostProcess(tail="nope")
+
+
+def planted_clicks(x: np.ndarray) -> np.ndarray:
+    """`x` with three isolated spikes in its quiet part: 1, 2 and 3 samples wide (what waveform models leave)."""
+    y = x.copy()
+    y[:, 20000] += 0.6
+    y[0, 24000:24002] -= [0.4, 0.5]
+    y[:, 28000:28003] += [0.3, 0.7, 0.3]
+    return y
+
+
+@pytest.mark.parametrize("kind", ["kick", "snare", "hat", "perc"])
+def test_clicks_are_counted_and_removed_and_drums_are_left_alone(kind):
+    from tad_daemon.quality.report import defects
+    from tad_daemon.synth import render_batch
+
+    drums = render_batch(kind, 12, 5)
+    assert [count_clicks(x) for x in drums] == [0] * 12  # no drum has clicks: its attack is not one
+    for x in drums:
+        np.testing.assert_array_equal(remove_clicks(x), x)  # so nothing is touched
+    clicky = planted_clicks(drums[0])
+    assert count_clicks(clicky) == 5  # counted per channel: 2 + 1 + 2, as planted
+    fixed = remove_clicks(clicky)
+    assert count_clicks(fixed) == 0
+    away = np.ones(L, bool)
+    away[[*range(19990, 20010), *range(23990, 24010), *range(27990, 28010)]] = False
+    np.testing.assert_array_equal(fixed[:, away], drums[0][:, away])  # the rest untouched
+    assert np.abs(fixed - drums[0]).max() < 0.1 * np.abs(clicky - drums[0]).max()
+    bad = defects(np.stack([clicky, drums[1], drums[2], drums[3]]))
+    assert bad["clicks"] == 0.25 and bad["clicks_per_oneshot"] == 5 / 4
+    assert defects(drums)["clicks"] == 0
+    assert count_clicks(postprocess(clicky, PostProcess())) == 0  # on by default
+    assert count_clicks(postprocess(clicky, PostProcess(clicks=False, tail="off"))) > 0
 
 
 def test_metadata_round_trips_and_format_is_24_bit(tmp_path):

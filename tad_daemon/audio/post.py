@@ -1,7 +1,10 @@
-"""Post-processing of generated one-shots: DC removal, tail clean-up, normalisation. Each one switchable.
+"""Post-processing of generated one-shots: click removal, DC removal, tail clean-up, normalisation. Each one
+switchable.
 
 The seed's models hiss a little and sometimes add noise toward the end of the sample; the tail gate cuts
 what follows the sound's decay, and the DC blocker removes the offset a waveform model can drift into.
+Waveform models also leave isolated spikes of one to three samples (heard as clicks) that no recorded drum
+has: they are found against the level around them and bridged over.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ TAILS = ("gate", "fade", "off")
 NORMALIZE = ("peak", "loudness", "off")
 
 
+CLICK_RATIO = 10.0  # a spike this many times the RMS of both sides of it is a click (noise peaks at ~4-5x)
+CLICK_GAP = 3  # samples each side of a sample left out of its surroundings: a click is 1-3 samples wide
+CLICK_WINDOW_MS = 2.5  # each side's surroundings
+CLICK_FLOOR_DB = -60.0  # re the peak: below this, a spike is quantisation noise, not a click
+
+
 @dataclass
 class PostProcess:
+    clicks: bool = True
     dc: bool = True
     tail: str = "gate"  # gate: silence after the decay; fade: fade out the last `fade_ms`; off
     gate_db: float = -50.0  # below the peak, for the gate
@@ -36,7 +46,54 @@ class PostProcess:
 
     @classmethod
     def none(cls) -> PostProcess:
-        return cls(dc=False, tail="off", normalize="off")
+        return cls(clicks=False, dc=False, tail="off", normalize="off")
+
+
+def find_clicks(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A (channels, frames) mask of isolated spikes: samples over CLICK_RATIO times the RMS of the louder of the
+    CLICK_WINDOW_MS on either side (CLICK_GAP samples each way left out). A drum's attack is never flagged: the
+    sound after it is as loud."""
+    x = np.asarray(x, dtype=np.float64)
+    w = max(1, int(sample_rate * CLICK_WINDOW_MS / 1000))
+    g = CLICK_GAP
+    frames = x.shape[-1]
+    power = np.concatenate([np.zeros(x.shape[:-1] + (w + g + 1,)), x**2, np.zeros(x.shape[:-1] + (w + g,))], -1)
+    c = np.cumsum(power, axis=-1)
+    i = np.arange(frames) + w + g + 1  # index of each sample in `power`
+    left = (c[..., i - g - 1] - c[..., i - g - 1 - w]) / w
+    right = (c[..., i + g + w] - c[..., i + g]) / w
+    level = np.sqrt(np.maximum(left, right))
+    peak = np.abs(x).max(axis=-1, keepdims=True)
+    return (np.abs(x) > CLICK_RATIO * level) & (np.abs(x) > peak * 10 ** (CLICK_FLOOR_DB / 20))
+
+
+def count_clicks(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int:
+    """Clicks in a (channels, frames) one-shot: runs of flagged samples, over all channels."""
+    mask = find_clicks(x, sample_rate)
+    return int((np.diff(mask.astype(np.int8), axis=-1, prepend=0) == 1).sum())
+
+
+def remove_clicks(x: np.ndarray, sample_rate: int = SAMPLE_RATE, passes: int = 4) -> np.ndarray:
+    """Bridge each click (and one sample either side of it) with a straight line between its neighbours; again
+    while bridging shows another (a spike wider than CLICK_GAP is found edge by edge)."""
+    for _ in range(passes):
+        mask = find_clicks(x, sample_rate)
+        if not mask.any():
+            return x
+        x = _bridge(x, mask)
+    return x
+
+
+def _bridge(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    wide = mask.copy()
+    wide[..., 1:] |= mask[..., :-1]
+    wide[..., :-1] |= mask[..., 1:]
+    out = np.array(x, dtype=np.float32)
+    n = np.arange(x.shape[-1])
+    for ch in np.flatnonzero(wide.any(axis=-1)):
+        keep = ~wide[ch]
+        out[ch, wide[ch]] = np.interp(n[wide[ch]], n[keep], out[ch, keep])
+    return out
 
 
 def remove_dc(x: np.ndarray, sample_rate: int = SAMPLE_RATE, cutoff_hz: float = 10.0) -> np.ndarray:
@@ -105,12 +162,16 @@ def normalize_loudness(x: np.ndarray, lufs: float, sample_rate: int = SAMPLE_RAT
 def postprocess(x: np.ndarray, settings: PostProcess, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Apply the switched-on steps to a (channels, frames) one-shot; the result never exceeds full scale."""
     x = np.nan_to_num(np.asarray(x, dtype=np.float32))
+    if settings.clicks:
+        x = remove_clicks(x, sample_rate)
     if settings.dc:
         x = remove_dc(x, sample_rate)
     if settings.tail == "gate":
         x = fade_tail(gate_tail(x, settings.gate_db, sample_rate=sample_rate), 5.0, sample_rate)
     elif settings.tail == "fade":
         x = fade_tail(x, settings.fade_ms, sample_rate)
+    if settings.clicks and settings.tail != "off":  # a spike the gate left alone before silence clicks too
+        x = remove_clicks(x, sample_rate)
     if settings.normalize == "peak":
         x = normalize_peak(x, settings.peak_db)
     elif settings.normalize == "loudness":

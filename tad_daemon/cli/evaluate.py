@@ -30,7 +30,7 @@ def evaluate(model, count, steps, sampler, schedule, seed, out, as_json, device,
                          trained on real CC0 drums only;
       Frechet distance   to the reference sounds of the class (lower is closer);
       diversity          how different the one-shots are from one another;
-      defects            the share of clipped, silent or DC-offset outputs;
+      defects            the share of clipped, silent, DC-offset or clicking raw outputs;
     and a PNG of waveforms and spectrograms to look at before listening.
     """
     cfg = load(config_file, **{"device.device": device})

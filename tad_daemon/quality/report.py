@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tad_daemon.audio.post import count_clicks
 from tad_daemon.quality.classifier import DrumClassifier
 from tad_daemon.quality.features import extract_batch
 from tad_daemon.quality.frechet import gaussian_frechet
@@ -77,11 +78,14 @@ def mean_pairwise_distance(z: np.ndarray) -> float:
 
 
 def defects(raw: np.ndarray) -> dict[str, float]:
-    """Shares of raw (before post-processing) outputs (n, channels, frames) that are clipped, silent, DC-offset."""
+    """Shares of raw (before post-processing) outputs (n, channels, frames) that are clipped, silent, DC-offset
+    or have clicks (isolated spikes no real drum has: audio/post.py finds them), and the clicks per one-shot."""
     peak = np.abs(raw).max(axis=(1, 2))
     clipped = (np.abs(raw) >= CLIP_LEVEL).mean(axis=(1, 2)) > 1e-3
+    clicks = np.array([count_clicks(x) for x in raw])
     return {"clipped": float(clipped.mean()), "silent": float((peak < SILENT_PEAK).mean()),
-            "dc_offset": float((np.abs(raw.mean(axis=(1, 2))) > DC_LIMIT).mean())}
+            "dc_offset": float((np.abs(raw.mean(axis=(1, 2))) > DC_LIMIT).mean()),
+            "clicks": float((clicks > 0).mean()), "clicks_per_oneshot": float(clicks.mean())}
 
 
 @dataclass
@@ -101,6 +105,8 @@ class QualityReport:
     clipped: float
     silent: float
     dc_offset: float
+    clicks: float = 0.0  # share of raw outputs with at least one click (post-processing removes them)
+    clicks_per_oneshot: float = 0.0
     sheet: str = ""
     schedule: str = ""  # the sampler's time steps (logsnr, karras, linear)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
@@ -114,7 +120,9 @@ class QualityReport:
             f"{self.class_consistency_real:.0%}); called {', '.join(f'{k} {v}' for k, v in self.predicted.items())}",
             f"  Frechet distance    {self.frechet:8.2f}  (to the {self.kind} reference sounds; lower is closer)",
             f"  diversity           {self.diversity:8.2f}  (reference sounds: {self.reference_diversity:.2f})",
-            f"  clipped / silent / DC offset: {self.clipped:.0%} / {self.silent:.0%} / {self.dc_offset:.0%}",
+            f"  clipped / silent / DC offset / clicks: {self.clipped:.0%} / {self.silent:.0%} / "
+            f"{self.dc_offset:.0%} / {self.clicks:.0%}  (clicks: {self.clicks_per_oneshot:.1f} per raw one-shot; "
+            "post-processing removes them)",
         ] + ([f"  picture: {self.sheet}"] if self.sheet else [])
 
     def to_json(self) -> str:
