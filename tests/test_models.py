@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -41,6 +43,23 @@ def test_model_file_round_trip_in_fp16(tmp_path):
     net16 = load_net(read_entry(half), torch.device("cpu"))
     assert next(net16.parameters()).dtype == torch.float32
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_a_shared_layer_is_stored_once(tmp_path):
+    from safetensors import safe_open
+
+    from tad_daemon.models.modelfile import read_weights
+
+    net = load_net(read_entry(make_model(tmp_path, "a")), torch.device("cpu"))
+    params = sum(p.numel() for p in net.parameters())  # each shared parameter once
+    assert params < sum(t.numel() for t in net.state_dict().values())  # the U-Net does share one layer
+    path = save_model(tmp_path / "b.safetensors", net.state_dict(), read_entry(tmp_path / "a.safetensors").config)
+    with safe_open(str(path), framework="pt") as f:
+        assert sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()) == params
+    again = load_net(read_entry(path), torch.device("cpu"))  # strict load: every name is there again
+    for (name, a), b in zip(net.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert read_weights(path).keys() == net.state_dict().keys()
 
 
 def test_scan_skips_broken_files_and_user_folder_overrides_bundled(tmp_path):

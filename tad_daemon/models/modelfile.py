@@ -71,7 +71,14 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    return load_file(str(path), device="cpu")
+    """The weights by name, shared ones under each of their names again (see save_model)."""
+    with safe_open(str(path), framework="pt") as f:
+        aliases = json.loads((f.metadata() or {}).get("tad_shared", "{}"))
+    weights = load_file(str(path), device="cpu")
+    for alias, name in aliases.items():
+        if name in weights and alias not in weights:
+            weights[alias] = weights[name]
+    return weights
 
 
 def save_model(path: str | os.PathLike, weights: dict[str, torch.Tensor], config: ModelConfig,
@@ -83,17 +90,25 @@ def save_model(path: str | os.PathLike, weights: dict[str, torch.Tensor], config
     config.check()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {}
+    tensors, aliases, first = {}, {}, {}
     for key, t in weights.items():
+        # The U-Net uses one layer under two names: stored once, under its first name (read_weights restores
+        # the other), so a file holds each parameter once.
+        same = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+        if same in first:
+            aliases[key] = first[same]
+            continue
+        first[same] = key
         t = t.detach().cpu()
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
-        tensors[key] = t.clone().contiguous()  # the U-Net shares some tensors; safetensors wants copies
+        tensors[key] = t.clone().contiguous()
     # Dot-prefixed and without the model suffix: the models-folder watcher ignores it while it grows.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={"tad": config.to_json()})
+        meta = {"tad": config.to_json(), **({"tad_shared": json.dumps(aliases)} if aliases else {})}
+        save_file(tensors, tmp, metadata=meta)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
