@@ -17,8 +17,9 @@ from tad_daemon.models.registry import ModelEntry, model_folders, scan
 def post_settings(cfg: Config, enabled: bool = True) -> PostProcess:
     if not enabled:
         return PostProcess.none()
-    return PostProcess(clicks=cfg["post.clicks"], dc=cfg["post.dc"], tail=cfg["post.tail"], normalize=cfg["post.normalize"],
-                       peak_db=cfg["post.peak_db"], loudness_lufs=cfg["post.loudness_lufs"])
+    return PostProcess(clicks=cfg["post.clicks"], dc=cfg["post.dc"], tail=cfg["post.tail"],
+                       normalize=cfg["post.normalize"], peak_db=cfg["post.peak_db"],
+                       loudness_lufs=cfg["post.loudness_lufs"])
 
 
 class Workspace:
