@@ -301,6 +301,11 @@ def test_send_command(daemon, tmp_path):
     assert out.returncode == 1 and "count: expected an integer (i), got a string" in out.stdout
     out = tad(daemon.home, "send", "/tad/generate", "nope", "--tabs", "--port", port)
     assert out.returncode == 1 and out.stdout.startswith("/tad/fail\t/tad/generate\tunknown model")
+    out = tad(daemon.home, "send", "/tad/generate", "snare", "100000", "--port", port)
+    assert out.returncode == 1 and "generate.max_count" in out.stdout
+    log = daemon.output()  # every /tad/fail is logged with its reason
+    assert "/tad/generate from 127.0.0.1:" in log and "failed: unknown model 'nope'" in log
+    assert "failed: count must be between 1 and" in log
     out = tad(daemon.home, "send", "/tad/ping", "--timeout", "-1", "--port", port)
     assert out.returncode == 2
     out = tad(daemon.home, "send", "tad/ping", "--port", port)
@@ -322,7 +327,10 @@ def test_send_without_a_daemon_and_without_torch(tmp_path):
 
     out = subprocess.run([sys.executable, "-c", code, str(free_port())], capture_output=True, text=True,
                          env=tad_env(tmp_path), timeout=60)
-    assert out.returncode == 3 and "no tad-daemon is listening" in out.stderr, out.stderr
+    assert out.returncode == 3 and out.stderr.startswith("Error: no tad-daemon is listening"), out.stderr
+    for command in ("status", "jobs"):  # one style for every command's errors
+        out = tad(tmp_path, command, "--port", str(free_port()))
+        assert out.returncode == 3 and out.stderr.startswith("Error: no tad-daemon is listening"), out.stderr
     timed = subprocess.run([sys.executable, "-X", "importtime", "-m", "tad_daemon", "send", "/tad/ping", "--port",
                             str(free_port())], capture_output=True, text=True, env=tad_env(tmp_path), timeout=60)
     imported = [li.split("|")[-1].strip() for li in timed.stderr.splitlines() if "|" in li]

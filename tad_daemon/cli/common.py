@@ -27,6 +27,11 @@ class Failure(click.ClickException):
         self.exit_code = exit_code
 
 
+def error(message: str) -> None:
+    """An error on stderr, in click's style (what a Failure prints): one style for every command."""
+    click.echo(f"Error: {message}", err=True)
+
+
 def run_with_progress(label: str, job):
     """Run `job(progress)` under a progress bar on stderr; `progress(done, total)` moves the bar."""
     with click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"), show_eta=True) as bar:

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from tad_daemon.cli.common import Failure, config_option, load
+from tad_daemon.cli.common import Failure, config_option, error, load
 from tad_daemon.config import DEFAULTS, default_config_file
 
 
@@ -130,7 +130,7 @@ def send(address, args, timeout, as_json, tabs, host, port, config_file):
         def show(msg) -> None:
             click.echo(format_reply(msg, as_json, tabs))
 
-        code = request(address, values, host, port, timeout, show, lambda m: click.echo(m, err=True))
+        code = request(address, values, host, port, timeout, show, error)
     except UsageError as e:
         raise click.UsageError(str(e)) from None
     except OSError as e:
@@ -159,10 +159,10 @@ def status(timeout, as_json, host, port, config_file):
         code = request(address, [], host, port, timeout, replies.append, errors.append)
         if code != OK:
             for e in errors:
-                click.echo(e, err=True)
+                error(e)
             for r in replies:
                 if r.address == "/tad/fail":
-                    click.echo(" ".join(map(str, r.args)), err=True)
+                    error(" ".join(map(str, r.args)))
             sys.exit(code)
     names = [a.split(":")[1] for a in PROTOCOL["/tad/status"].replies[0].args.split()]
     state = dict(zip(names, replies[0].args[1:]))

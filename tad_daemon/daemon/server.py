@@ -113,6 +113,7 @@ class Replies:
     def __init__(self, sock: socket.socket, errors: RateLimited):
         self.sock = sock
         self.errors = errors
+        self.failures = RateLimited(log, burst=50)  # the /tad/fail replies, each logged with its reason
         self.own = sock.getsockname()[:2]
         self._registrations: dict[tuple[str, int], Registration] = {}
         self._lock = threading.Lock()
@@ -226,6 +227,9 @@ class Request:
             if self._finished:
                 return
             self._finished = True
+        # Every refusal is in the log with its reason (rate-limited: a flood must not fill the disk).
+        self._replies.failures.warning("failed requests", "%s from %s:%s failed: %s", self.address, *self.source[:2],
+                                     message)
         self._replies.send(self.source, FAIL, self.address, message, *self._tagged(args))
 
 
