@@ -439,7 +439,7 @@ function M.strength(ask)
   local default = saved or M.DEFAULT_STRENGTH
   while true do
     local ok, text = reaper.GetUserInputs("tad-daemon: variation strength", 1,
-      "Strength (0 = same, 1 = new),extrawidth=40", tostring(default))
+      "Strength (0 = same; 1 = new),extrawidth=40", tostring(default))
     if not ok then return nil end
     local x = M.parse_strength(text)
     if x then
@@ -536,13 +536,15 @@ function M.selected_audio_items()
 end
 
 -- Point a take at another file. Everything else about the item and take stays as it was; only a start
--- offset past the end of the new (shorter) file is brought back to its start.
+-- offset past the end of the new (shorter) file is brought back to its start, and "loop source" goes off:
+-- an item longer than the new 0.74 s one-shot would otherwise play it twice.
 function M.set_take_file(take, path)
   local new = reaper.PCM_Source_CreateFromFile(path)
   if not new then return false end
   local old = reaper.GetMediaItemTake_Source(take)
   reaper.SetMediaItemTake_Source(take, new)
   if old then reaper.PCM_Source_Destroy(old) end
+  reaper.SetMediaItemInfo_Value(reaper.GetMediaItemTake_Item(take), "B_LOOPSRC", 0)
   local length = reaper.GetMediaSourceLength(new)
   if reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS") >= length then
     reaper.SetMediaItemTakeInfo_Value(take, "D_STARTOFFS", 0)
@@ -637,12 +639,14 @@ local function target_track()
   return reaper.GetTrack(0, reaper.CountTracks(0) - 1)
 end
 
+-- A new item playing `path` at `position`; nil (and nothing changed) when REAPER cannot read the file.
 function M.insert_file(path, position, undo_name)
+  local src = reaper.PCM_Source_CreateFromFile(path) -- first: an undo block must never be left open
+  if not src then return nil end
   reaper.Undo_BeginBlock()
   local track = target_track()
   local item = reaper.AddMediaItemToTrack(track)
   local take = reaper.AddTakeToMediaItem(item)
-  local src = reaper.PCM_Source_CreateFromFile(path)
   reaper.SetMediaItemTake_Source(take, src)
   reaper.SetMediaItemInfo_Value(item, "D_POSITION", position)
   reaper.SetMediaItemInfo_Value(item, "D_LENGTH", (reaper.GetMediaSourceLength(src)))
@@ -667,7 +671,10 @@ function M.insert_new(model, done)
         M.alert(problem or "The daemon answered without a file.")
         return done(false)
       end
-      M.insert_file(path, position, "tad-daemon: insert new " .. name)
+      if not M.insert_file(path, position, "tad-daemon: insert new " .. name) then
+        M.alert("REAPER cannot read the new file:\n" .. path)
+        return done(false)
+      end
       done(true)
     end, 60)
   end
@@ -682,7 +689,7 @@ function M.insert_new(model, done)
     local models = M.models_from(listing)
     local last = reaper.GetExtState(M.SECTION, "insert_model")
     local ok, answer = reaper.GetUserInputs("tad-daemon: new one-shot", 1,
-      "Model (" .. table.concat(models, ", ") .. "),extrawidth=120", last ~= "" and last or (models[1] or ""))
+      "Model (" .. table.concat(models, " / ") .. "),extrawidth=120", last ~= "" and last or (models[1] or ""))
     if not ok then return done(false) end
     answer = answer:match("^%s*(.-)%s*$")
     for _, m in ipairs(models) do

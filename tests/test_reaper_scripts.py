@@ -58,6 +58,11 @@ def test_reapack_index_lists_every_script_and_is_current():
         assert head == ("-- @description " + package.get("desc") if path == make_index.PACKAGE else "-- @noindex")
 
 
+def test_docs_name_the_index_base_address():
+    daw = (REPO / "docs" / "daw.md").read_text(encoding="utf-8")
+    assert f"`{_make_index().BASE_URL}`" in daw  # what the shipped index.xml downloads from, said where users read
+
+
 def test_make_index_with_another_base_url(tmp_path):
     make_index = _make_index()
     out = tmp_path / "index.xml"

@@ -165,6 +165,12 @@ function F.new(opts)
   end
   function api.ShowMessageBox(msg, title, kind) S.messages[#S.messages + 1] = msg return 1 end
   function api.GetUserInputs(title, n, captions, defaults)
+    -- REAPER splits the captions at every comma: one inside a caption would make a field of its own.
+    local fields = {}
+    for field in (captions .. ","):gmatch("([^,]*),") do
+      if not field:match("^extrawidth=") and not field:match("^separator=") then fields[#fields + 1] = field end
+    end
+    assert(#fields == n, string.format("%d caption(s) for %d field(s): %q", #fields, n, captions))
     assert(#S.inputs > 0, "unexpected dialog: " .. title)
     local answer = table.remove(S.inputs, 1)
     S.last_dialog = { title = title, captions = captions, defaults = defaults }
@@ -177,6 +183,7 @@ function F.new(opts)
   function api.GetActiveTake(item) return item.active end
   function api.TakeIsMIDI(take) return take.midi end
   function api.GetMediaItemTake_Source(take) return take.source end
+  function api.GetMediaItemTake_Item(take) return take.item end
   function api.GetMediaSourceFileName(src) return src.file or "" end
   function api.GetMediaSourceParent(src) return src.parent end
   function api.GetMediaSourceLength(src) return F.wav_length(src.file) or 0, false end

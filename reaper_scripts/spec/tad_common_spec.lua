@@ -31,7 +31,8 @@ local function snare_project(S, n)
     local file = F.temp_dir() .. "/Snare it's \"big\" " .. i .. ".wav"
     F.write_wav(file, 20000)
     local item, take = S.add_item(track, file, { position = i * 2.0, length = 0.4, fadein = 0.005,
-      fadeout = 0.12, vol = 0.7, name = "Snare top " .. i, pitch = -2, playrate = 1.0, startoffs = 0.01 })
+      fadeout = 0.12, vol = 0.7, name = "Snare top " .. i, pitch = -2, playrate = 1.0, startoffs = 0.01,
+      loop = 1 }) -- "loop source" on: a 0.74 s one-shot in it must not play twice
     items[#items + 1] = { item = item, take = take, file = file }
   end
   return track, items
@@ -358,7 +359,7 @@ describe("insert a new one-shot at the edit cursor", function()
     S.inputs = { " my-kicks " }
     run_action("tad-daemon_Insert new one-shot at edit cursor (choose model).lua")
     assert.is_true(S.step())
-    assert.truthy(S.last_dialog.captions:find("kick, snare, my-kicks", 1, true))
+    assert.truthy(S.last_dialog.captions:find("kick / snare / my-kicks", 1, true))
     assert.are.equal("s:my-kicks", fake.calls()[2][3])
     assert.are.equal("my-kicks", S.persisted["tad-daemon/insert_model"])
     S.inputs = { "tom" }
@@ -366,6 +367,17 @@ describe("insert a new one-shot at the edit cursor", function()
     assert.is_true(S.step())
     assert.are.equal("my-kicks", S.last_dialog.defaults)
     assert.truthy(S.messages[1]:find("no model named \"tom\"", 1, true))
+  end)
+
+  it("changes nothing when REAPER cannot read the new file, and leaves no undo block open", function()
+    local S = setup()
+    local track = S.add_track("Drums")
+    track.selected = true
+    local tad_common = require("tad_common")
+    assert.is_nil(tad_common.insert_file(F.temp_dir() .. "/gone.wav", 1.0, "tad-daemon: insert new kick"))
+    assert.are.equal(0, S.undo_depth)
+    assert.are.same({}, S.undo_blocks)
+    assert.are.equal(0, #track.items)
   end)
 
   it("reports a daemon that is not running", function()
