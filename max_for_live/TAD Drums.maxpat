@@ -1073,6 +1073,27 @@
         "implicit": 1
       }
     ],
-    "autosave": 0
+    "autosave": 0,
+    "project": {
+      "version": 1,
+      "creationdate": 3590052493,
+      "modificationdate": 3590052493,
+      "viewrect": [0.0, 0.0, 300.0, 500.0],
+      "autoorganize": 1,
+      "hideprojectwindow": 1,
+      "showdependencies": 1,
+      "autolocalize": 0,
+      "contents": {"patchers": {}},
+      "layout": {},
+      "searchpath": {},
+      "detailsvisible": 0,
+      "amxdtype": 1768515945,
+      "readonly": 0,
+      "devpathtype": 0,
+      "devpath": ".",
+      "sortmode": 0,
+      "viewmode": 0,
+      "includepackages": 0
+    }
   }
 }

@@ -592,18 +592,25 @@ function samplerDeviceOn(containerId) {
         var d = api(ids[i]);
         if (!d) continue;
         var cls = classOf(d);
-        if (cls === "OriginalSimpler" || cls === "DrumGroupDevice") return ids[i];
+        if (cls === "OriginalSimpler" || cls === "DrumGroupDevice" || cls === "DrumCell") return ids[i];
     }
     return 0;
 }
 samplerDeviceOn.local = 1;
 
+// Live's API loads a file into Simpler only (Simpler.replace_sample, Live 12.4+); a Drum Sampler (DrumCell)
+// has no such call, so a pad holding one is named with the reason instead of silently skipped.
+var DRUM_SAMPLER_WHY = " holds a Drum Sampler, which Live cannot load a file into from a device (only Simpler): " +
+    "drag the new file onto it, or use a Simpler there";
+
 function simplerIn(deviceId, ownDeviceId) {
     // A Simpler: itself; a Drum Rack: the Simpler on its selected pad (unless that pad holds us).
+    // {id: 0, where} when the target holds a Drum Sampler: `where` then says why nothing is loaded.
     var d = api(deviceId);
     if (!d) return null;
     var cls = classOf(d);
     if (cls === "OriginalSimpler") return {id: deviceId, where: "Simpler \"" + nameOf(d) + "\""};
+    if (cls === "DrumCell") return {id: 0, where: "this track" + DRUM_SAMPLER_WHY};
     if (cls !== "DrumGroupDevice") return null;
     var view = api(String(d.unquotedpath) + " view");
     var pad = view ? api(idOf(view.get("selected_drum_pad"))) : null;
@@ -613,12 +620,15 @@ function simplerIn(deviceId, ownDeviceId) {
         var chain = api(chains[c]);
         var devices = chain ? idsOf(chain.get("devices")) : [];
         if (devices.indexOf(ownDeviceId) >= 0) return null;
+        var drumSampler = false;
         for (var k = 0; k < devices.length; k++) {
             var s = api(devices[k]);
             if (s && classOf(s) === "OriginalSimpler") {
                 return {id: devices[k], where: "pad " + nameOf(pad) + " of \"" + nameOf(d) + "\""};
             }
+            if (s && classOf(s) === "DrumCell") drumSampler = true;
         }
+        if (drumSampler) return {id: 0, where: "pad " + nameOf(pad) + " of \"" + nameOf(d) + "\"" + DRUM_SAMPLER_WHY};
     }
     return null;
 }
@@ -644,7 +654,7 @@ findSimpler.local = 1;
 
 function showTarget() {
     var t = canReplaceSample() ? findSimpler() : null;
-    outlet(OUT_TARGET, "set", t ? "results also go to " + t.where :
+    outlet(OUT_TARGET, "set", t ? (t.id ? "results also go to " : "results play here; ") + t.where :
            "results play here; select a track with a Simpler or Drum Rack to load them there too");
 }
 showTarget.local = 1;
@@ -653,6 +663,10 @@ function toSimpler(path) {
     if (!canReplaceSample()) return;
     var t = findSimpler();
     if (!t) return;
+    if (!t.id) {  // a Drum Sampler: say why it was not loaded there
+        outlet(OUT_TARGET, "set", "not loaded: " + t.where);
+        return;
+    }
     try {
         api(t.id).call("replace_sample", path);
         outlet(OUT_TARGET, "set", "loaded into " + t.where);

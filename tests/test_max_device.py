@@ -125,6 +125,8 @@ def test_amxd_round_trip(tmp_path):
     assert data[12:16] == b"meta"
     kind, patcher = build.read_amxd(data)
     assert kind == "instrument"
+    # Every device Live writes carries a "project" block whose amxdtype is the "ampf" type as a big-endian int.
+    assert patcher["patcher"]["project"]["amxdtype"] == int.from_bytes(build.DEVICE_TYPES[kind], "big")
     assert patcher == json.loads(MAXPAT.read_text(encoding="utf-8"))
     assert (tmp_path / "tad_drums.js").read_bytes() == SCRIPT.read_bytes()
 

@@ -289,6 +289,23 @@ test("Live 12.4: on a Drum Rack the selected pad's Simpler gets it", () => {
   assert.equal(d.target(), "loaded into pad D1 of \"Kit\"");
 });
 
+test("Live 12.4: a pad or track with a Drum Sampler is named, with why nothing is loaded there", () => {
+  const s = liveSet([12, 4, 1]);
+  const kit = s.w.drumRack(s.drums, "Kit", [{name: "C1", devices: ["DrumCell"]}]);
+  const d = connect(loadDevice({world: s.w}));
+  s.w.selectTrack(s.drums);
+  d.message("generate");
+  d.done("/tad/generate", "/out/k.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.equal(replaceCalls(s.w).length, 0);
+  assert.match(d.target(), /^not loaded: pad C1 of "Kit" holds a Drum Sampler.*only Simpler/);
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/k.wav"]);  // it still plays in TAD Drums
+  const lone = s.w.track(3, "Cell");
+  s.w.device(lone, "DrumCell", "Drum Sampler");
+  s.w.selectTrack(lone);
+  assert.match(d.target(), /^results play here; this track holds a Drum Sampler/);
+  assert.equal(kit.pads.length, 1);
+});
+
 test("Live 12.4: TAD Drums inside a Drum Rack pad loads into the rack's selected pad", () => {
   const w = new LiveWorld([13, 0, 0]);
   w.add("live_set view", "Song.View", {});
