@@ -4,7 +4,10 @@ switchable.
 The seed's models hiss a little and sometimes add noise toward the end of the sample; the tail gate cuts
 what follows the sound's decay, and the DC blocker removes the offset a waveform model can drift into.
 Waveform models also leave isolated spikes of one to three samples (heard as clicks) that no recorded drum
-has: they are found against the level around them and bridged over.
+has: they are found against the level around them and bridged over. Measured (the loudest sample against
+the RMS of 2.5 ms on its louder side): 515 real one-shots (the General MIDI soundfonts' kits and sonic-pi's
+CC0 drums) 3-7x (99th percentile 7x; one above 16x, a blip before a snare's attack), every one of 64
+outputs of the bundled models 22-60x.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ TAILS = ("gate", "fade", "off")
 NORMALIZE = ("peak", "loudness", "off")
 
 
-CLICK_RATIO = 10.0  # a spike this many times the RMS of both sides of it is a click (noise peaks at ~4-5x)
+CLICK_RATIO = 16.0  # a spike this many times the RMS on both sides of it is a click (see above)
 CLICK_GAP = 3  # samples each side of a sample left out of its surroundings: a click is 1-3 samples wide
 CLICK_WINDOW_MS = 2.5  # each side's surroundings
 CLICK_FLOOR_DB = -60.0  # re the peak: below this, a spike is quantisation noise, not a click
