@@ -34,7 +34,7 @@ def test_defects_are_counted_on_raw_outputs():
     silent = 1e-5 * rng.standard_normal((2, 4096))
     offset = ok * 0.1 + 0.2
     d = defects(np.stack([ok, clipped, silent, offset]))
-    assert d == {"clipped": 0.25, "silent": 0.25, "dc_offset": 0.25}
+    assert d == {"clipped": 0.25, "silent": 0.25, "dc_offset": 0.25, "clicks": 0.0, "clicks_per_oneshot": 0.0}
 
 
 def test_reference_statistics_ship_with_the_package():
