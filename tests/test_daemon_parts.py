@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -163,7 +162,7 @@ def test_stopping_fails_what_waits():
 
 
 def test_source_files_are_checked_and_fenced_when_remote(tmp_path):
-    from tad_daemon.daemon.handlers import Core
+    from tad_daemon.daemon.handlers import SoundRequests
 
     inside, outside = tmp_path / "samples", tmp_path / "elsewhere"
     inside.mkdir()
@@ -171,9 +170,12 @@ def test_source_files_are_checked_and_fenced_when_remote(tmp_path):
     (inside / "a.wav").write_bytes(b"x")
     (outside / "b.wav").write_bytes(b"x")
     (inside / "link.wav").symlink_to(outside / "b.wav")
-    local = Core(SimpleNamespace(read_roots=None))
+    def requests(read_roots):
+        return SoundRequests(dict, None, None, None, None, None, 1, read_roots)
+
+    local = requests(None)
     assert local.readable_file(str(outside / "b.wav")) == str(outside / "b.wav")
-    remote = Core(SimpleNamespace(read_roots=[inside]))
+    remote = requests([inside])
     assert remote.readable_file(str(inside / "a.wav"))
     for path in (outside / "b.wav", inside / "link.wav", inside / ".." / "elsewhere" / "b.wav"):
         with pytest.raises(Refused, match="outside the folders"):

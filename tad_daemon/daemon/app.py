@@ -1,10 +1,8 @@
-"""`tad-daemon serve`: the server, the engine and its worker, the writer, the pool and the models watcher,
-wired together; clean shutdown on SIGINT/SIGTERM.
+"""`tad-daemon serve`: the server, the engine and its worker, the writer, the pool, the models watcher and
+training, wired together; clean shutdown on SIGINT/SIGTERM.
 
-Feature modules plug in through FEATURES: each `register(server, app)` adds its addresses to the server's
-dispatch table, and may call `server.broadcast(address, *args)`, `app.scheduler.call(task)` (run on the
-worker, e.g. to load a finished model), set `app.training_status` and `app.scheduler.hold`, and append
-to `app.on_start` / `app.on_stop` (run after the core has started, and before it stops).
+The request handlers (handlers.py: sounds; training.py: jobs) are given what they use, not the App: the
+dispatch table is filled here, from their ROUTES.
 """
 
 from __future__ import annotations
@@ -12,23 +10,21 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
 
 from tad_daemon import __version__
 from tad_daemon.config import Config
-from tad_daemon.daemon import handlers, training
+from tad_daemon.daemon.handlers import SoundRequests
 from tad_daemon.daemon.log import setup
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler
 from tad_daemon.daemon.server import Server
+from tad_daemon.daemon.training import Training
 from tad_daemon.daemon.watcher import Watcher
 from tad_daemon.daemon.writer import Writer
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.workspace import Workspace
 
 log = logging.getLogger("tad_daemon.daemon")
-
-FEATURES: list[Callable] = [handlers.register, training.register]
 
 
 class App:
@@ -47,12 +43,14 @@ class App:
         # Beyond loopback, requests may only read inside the configured folders (SPEC §9).
         self.read_roots = None if server.loopback else [
             cfg.path(k) for k in ("paths.samples", "paths.models", "paths.data")]
-        self.training_status: Callable[[], tuple[int, str, float]] = lambda: (0, "", 0.0)
-        self.watcher = Watcher(cfg.path("paths.models"), lambda: self.scheduler.call(self.reload_models))
-        self.on_start: list[Callable[[], None]] = []
-        self.on_stop: list[Callable[[], None]] = []
-        for register in FEATURES:
-            register(server, self)
+        self.watcher = Watcher(cfg.path("paths.models"), self.reload_soon)
+        self.training = Training(cfg, server.broadcast, self.reload_soon, lambda: set(self.workspace.scan()[0]),
+                                 self.read_roots, str(self.engine.device))
+        self.scheduler.hold = self.training.runner.hold  # a job on the generating device waits for requests
+        sounds = SoundRequests(lambda: self.models, self.engine, self.scheduler, self.pool, server.replies,
+                               self.training.status, cfg["generate.max_count"], self.read_roots)
+        for address, handler in {**sounds.routes(), **self.training.routes()}.items():
+            server.register(address, handler)
 
     def batch_size(self) -> int:
         """How many one-shots of simultaneous requests may run as one batch (generate.batch; 0: auto).
@@ -62,6 +60,9 @@ class App:
         make up for every request waiting for the whole batch.
         """
         return self.cfg["generate.batch"] or (1 if self.engine.device.type == "cpu" else 16)
+
+    def reload_soon(self) -> None:
+        self.scheduler.call(self.reload_models)  # on the worker thread, between requests
 
     def reload_models(self, announce: bool = True) -> None:
         """Bring the loaded models in line with the models folders (runs on the worker thread)."""
@@ -105,15 +106,13 @@ class App:
         self.writer.start()
         self.scheduler.start()
         self.watcher.start()
-        for start in self.on_start:
-            start()
+        self.training.start()
 
     def stop(self) -> None:
-        for stop in self.on_stop:
-            try:
-                stop()
-            except Exception:  # the core must still stop
-                log.exception("stopping a feature failed")
+        try:
+            self.training.stop()
+        except Exception:  # the rest must still stop
+            log.exception("stopping training failed")
         self.watcher.stop()
         self.scheduler.stop()
         self.writer.stop()

@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
 
-from tad_daemon.daemon.server import Refused, Request, Server
+from tad_daemon.config import Config
+from tad_daemon.daemon.server import Refused, Request
 from tad_daemon.names import is_within
 from tad_daemon.training.inbox import Inbox, inbox_root
 from tad_daemon.training.queue import FINAL, Job, JobQueue, QueueError
 from tad_daemon.training.runner import Runner
-
-if TYPE_CHECKING:
-    from tad_daemon.daemon.app import App
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +27,24 @@ SUBMITTING = 4  # /tad/train requests being checked at once (each looks through 
 
 
 class Training:
-    def __init__(self, app: App):
-        self.app = app
-        cfg = app.cfg
+    """The training addresses and the job queue's runner, given how to broadcast, how to have the models
+    reloaded (a finished job's model), the installed model names and where requests may read."""
+
+    ROUTES = {"/tad/train": "train", "/tad/jobs": "jobs", "/tad/cancel": "cancel"}
+
+    def __init__(self, cfg: Config, broadcast: Callable[..., None], reload_models: Callable[[], None],
+                 model_names: Callable[[], set[str]], read_roots: list[Path] | None, generation_device: str):
+        self.broadcast, self.reload_models, self.read_roots = broadcast, reload_models, read_roots
         self.queue = JobQueue(cfg.path("paths.data") / "jobs.sqlite")
         self.runner = Runner(self.queue, cfg, self.on_progress, self.on_state, self.on_model,
-                             generation_device=str(app.engine.device))
+                             generation_device=generation_device)
         self.inbox = None
         if cfg["training.inbox"]:
-            self.inbox = Inbox(inbox_root(cfg.path("paths.data")), self.queue, self.runner.submit,
-                               lambda: set(self.app.workspace.scan()[0]))
+            self.inbox = Inbox(inbox_root(cfg.path("paths.data")), self.queue, self.runner.submit, model_names)
         self._submitting = threading.BoundedSemaphore(SUBMITTING)
+
+    def routes(self) -> dict[str, Callable[[Request], None]]:
+        return {address: getattr(self, name) for address, name in self.ROUTES.items()}
 
     def start(self) -> None:
         self.runner.start()
@@ -60,14 +66,13 @@ class Training:
 
     # -- the runner's callbacks (its thread) -----------------------------------------------------------
     def on_progress(self, job: Job, step: int, total: int, loss: float, eta: float) -> None:
-        self.app.server.broadcast("/tad/progress", job.id, job.name, int(step), int(total), float(loss),
-                                  float(eta))
+        self.broadcast("/tad/progress", job.id, job.name, int(step), int(total), float(loss), float(eta))
 
     def on_state(self, job: Job, state: str, message: str) -> None:
-        self.app.server.broadcast("/tad/job/state", job.id, job.name, state, message)
+        self.broadcast("/tad/job/state", job.id, job.name, state, message)
 
     def on_model(self, job: Job, path) -> None:
-        self.app.scheduler.call(self.app.reload_models)  # loads it and broadcasts /tad/model/added
+        self.reload_models()  # loads it and broadcasts /tad/model/added
 
     # -- requests --------------------------------------------------------------------------------------
     def train(self, req: Request) -> None:
@@ -75,7 +80,7 @@ class Training:
         dataset = a["dataset_dir"]
         if not dataset or not os.path.isabs(dataset):
             raise Refused(f"dataset_dir must be an absolute path, not {dataset!r}")
-        roots = self.app.read_roots
+        roots = self.read_roots
         if roots is not None and not any(is_within(dataset, r) for r in roots):
             raise Refused("dataset_dir is outside the folders this daemon may read (samples, models, data)")
         if not self._submitting.acquire(blocking=False):
@@ -112,13 +117,3 @@ class Training:
             raise Refused(str(e)) from None
         req.done(job.id, "cancelled")
 
-
-def register(server: Server, app: App) -> None:
-    training = Training(app)
-    server.register("/tad/train", training.train)
-    server.register("/tad/jobs", training.jobs)
-    server.register("/tad/cancel", training.cancel)
-    app.training_status = training.status
-    app.scheduler.hold = training.runner.hold
-    app.on_start.append(training.start)
-    app.on_stop.append(training.stop)
