@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from tad_daemon import __version__
+from tad_daemon.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -52,39 +52,23 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, meta
     if bits not in SUBTYPES:
         raise ValueError(f"bit depth must be one of {sorted(SUBTYPES)}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_part(Path(tmp_root) if tmp_root else path.parent, path.stem)
+    root = Path(tmp_root) if tmp_root else path.parent
+
+    def write(tmp: str) -> None:
+        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=audio.shape[0], subtype=SUBTYPES[bits],
+                          format="WAV") as f:
+            f.software = f"tad-daemon {__version__}"
+            if metadata:
+                f.title = str(metadata.get("title", path.stem))
+                f.comment = json.dumps(metadata, sort_keys=True)
+            f.write(np.clip(audio, -1.0, 1.0).T)
+
     try:
-        with os.fdopen(fd, "wb") as raw:
-            with sf.SoundFile(raw, "w", samplerate=sample_rate, channels=audio.shape[0],
-                              subtype=SUBTYPES[bits], format="WAV") as f:
-                f.software = f"tad-daemon {__version__}"
-                if metadata:
-                    f.title = str(metadata.get("title", path.stem))
-                    f.comment = json.dumps(metadata, sort_keys=True)
-                f.write(np.clip(audio, -1.0, 1.0).T)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _create_part(root: Path, stem: str) -> tuple[int, str]:
-    """A new temporary file in `root/.tad-tmp`, mode 0666 less the umask like any file a program saves
-    (mkstemp's 0600 would hide the sample from a DAW or sampler running as another user)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for attempt in range(100):
-        tmp = temp_folder(root) / f"{stem}.{secrets.token_hex(4)}.wav.part"
-        try:
-            return os.open(tmp, flags, 0o666), str(tmp)
-        except FileExistsError:
-            continue
-        except FileNotFoundError:  # the folder was just removed by a process that stopped: make it again
-            if attempt:
-                raise
-    raise FileExistsError(f"no free temporary name in {root / TMP_DIR}")
+        return atomic_write(path, write, tmp_dir=temp_folder(root))
+    except FileNotFoundError:
+        if (root / TMP_DIR).is_dir():
+            raise
+        return atomic_write(path, write, tmp_dir=temp_folder(root))  # removed by a process that just stopped
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

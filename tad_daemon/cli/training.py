@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -55,12 +54,10 @@ def hms(seconds: float) -> str:
 
 def install(model: Path, models_dir: Path) -> Path:
     """Copy a finished model into the models folder atomically (a daemon watching it loads it)."""
+    from tad_daemon.atomic import atomic_copy
+
     models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = models_dir / f".{model.stem}.part"
-    shutil.copyfile(model, tmp)
-    target = models_dir / model.name
-    os.replace(tmp, target)
-    return target
+    return atomic_copy(model, models_dir / model.name)
 
 
 @click.command("train-local")
@@ -297,7 +294,6 @@ def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
       tad-daemon train my-kicks ~/Samples/Kicks --base kick
       tad-daemon train my-snares ./snares --base snare --steps 500 --now
     """
-    import os
 
     link = _link(config_file, host, port)
     follow = now if follow is None else follow

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from tad_daemon.atomic import atomic_write
 from tad_daemon.models.presets import CHANNELS, LENGTH, SAMPLE_RATE, downsampling
 from tad_daemon.sampling import SCHEDULES
 
@@ -103,16 +103,6 @@ def save_model(path: str | os.PathLike, weights: dict[str, torch.Tensor], config
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
         tensors[key] = t.clone().contiguous()
+    meta = {"tad": config.to_json(), **({"tad_shared": json.dumps(aliases)} if aliases else {})}
     # Dot-prefixed and without the model suffix: the models-folder watcher ignores it while it grows.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        meta = {"tad": config.to_json(), **({"tad_shared": json.dumps(aliases)} if aliases else {})}
-        save_file(tensors, tmp, metadata=meta)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tad_daemon.atomic import atomic_write
 from tad_daemon.models.registry import ModelEntry
 
 log = logging.getLogger(__name__)
@@ -141,18 +142,6 @@ class OnnxNet:
         return diff
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def time_call(call, best: float | None = None) -> float:
     """The fastest of a few timed calls of `call` after one warm-up; just the warm-up's time when that alone
     is over 3x `best` (an emulated bf16 would otherwise cost many seconds to confirm it is slow)."""
@@ -242,7 +231,7 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
             opts.log_severity_level = 3
             ort.InferenceSession(raw, opts, providers=["CPUExecutionProvider"])
 
-        _atomic_write(path, optimise)
+        atomic_write(path, optimise)
     finally:
         Path(raw).unlink(missing_ok=True)
     onnx_net = OnnxNet(path, threads)
@@ -254,7 +243,7 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
               "seconds": seconds, "difference_to_torch": diff, **versions(), "threads": threads,
               "timings": timings, "probe_stride": PROBE_STRIDE,
               "probe": onnx_net.probe_output(entry)[..., ::PROBE_STRIDE].ravel().tolist()}
-    _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record)))
+    atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record)))
     log.info("exported %s to ONNX in %.1f s (max difference to torch %.2g): %s", entry.name, record["seconds"],
              diff, path)
     return onnx_net

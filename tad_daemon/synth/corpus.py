@@ -7,6 +7,8 @@ from pathlib import Path
 
 import soundfile as sf
 
+from tad_daemon.atomic import atomic_write
+
 
 def write_corpus(
     out_dir: str | os.PathLike, per_class: int, seed: int, sample_rate: int = 44100, length: int = 32768
@@ -26,8 +28,6 @@ def write_corpus(
             variant = pick_variant(kind, rng)
             audio = render(kind, rng, variant, sample_rate, length)
             path = folder / f"{kind}-{variant}-s{seed}-{i:05d}.wav"
-            tmp = path.with_name(f".{path.name}.tmp")
-            sf.write(tmp, audio.T, sample_rate, subtype="PCM_24", format="WAV")
-            os.replace(tmp, path)
+            atomic_write(path, lambda tmp, a=audio: sf.write(tmp, a.T, sample_rate, subtype="PCM_24", format="WAV"))
             paths.append(path)
     return paths

@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tad_daemon.atomic import atomic_write
+
 FORMAT = "tad-daemon-checkpoint/1"
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
     _sync_folder(path.parent)
 
 

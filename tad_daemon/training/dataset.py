@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from tad_daemon.atomic import atomic_write
 from tad_daemon.audio.load import AudioError, load_oneshot
 from tad_daemon.models.presets import LENGTH, SAMPLE_RATE
 
@@ -204,14 +204,7 @@ def save_cache(path: str | os.PathLike, data: Dataset) -> None:
     """The prepared set as one safetensors file, written atomically."""
     path = Path(path)
     meta = {"format": CACHE_FORMAT, "summary": json.dumps(asdict(data.summary))}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({"audio": data.audio.contiguous()}, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: save_file({"audio": data.audio.contiguous()}, tmp, metadata=meta))
 
 
 def load_cache(path: str | os.PathLike) -> Dataset:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tad_daemon.atomic import atomic_write
+
 
 def smooth(values: list[float], window: int) -> np.ndarray:
     """Trailing moving average (the first points average what there is so far)."""
@@ -37,12 +39,10 @@ def loss_curve(losses: list[float], path: str | os.PathLike, title: str, start_s
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def model_card(path: str | os.PathLike, name: str, config: dict, training: dict, data_lines: list[str],
@@ -79,8 +79,4 @@ def model_card(path: str | os.PathLike, name: str, config: dict, training: dict,
     ]
     if picture:
         lines += ["## Loss", "", f"![loss curve]({picture})", ""]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines), encoding="utf-8"))

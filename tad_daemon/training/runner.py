@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import queue as queue_mod
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from tad_daemon.atomic import atomic_copy
 from tad_daemon.config import Config
 from tad_daemon.names import check_name
 from tad_daemon.training.queue import Job, JobQueue, QueueError, in_window, parse_time
@@ -357,9 +357,7 @@ class Runner:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         for key in ("card", "picture", "path"):
             src = Path(model[key])
-            tmp = self.models_dir / f".{src.name}.part"
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, self.models_dir / src.name)
+            atomic_copy(src, self.models_dir / src.name)
         return self.models_dir / Path(model["path"]).name
 
     def _finish(self, job: Job, state: str, message: str, **fields) -> None:
