@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from tad_daemon import __version__, sampling
+from tad_daemon.limits import MAX_SEED
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.registry import ModelEntry, load_net
@@ -21,7 +22,6 @@ from tad_daemon.models.registry import ModelEntry, load_net
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
-MAX_SEED = 2**31 - 1  # seeds travel as OSC int32
 MAX_STEPS = 1000
 
 

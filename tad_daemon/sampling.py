@@ -13,12 +13,13 @@ from collections.abc import Callable
 
 import torch
 
+from tad_daemon.limits import SAMPLERS, SCHEDULES
+
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t[batch]) -> predicted velocity
 Progress = Callable[[int, int], None] | None
 StepNoise = Callable[[], torch.Tensor]  # fresh unit noise shaped like the batch, for stochastic samplers
 
-SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")
-SCHEDULES = ("karras", "linear", "logsnr")
+
 # Each sampler's schedule unless a model names its own. The seed's VSampler is defined on its linear schedule;
 # parity needs exactly that. DPM-Solver++ steps evenly in log-SNR: 2.2x closer to a 250-step reference than
 # Karras's schedule at 12 steps on a trained model (bench/samplers.py).

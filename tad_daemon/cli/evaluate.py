@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
-from tad_daemon.cli.generate import SAMPLERS, SCHEDULE_HELP, SCHEDULES
+from tad_daemon.cli.generate import SCHEDULE_HELP
+from tad_daemon.limits import MAX_SEED, SAMPLERS, SCHEDULES
 
 
 @click.command()
@@ -15,7 +16,7 @@ from tad_daemon.cli.generate import SAMPLERS, SCHEDULE_HELP, SCHEDULES
 @click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: the model's own).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="Default: the model's own.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the report's JSON and PNG (default: <data folder>/reports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

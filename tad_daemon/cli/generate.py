@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
+from tad_daemon.limits import MAX_SEED, SAMPLERS, SCHEDULES
 
-SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # kept here too: importing tad_daemon.sampling would import torch
-SCHEDULES = ("karras", "linear", "logsnr")  # likewise (tests/test_sampling.py keeps both in step)
 SCHEDULE_HELP = ("Time steps: karras (dense near the clean end), logsnr or linear (default: the model's own with "
                  "its own sampler, else the sampler's).")
 
@@ -19,7 +18,7 @@ def sound_options(f):
     f = click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)(f)
     f = click.option("--steps", type=click.IntRange(1, 1000),
                      help="Denoising steps: more is slower and cleaner (default: the model's own).")(f)
-    f = click.option("--seed", type=click.IntRange(0, 2**31 - 1),
+    f = click.option("--seed", type=click.IntRange(0, MAX_SEED),
                      help="Start from this seed to make a sound again (file i of a batch uses seed + i).")(f)
     f = click.option("-n", "--count", type=click.IntRange(1, 1024), default=1, show_default=True,
                      help="How many one-shots.")(f)

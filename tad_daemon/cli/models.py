@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load
+from tad_daemon.limits import DRUM_CLASSES
 from tad_daemon.names import NameError_, check_name
 
 SEED_KEYS = ("kicks", "snares", "hihats", "percussion")  # tad_daemon.models.seed.SEED_MODELS, without torch
-KINDS = ("kick", "snare", "hat", "perc", "custom")
+KINDS = (*DRUM_CLASSES, "custom")
 
 
 @click.group(invoke_without_command=True)

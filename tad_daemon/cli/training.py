@@ -12,6 +12,7 @@ import click
 
 from tad_daemon.cli.common import Failure, config_option, load
 from tad_daemon.cli.daemon import client_options, client_target
+from tad_daemon.limits import MAX_SEED
 from tad_daemon.models.presets import PRESETS  # plain data, no torch
 
 
@@ -81,7 +82,7 @@ def install(model: Path, models_dir: Path) -> Path:
               help="auto: bf16 (or fp16) mixed precision on CUDA, fp32 elsewhere.")
 @click.option("--low-memory", is_flag=True,
               help="Gradient checkpointing, EMA on the CPU, lean optimiser; micro-batch 1 unless --batch is given.")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option("--length", type=click.IntRange(0), default=0,
               help="Samples per one-shot (default: the base's, or 32768).")
 @click.option("--kind", type=click.Choice(["kick", "snare", "hat", "perc", "custom"]),

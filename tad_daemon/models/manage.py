@@ -11,11 +11,12 @@ import json
 import os
 from pathlib import Path
 
+from tad_daemon.limits import DRUM_CLASSES
 from tad_daemon.models.modelfile import SUFFIX
 from tad_daemon.models.registry import BUNDLED, model_folders, model_name, scan
 from tad_daemon.names import NameError_, check_name
 
-BUNDLED_NAMES = ("kick", "snare", "hat", "perc")  # the defaults' fixed names (SPEC 3a)
+BUNDLED_NAMES = DRUM_CLASSES  # the defaults' fixed names
 CARD = ".md"  # a model card may sit beside a model file: NAME.md
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-SAMPLE_RATE = 44100
-LENGTH = 32768  # ~0.74 s at 44.1 kHz, the seed's one-shot length
-CHANNELS = 2
+from tad_daemon.limits import CHANNELS, LENGTH, SAMPLE_RATE  # noqa: F401  (the presets' one-shot shape)
 
 PRESETS: dict[str, dict] = {
     # The seed's exact architecture (tiny-audio-diffusion, exp/drum_diffusion.yaml): 31.57 M parameters.

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from tad_daemon.limits import INT32
+
 MAX_PACKET = 1400  # bytes: fits one Ethernet frame, and every OSC receiver we know of
 MAX_ARGS = 64
 MAX_BUNDLE = 64  # messages in one bundle
 MAX_DEPTH = 4  # nested bundles
 # Types python-osc parses without data-dependent surprises; the rest are refused before parsing.
 ACCEPTED_TYPES = frozenset("ifsdhTFNb")
-INT32 = (-(2**31), 2**31 - 1)
 
 
 class BadPacket(ValueError):

@@ -11,8 +11,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-INT32 = (-(2**31), 2**31 - 1)
-MAX_SEED = 2**31 - 1
+from tad_daemon.limits import INT32, MAX_SEED
+
 MAX_STRING = 4096  # bytes of UTF-8 in any string argument (paths included)
 MAX_TAG = 128
 DONE, FAIL = "/tad/done", "/tad/fail"

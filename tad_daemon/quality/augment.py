@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-SAMPLE_RATE = 44100
+from tad_daemon.limits import SAMPLE_RATE
 
 
 def _tilt(x: np.ndarray, db_per_octave: float, sample_rate: int) -> np.ndarray:

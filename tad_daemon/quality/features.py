@@ -11,7 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 44100
+from tad_daemon.limits import SAMPLE_RATE
+
 N_FFT = 2048
 HOP = 256
 N_MELS = 32

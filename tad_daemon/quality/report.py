@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tad_daemon.audio.post import count_clicks
+from tad_daemon.limits import SAMPLE_RATE
 from tad_daemon.quality.classifier import DrumClassifier
 from tad_daemon.quality.features import extract_batch
 from tad_daemon.quality.frechet import gaussian_frechet
@@ -149,7 +150,7 @@ def judge(processed: np.ndarray, raw: np.ndarray, kind: str) -> dict:
     }
 
 
-def contact_sheet(audio: np.ndarray, path: str | Path, title: str, sample_rate: int = 44100) -> Path:
+def contact_sheet(audio: np.ndarray, path: str | Path, title: str, sample_rate: int = SAMPLE_RATE) -> Path:
     """Waveforms (top) and spectrograms (bottom) of up to 8 one-shots, as a PNG to look at before listening."""
     import matplotlib
 

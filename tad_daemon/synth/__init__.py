@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tad_daemon.limits import DRUM_CLASSES
 from tad_daemon.synth import hats, kick, perc, snare
 from tad_daemon.synth.corpus import write_corpus
 
-CLASSES = ("kick", "snare", "hat", "perc")
+CLASSES = DRUM_CLASSES
 _MODULES = {"kick": kick, "snare": snare, "hat": hats, "perc": perc}
 VARIANTS: dict[str, tuple[str, ...]] = {k: m.VARIANTS for k, m in _MODULES.items()}
 

@@ -1,0 +1,15 @@
+"""Facts several parts of the package share, kept once. Torch-free: `tad-daemon send` and the other quick
+commands import it without loading torch."""
+
+from __future__ import annotations
+
+INT32 = (-(2**31), 2**31 - 1)  # OSC's integer
+MAX_SEED = INT32[1]  # seeds travel as OSC int32
+
+SAMPLE_RATE = 44100
+LENGTH = 32768  # ~0.74 s at 44.1 kHz, the seed's one-shot length
+CHANNELS = 2
+
+DRUM_CLASSES = ("kick", "snare", "hat", "perc")  # the bundled models' names and kinds
+SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # tad_daemon/sampling.py implements each
+SCHEDULES = ("karras", "linear", "logsnr")
