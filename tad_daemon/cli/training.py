@@ -195,84 +195,22 @@ def _fail(as_json: bool, message: str, code: int):
 
 
 # -- talking to the running daemon: train, jobs, cancel (no torch: these start fast) -------------------------
-class Link:
-    """A UDP socket to the daemon for requests and their replies, and (`listen`) a second one for its
-    broadcasts, which come from other ports than the daemon's and so never reach the connected one."""
+def _call(target: tuple[str, int], address: str, *args, timeout: float = 30.0) -> list:
+    """Send a request; its replies (raises Failure with the daemon's reason on /tad/fail, exit 3 when no
+    daemon answers)."""
+    from tad_daemon.protocol.client import FAILED, OK, request
 
-    def __init__(self, host: str, port: int):
-        import socket
-
-        family, _, _, _, target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-        self.where = f"{host}:{port}"
-        self.family = family
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.connect(target)  # an ICMP "port unreachable" (no daemon) then shows up as ConnectionError
-        self.listener = None
-
-    def listen(self) -> int:
-        """Open the socket for broadcasts; returns its port (for /tad/notify 1 PORT)."""
-        import socket
-
-        self.listener = socket.socket(self.family, socket.SOCK_DGRAM)
-        self.listener.bind((self.sock.getsockname()[0], 0))
-        return self.listener.getsockname()[1]
-
-    def send(self, address: str, *args) -> None:
-        from tad_daemon.protocol import osc
-
-        self.sock.send(osc.encode(address, *args))
-
-    def receive(self, timeout: float, broadcasts: bool = False):
-        """The next message (on the broadcast socket if `broadcasts`), or None after `timeout` seconds;
-        raises Failure (exit 3) if no daemon listens."""
-        from tad_daemon.protocol import osc
-
-        sock = self.listener if broadcasts else self.sock
-        sock.settimeout(timeout)
-        try:
-            data = sock.recv(65535)
-        except TimeoutError:
-            return None
-        except ConnectionError:
-            raise Failure(f"no tad-daemon is listening on {self.where} (start one with: tad-daemon serve)",
-                          3) from None
-        try:
-            messages = [m for m in osc.parse(data) if isinstance(m, osc.Message)]
-        except osc.BadPacket:
-            return None
-        return messages[0] if messages else None
-
-    def call(self, address: str, *args, timeout: float = 30.0) -> list:
-        """Send a request; its replies up to its /tad/done (raises Failure with the daemon's message on
-        /tad/fail, exit 3 on no reply)."""
-        self.send(address, *args)
-        replies = []
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.receive(max(0.01, deadline - time.monotonic()))
-            if msg is None:
-                if time.monotonic() >= deadline:
-                    raise Failure(f"no reply from {self.where} within {timeout:g} s", 3)
-                continue
-            command = msg.args[0] if msg.args else None
-            if msg.address == "/tad/fail" and command == address:
-                raise Failure(str(msg.args[1]) if len(msg.args) > 1 else "failed", 1)
-            replies.append(msg)
-            if msg.address == "/tad/done" and command == address:
-                return replies
-
-    def close(self) -> None:
-        self.sock.close()
-        if self.listener:
-            self.listener.close()
+    replies, errors = [], []
+    code = request(address, list(args), *target, timeout, replies.append, errors.append)
+    if code == FAILED:
+        raise Failure(str(replies[-1].args[1]) if len(replies[-1].args) > 1 else "failed", 1)
+    if code != OK:
+        raise Failure(errors[-1] if errors else f"no reply to {address}", 3)
+    return replies
 
 
-def _link(config_file, host, port) -> Link:
-    cfg = load(config_file)
-    try:
-        return Link(*client_target(cfg, host, port))
-    except OSError as e:
-        raise Failure(f"cannot reach the daemon: {e}", 3) from None
+def _target(config_file, host, port) -> tuple[str, int]:
+    return client_target(load(config_file), host, port)
 
 
 @click.command()
@@ -296,38 +234,40 @@ def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
       tad-daemon train my-snares ./snares --base snare --steps 500 --now
     """
 
-    link = _link(config_file, host, port)
+    from tad_daemon.protocol.client import Broadcasts
+
+    target = _target(config_file, host, port)
     follow = now if follow is None else follow
-    listening = 0
+    listener = None
     try:
         if follow:
-            listening = link.listen()
-            link.call("/tad/notify", 1, listening)
+            listener = Broadcasts(*target)
+            _call(target, "/tad/notify", 1, listener.port)
         dataset = os.path.abspath(os.path.expanduser(dataset_dir))
-        replies = link.call("/tad/train", name, dataset, base, steps, int(now), timeout=120)
+        replies = _call(target, "/tad/train", name, dataset, base, steps, int(now), timeout=120)
         job_id, job_name, state = replies[-1].args[1:4]
         click.echo(f"job {job_id} ({job_name}): {state}")
-        if follow:
-            _follow(link, str(job_id), listening)
+        if listener:
+            _follow(target, listener, str(job_id))
     finally:
-        if listening:
+        if listener:
             try:
-                link.send("/tad/notify", 0, listening)
-            except OSError:
-                pass
-        link.close()
+                _call(target, "/tad/notify", 0, listener.port, timeout=2.0)
+            except Failure:
+                pass  # the daemon forgets a registration anyway once sends to it fail
+            listener.close()
 
 
-def _follow(link: Link, job_id: str, listening: int) -> None:
+def _follow(target: tuple[str, int], listener, job_id: str) -> None:
     """Progress bar from the daemon's broadcasts until the job is done, failed or cancelled."""
     tty = sys.stderr.isatty()
     renewed = time.monotonic()
     try:
         while True:
             if time.monotonic() - renewed > 600:  # registrations expire after an hour without renewal
-                link.send("/tad/notify", 1, listening)
+                _call(target, "/tad/notify", 1, listener.port)
                 renewed = time.monotonic()
-            msg = link.receive(5.0, broadcasts=True)
+            msg = listener.receive(5.0)
             if msg is None or not msg.args or str(msg.args[0]) != job_id:
                 continue
             if msg.address == "/tad/progress":
@@ -353,11 +293,7 @@ def _follow(link: Link, job_id: str, listening: int) -> None:
 @client_options
 def jobs(as_json, host, port, config_file):
     """List the running daemon's training jobs (unfinished ones and the latest finished)."""
-    link = _link(config_file, host, port)
-    try:
-        replies = link.call("/tad/jobs")
-    finally:
-        link.close()
+    replies = _call(_target(config_file, host, port), "/tad/jobs")
     rows = [m.args[:6] for m in replies if m.address == "/tad/job"]
     if as_json:
         for job_id, name, state, step, total, loss in rows:
@@ -379,11 +315,7 @@ def jobs(as_json, host, port, config_file):
 @client_options
 def cancel(job, host, port, config_file):
     """Cancel training job JOB (its id from `tad-daemon jobs`); a running one is stopped at once."""
-    link = _link(config_file, host, port)
-    try:
-        replies = link.call("/tad/cancel", job)
-    finally:
-        link.close()
+    replies = _call(_target(config_file, host, port), "/tad/cancel", job)
     job_id, state = replies[-1].args[1:3]
     click.echo(f"job {job_id}: {state}")
 

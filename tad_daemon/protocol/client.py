@@ -126,3 +126,30 @@ def request(address: str, args: list, host: str, port: int, timeout: float,
                     done += 1
                     if done >= expected:
                         return OK
+
+
+class Broadcasts:
+    """A socket for the daemon's broadcasts (register its `port` with `/tad/notify 1 PORT`); they come from
+    other ports than replies, so a request's own socket never sees them."""
+
+    def __init__(self, host: str, port: int):
+        family, _, _, _, target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(target)  # no packet is sent: this only picks the local address that reaches the daemon
+            local = probe.getsockname()[0]
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((local, 0))
+        self.port = self.sock.getsockname()[1]
+
+    def receive(self, timeout: float) -> osc.Message | None:
+        """The next broadcast, or None after `timeout` seconds."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65535)
+            messages = [m for m in osc.parse(data) if isinstance(m, osc.Message)]
+        except (TimeoutError, osc.BadPacket):
+            return None
+        return messages[0] if messages else None
+
+    def close(self) -> None:
+        self.sock.close()
