@@ -1,4 +1,4 @@
-"""GPU benchmark: every GPU figure of SPEC §8 in one run, written as JSON into a folder.
+"""GPU benchmark: every GPU figure of docs/benchmarks.md in one run, written as JSON into a folder.
 
     python bench/gpu.py out/                       # NVIDIA GPU, seed architecture, everything (~5-8 min)
     python bench/gpu.py out/ --quick               # fewer repeats and training steps (~2-3 min)
@@ -7,13 +7,13 @@
 Measured, each in its own try/except (a failure is recorded and the rest goes on; the JSON is rewritten
 after every measurement, so a run cut short keeps what it had), within a total time budget (--budget):
   ours      our default sampler and steps (dpmpp-2m, 12), fused SDPA attention, bf16 (fp16 where bf16 is
-            missing) autocast, eager: one one-shot and a batch of 16 (SPEC: <= 50 ms / <= 250 ms on an H100)
+            missing) autocast, eager: one one-shot and a batch of 16 (target: <= 50 ms / <= 250 ms on an H100)
   graphs    the same with the U-Net's forward captured as a CUDA graph per batch size (fixed shapes)
   seed      the seed's own code: a-unet's original attention, fp32, audio-diffusion-pytorch's VSampler, 50 steps
   memory    torch.cuda.max_memory_allocated for each inference run above
   quality   STFT distance and max difference of our bf16 one-shot to the same run in fp32 (same noise)
   training  the trainer's low-memory mode on the seed architecture (micro-batch 1, accumulation to 32):
-            peak allocated (SPEC: <= 2.0 GB, stretch <= 1.0 GB) and throughput, plus the normal mode beside
+            peak allocated (target: <= 2.0 GB, stretch <= 1.0 GB) and throughput, plus the normal mode beside
             it; each run in its own process through the trainer's public train() on a small synthetic data set
   compile   torch.compile of the forward (compile seconds against the eager time), if budget is left
 Latencies are medians over repeats after warm-up runs (warm-up, graph capture and compilation excluded).
@@ -352,7 +352,7 @@ def main() -> None:
     p.add_argument("out", type=Path, help="folder for gpu-<device>.json")
     p.add_argument("--device", default="cuda")
     p.add_argument("--preset", default="tiny-audio-diffusion")
-    p.add_argument("--batch", type=int, default=16, help="the big batch (SPEC: 16)")
+    p.add_argument("--batch", type=int, default=16, help="the big batch (default 16)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="fewer repeats and training steps")
     p.add_argument("--budget", type=float, default=540, help="seconds for everything; later steps are skipped")

@@ -1,5 +1,5 @@
 """Daemon latency benchmark: OSC request to file on disk (pool empty, pool hit), `tad-daemon send` start-up,
-and simultaneous requests with and without batching, against the SPEC §8 targets, in one run.
+and simultaneous requests with and without batching, against the targets in docs/benchmarks.md, in one run.
 
     python bench/latency.py                                   # the bundled snare
     python bench/latency.py --model path/to/model.safetensors --n 20 --json out/latency.json

@@ -1,5 +1,5 @@
 """Daemon memory benchmark: resident memory (RSS) of an engine with 4 models loaded, as the daemon holds them,
-per preset and backend, each in its own process (SPEC §8: <= 1 GB with the 4 default models, CPU).
+per preset and backend, each in its own process (target: <= 1 GB with the 4 default models, CPU).
 
     python bench/memory.py                                   # cpu-micro (bundled preset) and seed architecture
     python bench/memory.py --presets cpu-small --backends onnx --batch 16 --json out/memory.json

@@ -51,7 +51,7 @@ KEY_FEATURES = (
 
 
 def naive_render(kind: str, rng: np.random.Generator, sr: int = 44100, n: int = 32768) -> np.ndarray:
-    """Textbook drums: what a first synthesiser does (the SPEC's 10-of-40 kicks)."""
+    """Textbook drums: what a first synthesiser does (10 of 40 kicks in the first listening test)."""
     t = dsp.times(n, sr)
     if kind == "kick":  # pitch-swept sine + band-noise click + saturation
         x = np.sin(dsp.glide_phase(t, rng.uniform(45, 65), rng.uniform(3, 6), 0.02)) * dsp.decay(t, 0.1)

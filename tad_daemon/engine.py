@@ -106,11 +106,15 @@ class Engine:
     """
 
     def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
-                 max_batch: int | None = None, backend: str = "auto", cache_dir: str | Path | None = None):
+                 max_batch: int | None = None, backend: str = "auto", cache_dir: str | Path | None = None,
+                 steps: int | None = None, sampler: str | None = None):
+        """`steps` and `sampler`: what a request that names none gets (generate.steps and generate.sampler);
+        None: each model's own default. Resolved here alone."""
         if threads:
             torch.set_num_threads(threads)
         self.device = pick_device(device)
         self.precision = precision
+        self.steps, self.sampler = steps, sampler
         # The most one-shots run as one batch. On a CPU a batch of 2-4 beat singles by up to 1.4x on torch and
         # by nothing on ONNX Runtime, and 8 was slower per one-shot than 4 on both (bench/cpu.py, batch).
         self.max_batch = max_batch or (4 if self.device.type == "cpu" else 16)
@@ -225,10 +229,10 @@ class Engine:
 
     def _settings(self, m: LoadedModel, steps: int | None, sampler: str | None,
                   schedule: str | None) -> tuple[int, str, str]:
-        steps = int(steps or m.entry.config.default_steps)
+        steps = int(steps or self.steps or m.entry.config.default_steps)
         if not 1 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
-        sampler = sampler or m.entry.config.default_sampler
+        sampler = sampler or self.sampler or m.entry.config.default_sampler
         if sampler not in sampling.SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r} (known: {', '.join(sampling.SAMPLERS)})")
         # A model's own schedule goes with its own sampler only (another sampler may need its own for parity)

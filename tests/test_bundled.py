@@ -59,7 +59,7 @@ def test_each_makes_clean_audible_one_shots(name):
 
 
 # One-shots (seeds 1-32) the quality report must call the model's class: a floor that catches a worse model
-# being shipped. A model at the SPEC's 90 % passes 96 % of such draws, a 70 % one 11 % (binomial; with 7 of 8,
+# being shipped. A model at the target's 90 % passes 96 % of such draws, a 70 % one 11 % (binomial; with 7 of 8,
 # as before, 81 % and 26 %: too often wrong both ways).
 JUDGED_COUNT, JUDGED_AS_CLASS = 32, 26
 

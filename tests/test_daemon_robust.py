@@ -1,4 +1,4 @@
-"""Robustness (SPEC §9) against a real daemon process: the pool, a second daemon on the same port, fuzzed
+"""Robustness against a real daemon process: the pool, a second daemon on the same port, fuzzed
 packets, a burst from several clients, SIGTERM and SIGKILL during generation, a non-loopback bind.
 
 TAD_FUZZ_PACKETS sets the fuzz size (default 2,000; e.g. 100000 for a manual run).

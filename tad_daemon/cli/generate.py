@@ -88,8 +88,7 @@ def generate(model, count, seed, steps, schedule, sampler, out, post, device, co
     ws, engine = _prepare(config_file, device, out, post, model)
     try:
         shots = run_with_progress(f"{model} x{count}", lambda p: engine.generate(
-            model, count, seed, steps or ws.cfg["generate.steps"] or None,
-            sampler or ws.cfg["generate.sampler"] or None, schedule, progress=p))
+            model, count, seed, steps, sampler, schedule, progress=p))
     except ValueError as e:
         raise Failure(str(e), 2) from None
     _write_all(ws, shots)
@@ -118,8 +117,7 @@ def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post
     ws, engine = _prepare(config_file, device, out, post, model)
     try:
         shots = run_with_progress(f"{model} variation x{count}", lambda p: engine.vary(
-            model, source, strength, count, seed, steps or ws.cfg["generate.steps"] or None,
-            sampler or ws.cfg["generate.sampler"] or None, schedule, source_name=click.format_filename(file),
+            model, source, strength, count, seed, steps, sampler, schedule, source_name=click.format_filename(file),
             progress=p))
     except ValueError as e:
         raise Failure(str(e), 2) from None

@@ -38,9 +38,8 @@ class App:
         self.pool = Pool(cfg["pool.size"])
         self.writer = Writer(self.workspace, server.broadcast)
         self.scheduler = Scheduler(self.engine, self.pool, self.writer, lambda: list(self.models),
-                                   max_queue=cfg["server.queue"], max_batch=self.batch_size(),
-                                   steps=cfg["generate.steps"] or None, sampler=cfg["generate.sampler"] or None)
-        # Beyond loopback, requests may only read inside the configured folders (SPEC §9).
+                                   max_queue=cfg["server.queue"], max_batch=self.batch_size())
+        # Beyond loopback, requests may only read inside the configured folders (docs/osc.md, Security).
         self.read_roots = None if server.loopback else [
             cfg.path(k) for k in ("paths.samples", "paths.models", "paths.data")]
         self.watcher = Watcher(cfg.path("paths.models"), self.reload_soon)

@@ -1,4 +1,4 @@
-"""The ready pool (SPEC §5): a few one-shots per model made while the daemon is idle, so "new snare" can be
+"""The ready pool: a few one-shots per model made while the daemon is idle, so "new snare" can be
 answered at once. The sounds stay in memory (already post-processed); one reaches the sample folder only
 when it is served, and `take` removes it, so none is ever served twice. Reloading a model empties its pool
 (`invalidate`)."""

@@ -63,14 +63,13 @@ class Job:
 
 class Scheduler:
     def __init__(self, engine: Engine, pool: Pool, writer: Writer, models: Callable[[], dict],
-                 max_queue: int = 32, max_batch: int = 16, steps: int | None = None, sampler: str | None = None):
+                 max_queue: int = 32, max_batch: int = 16):
         self.engine = engine
         self.pool = pool
         self.writer = writer
         self.models = models  # the names of the loaded models, for refills
         self.max_queue = max_queue
         self.max_batch = max(1, max_batch)
-        self.steps, self.sampler = steps, sampler  # configured defaults (None: each model's own)
         self._queue: deque[Job] = deque()
         self._control: deque[Callable[[], None]] = deque()
         self._running = 0
@@ -181,7 +180,7 @@ class Scheduler:
 
     def _generate(self, jobs: list[Job]) -> None:
         first = jobs[0]
-        steps, sampler = first.steps or self.steps, first.sampler or self.sampler
+        steps, sampler = first.steps, first.sampler  # None: the engine's defaults
         try:
             if first.kind == "vary":
                 source = load_oneshot(first.source)
@@ -218,8 +217,7 @@ class Scheduler:
     def _refill(self, model: str) -> None:
         version = self.pool.version(model)
         try:
-            shot = self.engine.generate(model, steps=self.steps, sampler=self.sampler,
-                                        progress=self._check_preempt)[0]
+            shot = self.engine.generate(model, progress=self._check_preempt)[0]
         except (Preempted, Stopping):
             return
         except Exception as e:

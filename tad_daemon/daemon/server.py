@@ -55,7 +55,8 @@ def is_loopback(host: str) -> bool:
 
 
 def check_listen(host: str, allow_remote: bool, allow: list[str]) -> str | None:
-    """Why the daemon may not listen on `host` (SPEC §9: loopback, or an explicit option and an allow-list)."""
+    """Why the daemon may not listen on `host`: loopback, or an explicit option and an allow-list (docs/osc.md,
+    Security)."""
     if is_loopback(host):
         return None
     if not allow_remote:

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from tad_daemon.limits import INT32, MAX_SEED
+from tad_daemon.limits import INT32, MAX_SEED, SAMPLERS
 
 MAX_STRING = 4096  # bytes of UTF-8 in any string argument (paths included)
 MAX_TAG = 128
@@ -35,6 +35,7 @@ class Arg:
     lo: float | None = None
     hi: float | None = None
     path: bool = False  # an absolute path (the client makes relative ones absolute)
+    choices: tuple[str, ...] = ()  # a string argument's allowed values, besides its default
 
     @property
     def required(self) -> bool:
@@ -99,7 +100,7 @@ def _literal(value) -> str:
 
 COUNT = Arg("count", "i", 1, lo=1)  # the upper bound is the daemon's generate.max_count
 SEED = Arg("seed", "i", -1, lo=-1, hi=MAX_SEED)
-SAMPLER = Arg("sampler", "s", "")
+SAMPLER = Arg("sampler", "s", "", choices=SAMPLERS)  # "": the daemon's default (generate.sampler, or the model's)
 POST = Arg("post", "i", 1, lo=0, hi=1)
 
 PROTOCOL: dict[str, Command] = {c.address: c for c in (
@@ -134,7 +135,6 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
     Command("/tad/cancel", args=(Arg("job_id", "s"),), replies=(Reply("/tad/done /tad/cancel", "s:job_id s:state"),)),
 )}
 
-FAILURE = Reply("/tad/fail", "s:command s:message")
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,8 @@ def coerce(arg: Arg, value):
             raise ProtocolError(f"{arg.name}: expected {_TYPE_NAMES['s']}, got {_describe(value)}")
         if len(value.encode("utf-8", "surrogatepass")) > MAX_STRING:
             raise ProtocolError(f"{arg.name}: longer than {MAX_STRING} bytes")
+        if arg.choices and value != arg.default and value not in arg.choices:
+            raise ProtocolError(f"unknown {arg.name} {value[:40]!r} (known: {', '.join(arg.choices)})")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError(f"{arg.name}: expected {_TYPE_NAMES[arg.type]}, got {_describe(value)}")

@@ -1,1 +1,1 @@
-"""Training: datasets of one-shots, the training loop, checkpoints, and (later) the job queue and its runner."""
+"""Training: datasets of one-shots, the training loop, checkpoints, the job queue and its runner."""

@@ -31,7 +31,6 @@ from tad_daemon.training.queue import Job, JobQueue, QueueError, in_window, pars
 
 log = logging.getLogger(__name__)
 
-EXIT_STOPPED = 3  # the trainer's exit code after a requested stop (checkpoint written)
 MAX_STEPS = 1_000_000
 # TrainConfig fields a job may set beyond name, dataset, base and steps.
 JOB_SETTINGS = {"preset", "length", "kind", "license", "description", "micro_batch", "accumulation", "lr",
