@@ -186,7 +186,7 @@ def test_source_files_are_checked_and_fenced_when_remote(tmp_path):
 
 # -- start at login, configuration ---------------------------------------------------------------------------
 def test_autostart_entries_for_each_platform(tmp_path):
-    from tad_daemon.daemon.autostart import command, entry
+    from tad_daemon.cli.autostart import command, entry
 
     env = {"HOME": str(tmp_path), "TAD_DAEMON_HOME": "/data/my tad", "APPDATA": str(tmp_path / "Roaming")}
     cmd = command("/opt/py 3/bin/python")

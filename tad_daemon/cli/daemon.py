@@ -222,7 +222,7 @@ def autostart():
 
 
 def _entry(config_file):
-    from tad_daemon.daemon.autostart import default_entry
+    from tad_daemon.cli.autostart import default_entry
 
     try:
         return default_entry(config_file)
@@ -248,7 +248,7 @@ def _run_all(commands: list[list[str]]) -> None:
 @config_option
 def autostart_install(enable, config_file):
     """Write the start-at-login entry for this Python's `tad-daemon serve`."""
-    from tad_daemon.daemon.autostart import enable_commands, install, login_link, start_commands
+    from tad_daemon.cli.autostart import enable_commands, install, login_link, start_commands
 
     entry = _entry(config_file)
     try:
@@ -270,7 +270,7 @@ def autostart_install(enable, config_file):
 @config_option
 def autostart_remove(disable, config_file):
     """Remove the start-at-login entry."""
-    from tad_daemon.daemon.autostart import disable_commands, remove
+    from tad_daemon.cli.autostart import disable_commands, remove
 
     entry = _entry(config_file)
     if disable and entry.path.exists():
@@ -288,7 +288,7 @@ def autostart_remove(disable, config_file):
 @config_option
 def autostart_show(config_file):
     """Show where the entry goes, whether it is installed, and what it holds."""
-    from tad_daemon.daemon.autostart import installed
+    from tad_daemon.cli.autostart import installed
 
     entry = _entry(config_file)
     click.echo(f"# {entry.path} ({installed(entry)})")

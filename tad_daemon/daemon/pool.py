@@ -8,14 +8,27 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from tad_daemon.daemon.writer import Ready
+import numpy as np
+
+from tad_daemon.engine import OneShot
+
+
+@dataclass
+class ProcessedShot:
+    """A one-shot already post-processed with the configured settings, as the pool keeps them: serving one
+    is then only the file write."""
+
+    shot: OneShot
+    audio: np.ndarray
+    meta: dict
 
 
 class Pool:
     def __init__(self, size: int):
         self.size = max(0, size)  # per model; 0 turns the pool off
-        self._shots: dict[str, deque[Ready]] = {}
+        self._shots: dict[str, deque[ProcessedShot]] = {}
         self._version: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -29,13 +42,13 @@ class Pool:
         with self._lock:
             return self._version.get(model, 0)
 
-    def take(self, model: str, n: int) -> tuple[list[Ready], int]:
+    def take(self, model: str, n: int) -> tuple[list[ProcessedShot], int]:
         """Up to `n` ready one-shots of `model` (gone from the pool), and the pool's version for `give_back`."""
         with self._lock:
             q = self._shots.get(model, deque())
             return [q.popleft() for _ in range(min(n, len(q)))], self._version.get(model, 0)
 
-    def give_back(self, model: str, shots: list[Ready], version: int) -> None:
+    def give_back(self, model: str, shots: list[ProcessedShot], version: int) -> None:
         """Return shots that were taken but not served (unless the model was reloaded meanwhile)."""
         with self._lock:
             if self._version.get(model, 0) == version:
@@ -48,7 +61,7 @@ class Pool:
         short = [x for x in short if x[0] < self.size]
         return min(short)[1] if short else None
 
-    def add(self, model: str, shot: Ready, version: int) -> bool:
+    def add(self, model: str, shot: ProcessedShot, version: int) -> bool:
         """Keep `shot` unless the model was reloaded since `version` was read, or its pool is full."""
         with self._lock:
             q = self._shots.setdefault(model, deque())

@@ -8,26 +8,14 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-
-import numpy as np
 
 from tad_daemon.audio.post import PostProcess
+from tad_daemon.daemon.pool import ProcessedShot
 from tad_daemon.daemon.server import Request
 from tad_daemon.engine import OneShot
 from tad_daemon.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Ready:
-    """A one-shot already post-processed with the configured settings, as the pool keeps them: serving one
-    is then only the file write."""
-
-    shot: OneShot
-    audio: np.ndarray
-    meta: dict
 
 
 class Writer:
@@ -40,10 +28,10 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def prepare(self, shot: OneShot) -> Ready:
-        return Ready(shot, *self.workspace.process(shot))
+    def prepare(self, shot: OneShot) -> ProcessedShot:
+        return ProcessedShot(shot, *self.workspace.process(shot))
 
-    def put(self, request: Request, shots: list[OneShot | Ready], post: bool, pool: bool = False) -> None:
+    def put(self, request: Request, shots: list[OneShot | ProcessedShot], post: bool, pool: bool = False) -> None:
         for shot in shots:
             self._queue.put((request, shot, post, pool))
 
@@ -61,12 +49,12 @@ class Writer:
             finally:
                 self._queue.task_done()
 
-    def _write(self, request: Request, item: OneShot | Ready, post: bool, pool: bool) -> None:
+    def _write(self, request: Request, item: OneShot | ProcessedShot, post: bool, pool: bool) -> None:
         if request.finished:
             return
-        shot = item.shot if isinstance(item, Ready) else item
+        shot = item.shot if isinstance(item, ProcessedShot) else item
         try:
-            if isinstance(item, Ready):
+            if isinstance(item, ProcessedShot):
                 path = str(self.workspace.save(shot, processed=(item.audio, item.meta)))
             else:
                 path = str(self.workspace.save(shot, None if post else PostProcess.none()))
