@@ -185,8 +185,8 @@ def ship(args: argparse.Namespace) -> None:
         for path in (dest, BUNDLED / f"{kind}.md"):
             path.chmod(0o644)  # shipped files: readable by every user of an installed package
         summary = {"schedule": schedule, "held_out_consistency": held_out.class_consistency}
-        summary |= {k: getattr(report, k) for k in ("class_consistency", "class_consistency_real", "frechet",
-                                                   "diversity", "clipped", "silent", "dc_offset",
+        summary |= {k: getattr(report, k) for k in ("class_consistency", "tail_db", "high_band_db", "frechet",
+                                                   "diversity", "clipped", "silent", "dc_offset", "clicks",
                                                    "seconds_per_oneshot")}
         print(f"shipped {kind}: {best.name} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB) {json.dumps(summary)}")
 
@@ -203,12 +203,12 @@ def ceiling(args: argparse.Namespace) -> None:
     from tad_daemon.audio.post import PostProcess, postprocess
     from tad_daemon.quality.classifier import DrumClassifier
     from tad_daemon.quality.features import extract_batch
-    from tad_daemon.quality.report import REPORT_CLASSIFIER
+    from tad_daemon.quality.report import REAL_CLASSIFIER
     from tad_daemon.training.dataset import find_sound_files
 
     if args.every < 1:
         sys.exit("--every must be 1 or more")
-    clf = DrumClassifier.load(REPORT_CLASSIFIER)
+    clf = DrumClassifier.load(REAL_CLASSIFIER)
     for kind in args.classes.split(","):
         files = find_sound_files(Path(args.data) / kind)[0][:: args.every]  # the files the trainer reads
         if not files:

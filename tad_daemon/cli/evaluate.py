@@ -23,16 +23,19 @@ from tad_daemon.limits import MAX_SEED, SAMPLERS, SCHEDULES
 @click.option("--device", help="auto, cpu, cuda, mps (default: from the configuration).")
 @config_option
 def evaluate(model, count, steps, sampler, schedule, seed, out, as_json, device, config_file):
-    """Judge MODEL: generate N one-shots and report
+    """Judge MODEL against real drums it never learned from: generate N one-shots and report,
+    each figure beside the same figure of held-out real kits,
 
     \b
-      class consistency  the share a drum classifier (trained on our procedural drums and CC0
-                         recordings) gives the model's class, and the same for a classifier
-                         trained on real CC0 drums only;
-      Frechet distance   to the reference sounds of the class (lower is closer);
-      diversity          how different the one-shots are from one another;
-      defects            the share of clipped, silent, DC-offset or clicking raw outputs;
-    and a PNG of waveforms and spectrograms to look at before listening.
+      called CLASS       the share a classifier trained on real drums only gives the class;
+      tail level         of the last 40 %, dB re peak (a hiss floor that never decays);
+      energy > 8 kHz     dB re all energy (hiss);
+      decay              ms until 30 dB below the peak;
+      diversity          how different the one-shots are, as a share of the real kits';
+      Frechet distance   to the real drums, as a multiple of kit-to-kit (1.0x: as close
+                         as another real kit);
+      defects            clicks, clipped, silent or DC-offset raw outputs;
+    and a PNG of the one-shots beside real ones, to look at before listening.
     """
     cfg = load(config_file, **{"device.device": device})
     from tad_daemon.quality.evaluate import evaluate_model

@@ -29,8 +29,9 @@ def evaluate_model(engine: Engine, name: str, count: int = 16, steps: int | None
     if out_dir:
         out = Path(out_dir)
         sheet = contact_sheet(processed, out / f"{name}-report.png",
-                              f"{name} ({entry.config.kind}): seeds {seed}-{seed + min(count, 8) - 1}, "
-                              f"{report.sampler} {report.steps} steps ({report.schedule})", entry.config.sample_rate)
+                              f"{name} ({entry.config.kind}): seeds {seed}-{seed + min(count, 6) - 1}, "
+                              f"{report.sampler} {report.steps} steps ({report.schedule})", entry.config.kind,
+                              entry.config.sample_rate)
         report.sheet = str(sheet)
         (out / f"{name}-report.json").write_text(report.to_json(), encoding="utf-8")
     return report

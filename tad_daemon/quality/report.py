@@ -1,6 +1,13 @@
-"""The quality report of a model (`tad-daemon evaluate`): is it making the drum it should, how close to the
-reference sounds, how varied, and how often broken. Nothing here needs a download: the classifier and the
-reference statistics ship with the package (built by `bench/build_report_reference.py`).
+"""The quality report of a model (`tad-daemon evaluate`), judged against real drums it never learned from.
+
+Held-out real kits (whole recordings of the General MIDI soundfonts' kits and of sonic-pi's CC0 drums, split
+from the training data by recording, never by file) are the yardstick: every figure of a model's outputs is
+printed beside the same figure of those real drums. The figures: the class a classifier trained on real
+drums only gives them; the tail level and the energy above 8 kHz (hiss); the decay time; clicks; diversity
+relative to the real kits'; a Fréchet distance of features as a multiple of the distance between two halves
+of the real kits (1.0x: as close as another real kit). Nothing here needs a download or the real audio: the
+classifier, the held-out kits' statistics and a few of their sounds for the picture ship with the package
+(built by `bench/build_real_judge.py`; the sources' licences are in reference/NOTICE.md).
 """
 
 from __future__ import annotations
@@ -13,62 +20,55 @@ from pathlib import Path
 import numpy as np
 
 from tad_daemon.audio.post import count_clicks
-from tad_daemon.limits import SAMPLE_RATE
+from tad_daemon.limits import DRUM_CLASSES, SAMPLE_RATE
 from tad_daemon.quality.classifier import DrumClassifier
 from tad_daemon.quality.features import extract_batch
 from tad_daemon.quality.frechet import gaussian_frechet
+from tad_daemon.quality.measures import measure
 
 REFERENCE = Path(__file__).parent / "reference"
-REPORT_CLASSIFIER = REFERENCE / "report_classifier.npz"  # procedural corpus + CC0 one-shots
-REPORT_REFERENCE = REFERENCE / "report_reference.npz"  # per-class statistics of the same sounds
-REAL_CLASSIFIER = Path(__file__).parents[1] / "synth" / "reference" / "sonic_pi_classifier.npz"  # CC0 only
+REAL_CLASSIFIER = REFERENCE / "real_classifier.npz"  # trained on the real kits' training split only
+REAL_KITS = REFERENCE / "real_kits.npz"  # the held-out real kits: statistics and a few sounds
 
 CLIP_LEVEL = 0.999  # a raw output sample at or above this magnitude is clipped (the writer would clip it)
 SILENT_PEAK = 10 ** (-60 / 20)  # peak below -60 dBFS: silent
 DC_LIMIT = 0.02  # |mean| above -34 dBFS: a DC offset the DC blocker has to remove
+RIDGE = 1e-3  # added to covariances: the held-out kits are few per class
 
 
 @dataclass
-class Reference:
-    """PCA basis of the classifier's embedding and each class's Gaussian in it (for Fréchet distances)."""
+class RealKits:
+    """The held-out real drums: features in a PCA space of the classifier's standardised features, class,
+    recording group (whole kits or shared recordings stay together), the classifier's verdict, the listener
+    measures, and a few sounds (mono, int16) to draw beside a model's."""
 
     mean: np.ndarray
     components: np.ndarray  # (k, d)
-    classes: tuple[str, ...]
-    class_mean: np.ndarray  # (classes, k)
-    class_cov: np.ndarray  # (classes, k, k)
-    class_diversity: np.ndarray  # (classes,) mean pairwise distance of the reference sounds
+    z: np.ndarray  # (n, k)
+    labels: np.ndarray
+    groups: np.ndarray
+    predicted: np.ndarray
+    measures: dict[str, np.ndarray]
+    examples: np.ndarray  # (m, frames) int16
+    example_labels: np.ndarray
 
     def project(self, embeddings: np.ndarray) -> np.ndarray:
         return (embeddings - self.mean) @ self.components.T
 
+    def of(self, kind: str) -> np.ndarray:
+        return self.labels == kind
+
     def save(self, path: str | Path) -> None:
-        np.savez(path, mean=self.mean, components=self.components, classes=np.array(self.classes),
-                 class_mean=self.class_mean, class_cov=self.class_cov, class_diversity=self.class_diversity)
+        np.savez_compressed(path, mean=self.mean, components=self.components, z=self.z, labels=self.labels,
+                            groups=self.groups, predicted=self.predicted, examples=self.examples,
+                            example_labels=self.example_labels, **{f"m_{k}": v for k, v in self.measures.items()})
 
     @classmethod
-    def load(cls, path: str | Path = REPORT_REFERENCE) -> Reference:
+    def load(cls, path: str | Path = REAL_KITS) -> RealKits:
         with np.load(path, allow_pickle=False) as f:
-            return cls(f["mean"], f["components"], tuple(str(c) for c in f["classes"]), f["class_mean"],
-                       f["class_cov"], f["class_diversity"])
-
-    @classmethod
-    def fit(cls, embeddings: np.ndarray, labels: list[str], dims: int = 16) -> Reference:
-        mean = embeddings.mean(axis=0)
-        _, _, vt = np.linalg.svd(embeddings - mean, full_matrices=False)
-        ref = cls(mean, vt[:dims], tuple(sorted(set(labels))), np.zeros(0), np.zeros(0), np.zeros(0))
-        z, y = ref.project(embeddings), np.array(labels)
-        ref.class_mean = np.stack([z[y == c].mean(axis=0) for c in ref.classes])
-        ref.class_cov = np.stack([np.cov(z[y == c], rowvar=False) for c in ref.classes])
-        ref.class_diversity = np.array([mean_pairwise_distance(z[y == c]) for c in ref.classes])
-        return ref
-
-    def frechet(self, kind: str, z: np.ndarray) -> float:
-        """Fréchet distance of projected embeddings `z` to the stored Gaussian of class `kind`."""
-        i = self.classes.index(kind)
-        ridge = 1e-6 * np.eye(self.class_mean.shape[1])
-        return gaussian_frechet(z.mean(axis=0), np.cov(z, rowvar=False) + ridge, self.class_mean[i],
-                                self.class_cov[i] + ridge)
+            return cls(f["mean"], f["components"], f["z"], f["labels"].astype(str), f["groups"].astype(str),
+                       f["predicted"].astype(str), {k[2:]: f[k] for k in f.files if k.startswith("m_")},
+                       f["examples"], f["example_labels"].astype(str))
 
 
 def mean_pairwise_distance(z: np.ndarray) -> float:
@@ -76,6 +76,20 @@ def mean_pairwise_distance(z: np.ndarray) -> float:
         return 0.0
     d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
     return float(d[np.triu_indices(len(z), 1)].mean())
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    ridge = RIDGE * np.eye(a.shape[1])
+    return gaussian_frechet(a.mean(axis=0), np.cov(a, rowvar=False) + ridge, b.mean(axis=0),
+                            np.cov(b, rowvar=False) + ridge)
+
+
+def kit_halves(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of two halves of the real drums, whole recording groups to a side (alternating, in name order)."""
+    names = sorted(set(groups))
+    first = {g for i, g in enumerate(names) if i % 2 == 0}
+    a = np.array([g in first for g in groups])
+    return a, ~a
 
 
 def defects(raw: np.ndarray) -> dict[str, float]:
@@ -97,81 +111,119 @@ class QualityReport:
     steps: int
     sampler: str
     seconds_per_oneshot: float
-    class_consistency: float  # share the report classifier (procedural + CC0) gives the model's class
-    class_consistency_real: float  # the same with the classifier trained on real CC0 drums only
-    predicted: dict  # class -> count (report classifier)
-    frechet: float  # to the reference sounds of the model's class; lower is closer
-    diversity: float  # mean pairwise distance of the outputs
-    reference_diversity: float  # the same for the reference sounds of the class
+    class_consistency: float  # share the real-drum classifier gives the model's class
+    real_consistency: float  # the same for the held-out real drums of the class
+    predicted: dict  # class -> count
+    tail_db: float  # medians over the one-shots; each real_* the same over the held-out real drums
+    real_tail_db: float
+    high_band_db: float
+    real_high_band_db: float
+    decay_ms: float
+    real_decay_ms: float
+    diversity: float  # mean pairwise feature distance, as a share of the real kits' own
+    frechet: float  # to the real drums of the class, as a multiple of kit-to-kit (real half against half)
+    frechet_floor: float  # the kit-to-kit distance itself
+    real_count: int  # held-out real drums of the class
     clipped: float
     silent: float
     dc_offset: float
-    clicks: float = 0.0  # share of raw outputs with at least one click (post-processing removes them)
-    clicks_per_oneshot: float = 0.0
+    clicks: float  # share of raw outputs with at least one click (post-processing removes them)
+    clicks_per_oneshot: float
     sheet: str = ""
     schedule: str = ""  # the sampler's time steps (logsnr, karras, linear)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
 
     def lines(self) -> list[str]:
+        called = ", ".join(f"{k} {v}" for k, v in self.predicted.items())
         return [
             f"{self.model} ({self.kind}): {self.count} one-shots, {self.sampler} {self.steps} steps"
-            f"{f' ({self.schedule})' if self.schedule else ''}, "
-            f"{self.seconds_per_oneshot:.2f} s each",
-            f"  class consistency   {self.class_consistency:6.0%}  (real-drum classifier: "
-            f"{self.class_consistency_real:.0%}); called {', '.join(f'{k} {v}' for k, v in self.predicted.items())}",
-            f"  Frechet distance    {self.frechet:8.2f}  (to the {self.kind} reference sounds; lower is closer)",
-            f"  diversity           {self.diversity:8.2f}  (reference sounds: {self.reference_diversity:.2f})",
-            f"  clipped / silent / DC offset / clicks: {self.clipped:.0%} / {self.silent:.0%} / "
-            f"{self.dc_offset:.0%} / {self.clicks:.0%}  (clicks: {self.clicks_per_oneshot:.1f} per raw one-shot; "
-            "post-processing removes them)",
+            f"{f' ({self.schedule})' if self.schedule else ''}, {self.seconds_per_oneshot:.2f} s each",
+            f"  {'':30s}{'model':>9s}  {'real kits':>9s}  (held out: {self.real_count} real {self.kind}s "
+            "never trained on)",
+            f"  {'called ' + self.kind:30s}{self.class_consistency:9.0%}  {self.real_consistency:9.0%}  "
+            f"(a classifier of real drums; called {called})",
+            f"  {'tail level, last 40 % (dB)':30s}{self.tail_db:9.1f}  {self.real_tail_db:9.1f}  (re peak; median)",
+            f"  {'energy above 8 kHz (dB)':30s}{self.high_band_db:9.1f}  {self.real_high_band_db:9.1f}  "
+            "(re all energy; median)",
+            f"  {'decay to -30 dB (ms)':30s}{self.decay_ms:9.0f}  {self.real_decay_ms:9.0f}  (median)",
+            f"  {'diversity':30s}{self.diversity:9.0%}  {1:9.0%}  (of the real kits' own)",
+            f"  {'Frechet distance':30s}{self.frechet:8.1f}x  {1:8.1f}x  (x the distance between two halves of "
+            f"the real kits, {self.frechet_floor:.1f})",
+            f"  {'clicks per raw one-shot':30s}{self.clicks_per_oneshot:9.1f}  {0:9.1f}  "
+            "(post-processing removes them)",
+            f"  clipped / silent / DC offset: {self.clipped:.0%} / {self.silent:.0%} / {self.dc_offset:.0%}",
         ] + ([f"  picture: {self.sheet}"] if self.sheet else [])
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
 
-def judge(processed: np.ndarray, raw: np.ndarray, kind: str) -> dict:
-    """Every figure of the report for one-shots of `kind`: `processed` as written to disk, `raw` before."""
-    report_clf = DrumClassifier.load(REPORT_CLASSIFIER)
-    real_clf = DrumClassifier.load(REAL_CLASSIFIER)
-    ref = Reference.load()
+def judge(processed: np.ndarray, raw: np.ndarray, kind: str, kits: RealKits | None = None,
+          classifier: DrumClassifier | None = None) -> dict:
+    """Every figure of the report for one-shots of `kind`: `processed` as written to disk, `raw` before;
+    NaN where `kind` is not one of the drum classes the real kits hold."""
+    clf = classifier or DrumClassifier.load(REAL_CLASSIFIER)
+    kits = kits or RealKits.load()
     feats = extract_batch(processed)
-    predicted = report_clf.predict(feats)
-    z = ref.project(report_clf.embed(feats))
-    known = kind in ref.classes
-    return {
-        "class_consistency": float(np.mean(predicted == kind)) if known else float("nan"),
-        "class_consistency_real": float(np.mean(real_clf.predict(feats) == kind)) if known else float("nan"),
-        "predicted": {c: int(np.sum(predicted == c)) for c in report_clf.classes if np.any(predicted == c)},
-        "frechet": ref.frechet(kind, z) if known and len(z) > 1 else float("nan"),
-        "diversity": mean_pairwise_distance(z),
-        "reference_diversity": float(ref.class_diversity[ref.classes.index(kind)]) if known else float("nan"),
-        **defects(raw),
+    predicted = clf.predict(feats)
+    z = kits.project(clf.embed(feats))
+    ours = measure(processed)
+    real = kits.of(kind)
+    out = {"predicted": {c: int(np.sum(predicted == c)) for c in clf.classes if np.any(predicted == c)},
+           "tail_db": float(np.median(ours["tail_db"])), "high_band_db": float(np.median(ours["high_band_db"])),
+           "decay_ms": float(np.median(ours["decay_ms"])), "real_count": int(real.sum()), **defects(raw)}
+    if not real.any():
+        nan = float("nan")
+        return out | dict.fromkeys(("class_consistency", "real_consistency", "real_tail_db", "real_high_band_db",
+                                    "real_decay_ms", "diversity", "frechet", "frechet_floor"), nan)
+    a, b = kit_halves(kits.groups[real])
+    floor = frechet(kits.z[real][a], kits.z[real][b]) if min(a.sum(), b.sum()) >= 2 else float("nan")
+    distance = frechet(z, kits.z[real]) if len(z) >= 2 else float("nan")
+    return out | {
+        "class_consistency": float(np.mean(predicted == kind)),
+        "real_consistency": float(np.mean(kits.predicted[real] == kind)),
+        "real_tail_db": float(np.median(kits.measures["tail_db"][real])),
+        "real_high_band_db": float(np.median(kits.measures["high_band_db"][real])),
+        "real_decay_ms": float(np.median(kits.measures["decay_ms"][real])),
+        "diversity": mean_pairwise_distance(z) / mean_pairwise_distance(kits.z[real]),
+        "frechet": distance / floor, "frechet_floor": floor,
     }
 
 
-def contact_sheet(audio: np.ndarray, path: str | Path, title: str, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Waveforms (top) and spectrograms (bottom) of up to 8 one-shots, as a PNG to look at before listening."""
+def contact_sheet(audio: np.ndarray, path: str | Path, title: str, kind: str = "",
+                  sample_rate: int = SAMPLE_RATE, kits: RealKits | None = None) -> Path:
+    """Waveforms and spectrograms of up to 6 one-shots, and beside them (right, shaded) up to 3 held-out real
+    drums of `kind`, as a PNG to look at before listening."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = audio[:8]
-    fig, axes = plt.subplots(2, len(shown), figsize=(2.6 * len(shown), 4.4), squeeze=False)
+    kits = kits or RealKits.load()
+    real = kits.examples[kits.example_labels == kind][:3].astype(np.float32) / 32767 if kind in DRUM_CLASSES else []
+    shown = [(x.mean(axis=0), "model") for x in audio[:6]] + [(x, "real") for x in real]
+    fig, axes = plt.subplots(2, len(shown), figsize=(2.4 * len(shown), 4.4), squeeze=False)
     t = np.arange(audio.shape[-1]) / sample_rate
-    for i, x in enumerate(shown):
-        mono = x.mean(axis=0)
-        axes[0, i].plot(t, mono, lw=0.4, color="#1f4e79")
+    for i, (mono, source) in enumerate(shown):
+        mono = mono / max(float(np.abs(mono).max()), 1e-9)
+        color = "#1f4e79" if source == "model" else "#7f2704"
+        axes[0, i].plot(t[:len(mono)], mono, lw=0.4, color=color)
         axes[0, i].set_ylim(-1, 1)
         axes[0, i].set_xticks([])
-        axes[1, i].specgram(mono + 1e-9, NFFT=1024, Fs=sample_rate, noverlap=768, cmap="magma", vmin=-130)
+        axes[0, i].set_title(source, fontsize=8, color=color)
+        with np.errstate(divide="ignore"):  # digital silence after the tail gate: -inf dB, drawn black
+            axes[1, i].specgram(mono + 1e-9, NFFT=1024, Fs=sample_rate, noverlap=768, cmap="magma", vmin=-130)
         axes[1, i].set_xlabel("s")
+        if source == "real":
+            for ax in axes[:, i]:
+                ax.patch.set_alpha(0.0)
+                for spine in ax.spines.values():
+                    spine.set_color(color)
         if i:
             axes[0, i].set_yticks([])
             axes[1, i].set_yticks([])
     axes[1, 0].set_ylabel("Hz")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title + ("   |   right: held-out real drums" if len(real) else ""), fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
