@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: `$` would let a final newline pass
 # Windows device names are files everywhere on Windows, whatever the extension.
 _RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
 
@@ -17,7 +17,7 @@ class NameError_(ValueError):
 
 def check_name(name: str, what: str = "model name") -> str:
     """Return `name` if it is safe as a file name on every platform, else raise with the reason."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise NameError_(
             f"invalid {what} {name!r}: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
         )

@@ -90,7 +90,7 @@ def test_files_without_our_config_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", "a\\b", "/etc", "con", "LPT1.txt", ".hidden", "a..b", "x" * 65,
-                                 "trailing.", "tab\tname", "ünï"])
+                                 "trailing.", "tab\tname", "ünï", "kick\n", "x\n"])
 def test_unsafe_names_are_refused(bad):
     with pytest.raises(NameError_):
         check_name(bad)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tad_daemon.models.seed import file_sha256
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch only
 
 
 class DownloadError(RuntimeError):
@@ -78,7 +78,7 @@ def fetch(repo: str, filename: str, revision: str = "main") -> tuple[Path, str]:
 
 def _hub_sha256(path: Path, repo: str, filename: str) -> str:
     blob = path.resolve()
-    if blob.parent.name == "blobs" and SHA256.match(blob.name):
+    if blob.parent.name == "blobs" and SHA256.fullmatch(blob.name):
         return blob.name
     # No symbolic links here (e.g. Windows without developer mode): the cache holds a plain copy, so ask
     # the hub again, for the same commit (the snapshot folder's name).
@@ -88,7 +88,7 @@ def _hub_sha256(path: Path, repo: str, filename: str) -> str:
         etag = get_hf_file_metadata(hf_hub_url(repo, filename, revision=path.parent.name)).etag or ""
     except Exception as e:  # network or hub trouble, in whatever form this huggingface_hub version raises it
         raise DownloadError(f"{repo} {filename}: could not ask the hub for its checksum ({_first_line(e)})") from None
-    if not SHA256.match(etag):
+    if not SHA256.fullmatch(etag):
         raise DownloadError(f"{repo} {filename}: the hub gives no sha256 for it (ETag {etag!r}), so it cannot be "
                             "verified")
     return etag

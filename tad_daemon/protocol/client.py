@@ -20,8 +20,8 @@ from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL, UNKNOWN
 
 OK, FAILED, USAGE, NO_REPLY = 0, 1, 2, 3
 
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_INT = re.compile(r"[+-]?\d+")  # fullmatch only
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 
 
 class UsageError(ValueError):
@@ -37,9 +37,9 @@ def parse_arg(text: str) -> int | float | str:
             return {"i": int, "f": float, "s": str}[kind](rest)
         except ValueError:
             raise UsageError(f"{text!r}: not {'an integer' if kind == 'i' else 'a number'}") from None
-    if _INT.match(text):
+    if _INT.fullmatch(text):
         return int(text)
-    if _FLOAT.match(text):
+    if _FLOAT.fullmatch(text):
         return float(text)
     return text
 
