@@ -151,6 +151,9 @@ def test_bad_datasets_are_refused_and_the_queue_stays_consistent(setup, tmp_path
         runner.submit("x", str(kicks(tmp_path / "ok")), base="nope")
     with pytest.raises(ValueError, match="invalid model name"):
         runner.submit("../x", str(tmp_path / "ok"))
+    for reserved in ("snare", "kick"):  # the bundled models' names stay theirs
+        with pytest.raises(ValueError, match="bundled model's name and stays reserved"):
+            runner.submit(reserved, str(tmp_path / "ok"))
     with pytest.raises(ValueError, match="unknown job settings: evil"):
         runner.submit("x", str(tmp_path / "ok"), settings={"evil": 1})
     assert runner.queue.jobs() == []

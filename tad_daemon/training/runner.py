@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tad_daemon.atomic import atomic_copy
 from tad_daemon.config import Config
+from tad_daemon.models.manage import BUNDLED_NAMES
 from tad_daemon.names import check_name
 from tad_daemon.training.queue import Job, JobQueue, QueueError, in_window, parse_time
 
@@ -151,6 +152,8 @@ class Runner:
         from tad_daemon.training.dataset import check_folder
 
         check_name(name)
+        if name in BUNDLED_NAMES:  # its result would hide the bundled model (docs/models.md: names reserved)
+            raise ValueError(f"{name!r} is a bundled model's name and stays reserved: choose another, e.g. my-{name}")
         steps = int(steps) or int(self.cfg["training.steps"])
         if not 1 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
