@@ -10,6 +10,8 @@ SAMPLE_RATE = 44100
 LENGTH = 32768  # ~0.74 s at 44.1 kHz, the seed's one-shot length
 CHANNELS = 2
 
+SILENT_PEAK = 10 ** (-60 / 20)  # a one-shot whose peak is below -60 dBFS is silent
+
 DRUM_CLASSES = ("kick", "snare", "hat", "perc")  # the bundled models' names and kinds
 SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # tad_daemon/sampling.py implements each
 SCHEDULES = ("karras", "linear", "logsnr")

@@ -11,7 +11,21 @@ from tad_daemon.audio.post import PostProcess, postprocess
 from tad_daemon.audio.wav import remove_stale_temp_files, remove_temp_folder
 from tad_daemon.config import Config
 from tad_daemon.engine import Engine, OneShot
+from tad_daemon.limits import SILENT_PEAK
 from tad_daemon.models.registry import ModelEntry, model_folders, scan
+
+
+class BadOutput(ValueError):
+    """A one-shot no producer wants written: what a broken model makes."""
+
+
+def check_output(shot: OneShot) -> None:
+    """Refuse a non-finite or silent output with the reason: a file of silence must never look like success."""
+    if not np.isfinite(shot.audio).all():
+        raise BadOutput(f"model {shot.model} made a non-finite output (NaN or inf): its weights are broken")
+    peak = float(np.abs(shot.audio).max())
+    if peak < SILENT_PEAK:
+        raise BadOutput(f"model {shot.model} made a silent output (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS)")
 
 
 def post_settings(cfg: Config, enabled: bool = True) -> PostProcess:
@@ -46,6 +60,7 @@ class Workspace:
 
     def process(self, shot: OneShot, post: PostProcess | None = None) -> tuple[np.ndarray, dict]:
         """The post-processed audio (with `post`, default: the configured settings) and the file's metadata."""
+        check_output(shot)
         post = post or self.post
         audio = postprocess(shot.audio, post, shot.sample_rate)
         meta = shot.metadata()

@@ -252,6 +252,56 @@ def test_config_prints_every_key_its_value_and_source(home):
     assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
 
 
+def test_a_silent_or_non_finite_output_fails_with_the_reason_and_writes_nothing(tmp_path):
+    from tad_daemon.config import load_config
+    from tad_daemon.daemon.writer import Writer
+    from tad_daemon.workspace import Workspace
+
+    class Request:
+        address, finished = "/tad/generate", False
+
+        def __init__(self):
+            self.failed, self.dones = [], []
+
+        def fail(self, message):
+            self.failed.append(message)
+            self.finished = True
+
+        def done(self, *args):
+            self.dones.append(args)
+
+    samples = tmp_path / "samples"
+    writer = Writer(Workspace(load_config(None, {"paths.samples": str(samples)})), lambda *a: None)
+    writer.start()
+    nan, silent = shot(), shot(seed=1)
+    nan.audio = np.full_like(nan.audio, np.nan)
+    silent.audio = np.zeros_like(silent.audio)
+    requests = [Request(), Request()]
+    writer.put(requests[0], [nan], post=True)
+    writer.put(requests[1], [silent], post=True)
+    wait_for(writer.idle)
+    writer.stop()
+    assert "non-finite output (NaN or inf)" in requests[0].failed[0]
+    assert "silent output (peak -240 dBFS)" in requests[1].failed[0]
+    assert not [p for p in samples.rglob("*.wav")] and not any(r.dones for r in requests)
+
+
+def test_a_model_with_non_finite_weights_is_refused_at_load(tmp_path):
+    import torch
+
+    from tad_daemon.models.modelfile import read_weights, save_model
+    from tad_daemon.models.registry import load_net, read_entry
+    from tests.conftest import make_model
+
+    path = make_model(tmp_path, "broken")
+    weights = read_weights(path)
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name] = weights[name].clone().fill_(float("nan"))
+    save_model(path, weights, read_entry(path).config)
+    with pytest.raises(ValueError, match="non-finite weights"):
+        load_net(read_entry(path), torch.device("cpu"))
+
+
 def test_a_full_disk_fails_the_request_with_a_clear_message():
     from tad_daemon.daemon.writer import Writer
 

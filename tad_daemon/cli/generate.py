@@ -64,9 +64,13 @@ def _show_export_notice() -> None:
 
 
 def _write_all(ws, shots) -> None:
+    from tad_daemon.workspace import BadOutput
+
     try:
         for shot in shots:
             click.echo(ws.save(shot))
+    except BadOutput as e:
+        raise Failure(str(e)) from None
     except OSError as e:
         raise Failure(f"cannot write to the sample folder: {e}") from None
     finally:

@@ -13,7 +13,7 @@ from tad_daemon.audio.post import PostProcess
 from tad_daemon.daemon.pool import ProcessedShot
 from tad_daemon.daemon.server import Request
 from tad_daemon.engine import OneShot
-from tad_daemon.workspace import Workspace
+from tad_daemon.workspace import BadOutput, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ class Writer:
                 path = str(self.workspace.save(shot, processed=(item.audio, item.meta)))
             else:
                 path = str(self.workspace.save(shot, None if post else PostProcess.none()))
+        except BadOutput as e:
+            log.error("%s: %s", request.address, e)
+            request.fail(str(e))
+            return
         except OSError as e:
             where = f" ({e.filename})" if e.filename else ""
             log.error("cannot write to the sample folder: %s%s", e.strerror or e, where)

@@ -78,5 +78,9 @@ def load_net(entry: ModelEntry, device: torch.device) -> nn.Module:
     """The entry's U-Net in fp32 on `device`, in eval mode (weights are read as tensors, never unpickled)."""
     net = build_unet(entry.config.arch)
     weights = {k: v.float() if v.is_floating_point() else v for k, v in read_weights(entry.path).items()}
+    broken = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # it would "succeed" with silence or noise
+        raise ValueError(f"{entry.path.name}: non-finite weights (NaN or inf) in {len(broken)} tensor(s), "
+                         f"e.g. {broken[0]}")
     net.load_state_dict(weights, strict=True)
     return net.eval().requires_grad_(False).to(device)

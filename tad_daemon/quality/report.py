@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tad_daemon.audio.post import count_clicks
-from tad_daemon.limits import DRUM_CLASSES, SAMPLE_RATE
+from tad_daemon.limits import DRUM_CLASSES, SAMPLE_RATE, SILENT_PEAK
 from tad_daemon.quality.classifier import DrumClassifier
 from tad_daemon.quality.features import extract_batch
 from tad_daemon.quality.frechet import gaussian_frechet
@@ -31,7 +31,6 @@ REAL_CLASSIFIER = REFERENCE / "real_classifier.npz"  # trained on the real kits'
 REAL_KITS = REFERENCE / "real_kits.npz"  # the held-out real kits: statistics and a few sounds
 
 CLIP_LEVEL = 0.999  # a raw output sample at or above this magnitude is clipped (the writer would clip it)
-SILENT_PEAK = 10 ** (-60 / 20)  # peak below -60 dBFS: silent
 DC_LIMIT = 0.02  # |mean| above -34 dBFS: a DC offset the DC blocker has to remove
 RIDGE = 1e-3  # added to covariances: the held-out kits are few per class
 
