@@ -3,6 +3,7 @@ login and `tad-daemon config`."""
 
 from __future__ import annotations
 
+import os
 import plistlib
 import subprocess
 import sys
@@ -182,6 +183,16 @@ def test_source_files_are_checked_and_fenced_when_remote(tmp_path):
             remote.readable_file(str(path))
     with pytest.raises(Refused, match="absolute"):
         local.readable_file("a.wav")
+    # What is not a regular file says so: a pipe would block the reader, and "no such file" would mislead.
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(inside / "pipe.wav")
+        with pytest.raises(Refused, match="not a regular file"):
+            local.readable_file(str(inside / "pipe.wav"))
+    (inside / "loop.wav").symlink_to(inside / "loop.wav")
+    with pytest.raises(Refused, match="symlink loop"):
+        local.readable_file(str(inside / "loop.wav"))
+    with pytest.raises(Refused, match="no such file"):
+        local.readable_file(str(inside / "gone.wav"))
 
 
 # -- start at login, configuration ---------------------------------------------------------------------------

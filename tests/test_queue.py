@@ -156,6 +156,9 @@ def test_bad_datasets_are_refused_and_the_queue_stays_consistent(setup, tmp_path
             runner.submit(reserved, str(tmp_path / "ok"))
     with pytest.raises(ValueError, match="unknown job settings: evil"):
         runner.submit("x", str(tmp_path / "ok"), settings={"evil": 1})
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")  # a clear refusal, not an internal error
+    with pytest.raises(ValueError, match="dataset_dir cannot be resolved|no such folder|symlink"):
+        runner.submit("x", str(tmp_path / "loop"))
     assert runner.queue.jobs() == []
     # Only silent files: the headers are fine, so the job is queued, then fails with the reason when it runs.
     silent = tmp_path / "silent"

@@ -7,7 +7,9 @@ the server thread; generation goes to the scheduler.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,10 +63,16 @@ class SoundRequests:
         roots = self.read_roots
         if roots is not None and not any(is_within(path, r) for r in roots):
             raise Refused("source_path is outside the folders this daemon may read (samples, models, data)")
-        if os.path.isdir(path):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise Refused(f"symlink loop: {path}") from None
+            raise Refused(f"no such file: {path}") from None
+        if stat.S_ISDIR(mode):
             raise Refused(f"{path} is a folder, not a sound file")
-        if not os.path.isfile(path):
-            raise Refused(f"no such file: {path}")
+        if not stat.S_ISREG(mode):  # a FIFO would block the reader, a device never ends
+            raise Refused(f"{path} is not a regular file (a pipe, device or socket), not a sound file")
         if not os.access(path, os.R_OK):
             raise Refused(f"permission denied: {path}")
         return path

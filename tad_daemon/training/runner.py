@@ -165,7 +165,10 @@ class Runner:
             installed, _ = scan(model_folders(self.models_dir))
             if base not in installed:
                 raise ValueError(f"unknown base model {base!r} (installed: {', '.join(sorted(installed)) or 'none'})")
-        dataset = str(Path(dataset).expanduser().resolve())
+        try:
+            dataset = str(Path(dataset).expanduser().resolve())
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python 3.11)
+            raise ValueError(f"dataset_dir cannot be resolved: {e}") from None
         check_folder(dataset)
         job = self.queue.add(name, dataset, base, steps, now, settings)
         self._notify_state(job)
