@@ -230,3 +230,14 @@ def test_non_loopback_needs_the_option_and_an_allow_list():
         assert sent == [("10.1.2.3", 5000), ("127.0.0.1", 5000)]
     finally:
         server.close()
+
+
+def test_loopback_is_always_allowed_and_others_only_by_the_allow_list():
+    from tad_daemon.daemon.server import Server
+
+    server = Server("0.0.0.0", 0, allow=["127.0.0.5", "10.0.0.0/8"])
+    try:  # docs/osc.md, Security: loopback is this machine, whatever server.allow says
+        assert all(server._allowed(ip) for ip in ("127.0.0.5", "127.0.0.9", "127.5.6.7", "::1", "10.1.2.3"))
+        assert not any(server._allowed(ip) for ip in ("192.168.1.2", "11.0.0.1", "not an address"))
+    finally:
+        server.close()
