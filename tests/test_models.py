@@ -100,3 +100,31 @@ def test_safe_names_and_roots(tmp_path):
     assert check_name("my-kicks_v2.1") == "my-kicks_v2.1"
     assert is_within(tmp_path / "a" / "b", tmp_path)
     assert not is_within(tmp_path / ".." / "x", tmp_path)
+
+
+def test_a_header_asking_for_a_huge_or_different_net_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from tad_daemon.models import registry
+
+    def only_on_meta(arch):  # building for real would allocate what the header asks for
+        assert torch.get_default_device().type == "meta", "built before the header was checked"
+        return build_unet(arch)
+
+    monkeypatch.setattr(registry, "build_unet", only_on_meta)
+    path = make_model(tmp_path, "a")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    weights = load_file(str(path))  # as stored: a shared layer once
+    for name, change in (("huge", {"channels": [2048] * len(TINY_ARCH["channels"])}),
+                         ("other", {"channels": [c * 2 for c in TINY_ARCH["channels"]]})):
+        config = json.loads(meta["tad"])
+        config["arch"] = {**config["arch"], **change}
+        bad = tmp_path / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(bad),
+                  metadata={**meta, "tad": json.dumps(config)})
+        with pytest.raises(ValueError, match="M parameters, more than" if name == "huge" else "do not match"):
+            load_net(read_entry(bad), torch.device("cpu"))

@@ -70,6 +70,18 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
     return config
 
 
+def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Each weight's shape from the file's header alone (nothing is read or allocated), shared ones under
+    each of their names."""
+    with safe_open(str(path), framework="pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        aliases = json.loads((f.metadata() or {}).get("tad_shared", "{}"))
+    for alias, name in aliases.items():
+        if name in shapes:
+            shapes.setdefault(alias, shapes[name])
+    return shapes
+
+
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The weights by name, shared ones under each of their names again (see save_model)."""
     with safe_open(str(path), framework="pt") as f:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_config, read_weights
+from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_config, read_weights, tensor_shapes
 from tad_daemon.models.network import build_unet
 from tad_daemon.names import NameError_, check_name
 
@@ -74,8 +74,30 @@ def model_folders(models_dir: str | os.PathLike | None, bundled: bool = True) ->
     return folders
 
 
+MAX_PARAMETERS = 200_000_000  # the seed's architecture has 31.6 M; a header asking for more is refused
+
+
+def check_architecture(entry: ModelEntry) -> None:
+    """Before anything is allocated: the architecture in the file's header is built on torch's meta device
+    (shapes only), its size checked against MAX_PARAMETERS and its shapes against the file's tensors. A
+    1.5 kB file whose header asked for 2048 channels a level allocated 3.3 GB when built first."""
+    with torch.device("meta"):
+        net = build_unet(entry.config.arch)
+    count = sum(p.numel() for p in net.parameters())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{entry.path.name}: its header asks for {count / 1e6:.0f} M parameters, more than the "
+                         f"{MAX_PARAMETERS / 1e6:.0f} M this daemon loads")
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    have = tensor_shapes(entry.path)
+    if have != want:
+        name = next(iter(sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))))
+        raise ValueError(f"{entry.path.name}: its tensors do not match the architecture in its header "
+                         f"({name}: file {have.get(name, 'missing')}, header {want.get(name, 'none')})")
+
+
 def load_net(entry: ModelEntry, device: torch.device) -> nn.Module:
     """The entry's U-Net in fp32 on `device`, in eval mode (weights are read as tensors, never unpickled)."""
+    check_architecture(entry)
     net = build_unet(entry.config.arch)
     weights = {k: v.float() if v.is_floating_point() else v for k, v in read_weights(entry.path).items()}
     broken = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
