@@ -440,3 +440,21 @@ def test_pull_verifies_resumes_converts_and_registers(home, hub, seed_ckpt):
 
     out = pull(hub, home, "hihats", offline=True)
     assert out.returncode == 1 and "HF_HUB_OFFLINE" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_checkpoint_asking_for_a_huge_allocation_is_refused_before_it_is_made(tmp_path):
+    import pickle
+
+    from tad_daemon.models import safe_load
+
+    class Huge:
+        def __reduce__(self):
+            return (bytearray, (2 * 10**9,))  # torch's own restricted unpickler would allocate 2 GB
+
+    plain = tmp_path / "plain.ckpt"
+    plain.write_bytes(pickle.dumps(Huge(), protocol=2))  # 35 bytes
+    zipped = tmp_path / "zipped.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "extra": Huge()}, zipped)
+    for path in (plain, zipped):  # refused from the opcodes alone, before any unpickler runs
+        with pytest.raises(safe_load.UnsafeCheckpoint, match="bytearray of 2,000,000,000 bytes"):
+            safe_load.load_checkpoint(path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import _compat_pickle
 import os
 import pickle
+import pickletools
 import types
 import zipfile
 from collections import OrderedDict
@@ -150,6 +151,28 @@ class RestrictedUnpickler(pickle._Unpickler):
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
 
 
+MAX_ALLOCATION = 64 * 2**20  # bytes a checkpoint may ask one constructor for (a 35-byte file asked for 2 GB)
+_INT_OPS = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
+
+
+def refuse_huge_allocations(stream) -> None:
+    """Read the pickle opcodes of `stream` (a file object or bytes; nothing is run or built) and refuse one
+    that names bytearray with a size over MAX_ALLOCATION: torch's own restricted unpickler allows
+    bytearray(n), and even reads a legacy file's first pickle before it knows it is no checkpoint."""
+    names, largest = [], 0
+    try:
+        for op, arg, _ in pickletools.genops(stream):
+            if isinstance(arg, str):
+                names.append(arg)
+            elif op.name in _INT_OPS and isinstance(arg, int):
+                largest = max(largest, arg)
+    except Exception:
+        return  # not a well-formed pickle: the loaders below say so
+    if largest > MAX_ALLOCATION and any("bytearray" in n for n in names):
+        raise UnsafeCheckpoint(f"refused: it asks for a bytearray of {largest:,} bytes; a checkpoint should "
+                               "only hold weights, and nothing in it was run")
+
+
 # What torch.load calls a "pickle module": anything with an Unpickler.
 _restricted_pickle = types.ModuleType("tad_daemon_restricted_pickle")
 _restricted_pickle.Unpickler = RestrictedUnpickler
@@ -171,12 +194,22 @@ def load_checkpoint(path: str | os.PathLike, check_crc: bool = True):
             raise CheckpointError("a damaged PyTorch checkpoint: its zip archive is cut short (incomplete copy?)")
         if head[:1] != pickle.PROTO:
             raise CheckpointError("not a PyTorch checkpoint (neither torch's zip format nor a pickle)")
+        with open(path, "rb") as f:
+            for _ in range(4):  # a legacy file is a few pickles (magic number, version, system info, data)
+                refuse_huge_allocations(f)
         # Before torch 1.6 checkpoints were a bare pickle stream; only torch's own restricted reader for those.
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
             raise CheckpointError("not a readable PyTorch checkpoint (an old-format file holding more than "
                                   "weights, or a damaged one)") from None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if member.endswith("data.pkl") and archive.getinfo(member).file_size < 256 * 2**20:
+                    refuse_huge_allocations(archive.read(member))
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(f"a damaged PyTorch checkpoint ({_short(e)})") from None
     if check_crc:
         try:
             with zipfile.ZipFile(path) as archive:
