@@ -224,6 +224,25 @@ def test_models_folder_is_watched(daemon, client):
         assert [m.args for m in added if m.address == "/tad/model/added"] == [["hat", "hat"]]
         (r,) = client.request("/tad/generate", "hat", 1, 1)
         assert r.address == DONE
+        # Preallocated and written slowly (rsync --preallocate): size and header are whole from the start,
+        # the weights zeros until written; it is loaded once it has stopped changing, never before.
+        staged = make_model(daemon.home / "staging", "tom", kind="perc", arch=FAST_ARCH)
+        data = staged.read_bytes()
+        chunk = len(data) // 4 + 1
+        with open(folder / "tom.safetensors", "wb") as f:
+            f.write(data[:chunk] + b"\0" * (len(data) - chunk))
+            f.flush()
+            for i in range(1, 4):
+                time.sleep(0.8)
+                f.seek(i * chunk)
+                f.write(data[i * chunk:(i + 1) * chunk])
+                f.flush()
+                early = [m for m in listener.quiet(0.01) if m.address == "/tad/model/added"]
+                assert early == [], f"loaded after {i} of 4 parts"
+        added = listener.until(lambda g: any(m.address == "/tad/model/added" for m in g), 60)
+        assert [m.args for m in added if m.address == "/tad/model/added"] == [["tom", "perc"]]
+        (folder / "tom.safetensors").unlink()
+        listener.until(lambda g: any(m.address == "/tad/model/removed" for m in g), 60)
         # Replaced: reloaded.
         make_model(daemon.home / "staging", "hat", kind="perc", seed=5, arch=FAST_ARCH)
         os.replace(daemon.home / "staging" / "hat.safetensors", folder / "hat.safetensors")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from tad_daemon import __version__
 from tad_daemon.config import Config
@@ -25,6 +26,10 @@ from tad_daemon.models.registry import ModelEntry
 from tad_daemon.workspace import Workspace
 
 log = logging.getLogger("tad_daemon.daemon")
+
+# A model file modified less than this long ago is not loaded yet: a copy that preallocates the file (rsync
+# --preallocate, some file managers) keeps its size and header whole while the weights are still zeros.
+SETTLE_SECONDS = 2.0
 
 
 class App:
@@ -68,6 +73,7 @@ class App:
         entries, _ = self.workspace.scan()  # scan() logs the files it skips
         models = dict(self.models)
         news = []
+        unsettled = False
         for name, entry in sorted(entries.items()):
             try:
                 st = entry.path.stat()
@@ -75,6 +81,9 @@ class App:
                 continue
             key = (str(entry.path), st.st_mtime_ns, st.st_size)
             if self._loaded.get(name) == key:
+                continue
+            if time.time() - st.st_mtime < SETTLE_SECONDS:
+                unsettled = True  # still being written, perhaps: the old version (if any) stays in service
                 continue
             try:
                 self.engine.load(entry)
@@ -96,6 +105,10 @@ class App:
             self.pool.invalidate(name)
             log.info("unloaded model %s (file removed)", name)
             news.append(("/tad/model/removed", name))
+        if unsettled and not self.server.stopping.is_set():
+            retry = threading.Timer(SETTLE_SECONDS, self.reload_soon)
+            retry.daemon = True
+            retry.start()
         self.models = models  # before telling anyone: a client told "added" may ask for the model at once
         for message in news if announce else ():
             self.server.broadcast(*message)
