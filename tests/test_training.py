@@ -296,3 +296,30 @@ def test_mixed_precision_with_loss_scaling_resumes(tmp_path):
     result = train(TrainConfig(**{**cfg.__dict__, "steps": 3}))
     assert result.step == 3 and math.isfinite(result.final_loss)
     assert read_config(result.model).training["precision"] == "float16"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are a POSIX thing")
+def test_a_fifo_named_like_a_sound_file_is_skipped_at_once_not_waited_on(tmp_path):
+    import threading
+
+    from tad_daemon.audio.load import AudioError, load_oneshot
+    from tad_daemon.training.dataset import check_folder
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    sf.write(folder / "good.wav", np.sin(np.arange(4410) / 5.0).astype(np.float32) * 0.5, 44100)
+    os.mkfifo(folder / "a.wav")  # no writer ever comes: opening it the usual way waits forever
+    result = {}
+
+    def run() -> None:
+        result["readable"] = check_folder(folder)
+        try:
+            load_oneshot(folder / "a.wav")
+        except AudioError as e:
+            result["error"] = str(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "blocked on the FIFO"
+    assert result["readable"] == 1 and "not a regular file" in result["error"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -19,6 +21,28 @@ class AudioError(ValueError):
     """A sound file that cannot be used, with a message a producer understands."""
 
 
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading, refused unless it is a regular file. Checked on the opened descriptor, and
+    opened without waiting (O_NONBLOCK): a pipe named like a sound file, or a file swapped for one after a
+    check, would otherwise block the reader, and soundfile's lock with it, until something writes to it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AudioError(f"{path}: not a regular file (a pipe, device or socket), not a sound file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def sound_info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """soundfile's header information of a regular file (see open_regular)."""
+    with open_regular(path) as raw:
+        return sf.info(raw)
+
+
 def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """(channels x frames float32, sample rate) of a file; only the first `max_seconds` are read."""
     p = Path(path)
@@ -29,7 +53,7 @@ def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tup
     if not os.access(p, os.R_OK):
         raise AudioError(f"{p}: permission denied")
     try:
-        with sf.SoundFile(str(p)) as f:
+        with open_regular(p) as raw, sf.SoundFile(raw) as f:
             rate = f.samplerate
             if not MIN_RATE <= rate <= MAX_RATE:
                 raise AudioError(f"{p}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")

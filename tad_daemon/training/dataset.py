@@ -24,7 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from tad_daemon.atomic import atomic_write
-from tad_daemon.audio.load import AudioError, load_oneshot
+from tad_daemon.audio.load import AudioError, load_oneshot, sound_info
 from tad_daemon.models.presets import LENGTH, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -159,11 +159,13 @@ def check_folder(folder: str | os.PathLike) -> int:
             skipped.append([path.relative_to(folder).as_posix(), "permission denied"])
             continue
         try:
-            info = sf.info(str(path))
+            info = sound_info(path)
             if info.frames > 0:
                 readable += 1
                 continue
             skipped.append([path.relative_to(folder).as_posix(), "the file holds no audio"])
+        except AudioError as e:
+            skipped.append([path.relative_to(folder).as_posix(), str(e).split(": ", 1)[-1]])
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
             skipped.append([path.relative_to(folder).as_posix(), f"not a readable sound file ({e})"])
     if not readable:
@@ -181,7 +183,7 @@ def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = -20.0
         rel = path.relative_to(folder).as_posix()
         try:
             x = load_oneshot(path, length)
-            seconds = sf.info(str(path)).duration
+            seconds = sound_info(path).duration
         except (AudioError, sf.LibsndfileError, RuntimeError, OSError) as e:
             log.warning("skipping %s: %s", rel, _reason(e, path))
             skipped.append([rel, _reason(e, path)])
