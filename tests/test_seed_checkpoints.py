@@ -458,3 +458,19 @@ def test_a_checkpoint_asking_for_a_huge_allocation_is_refused_before_it_is_made(
     for path in (plain, zipped):  # refused from the opcodes alone, before any unpickler runs
         with pytest.raises(safe_load.UnsafeCheckpoint, match="bytearray of 2,000,000,000 bytes"):
             safe_load.load_checkpoint(path)
+
+
+def test_a_plain_pickle_with_a_payload_gets_the_same_refusal_as_a_zip_one(tmp_path):
+    import pickle
+
+    from tad_daemon.models import safe_load
+
+    marker = tmp_path / "pwned"
+    plain = tmp_path / "plain.ckpt"
+    plain.write_bytes(pickle.dumps(Payload(os.system, f"touch {marker}"), protocol=2))
+    zipped = tmp_path / "zipped.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "hook": Payload(os.system, f"touch {marker}")}, zipped)
+    for path in (plain, zipped):
+        with pytest.raises(safe_load.UnsafeCheckpoint, match=r"refused: it names \w+\.system, which can run code"):
+            safe_load.load_checkpoint(path)
+    assert not marker.exists()

@@ -155,17 +155,33 @@ MAX_ALLOCATION = 64 * 2**20  # bytes a checkpoint may ask one constructor for (a
 _INT_OPS = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
 
 
-def refuse_huge_allocations(stream) -> None:
+def scan_pickle(stream) -> None:
     """Read the pickle opcodes of `stream` (a file object or bytes; nothing is run or built) and refuse one
-    that names bytearray with a size over MAX_ALLOCATION: torch's own restricted unpickler allows
-    bytearray(n), and even reads a legacy file's first pickle before it knows it is no checkpoint."""
+    that names code to run (the same message whichever loader would have read it), or bytearray with a
+    size over MAX_ALLOCATION: torch's own restricted unpickler allows bytearray(n), and even reads a legacy
+    file's first pickle before it knows it is no checkpoint."""
     names, largest = [], 0
     try:
         for op, arg, _ in pickletools.genops(stream):
+            if op.name == "GLOBAL":
+                module, _, name = arg.partition(" ")
+            elif op.name == "STACK_GLOBAL" and len(names) >= 2:
+                module, name = names[-2], names[-1]  # pushed just before (as pickle writes them)
+            else:
+                module = name = ""
+            if module:
+                # Python 2 names (as protocols 0-2 write them), mapped as the unpicklers map them
+                module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+                if _dangerous(module) and (module, name) not in ALLOWED:
+                    raise UnsafeCheckpoint(f"refused: it names {module}.{name}, which can run code. A checkpoint "
+                                           "should only hold weights; nothing in it was run")
             if isinstance(arg, str):
                 names.append(arg)
             elif op.name in _INT_OPS and isinstance(arg, int):
                 largest = max(largest, arg)
+    except UnsafeCheckpoint:
+        raise
     except Exception:
         return  # not a well-formed pickle: the loaders below say so
     if largest > MAX_ALLOCATION and any("bytearray" in n for n in names):
@@ -196,7 +212,7 @@ def load_checkpoint(path: str | os.PathLike, check_crc: bool = True):
             raise CheckpointError("not a PyTorch checkpoint (neither torch's zip format nor a pickle)")
         with open(path, "rb") as f:
             for _ in range(4):  # a legacy file is a few pickles (magic number, version, system info, data)
-                refuse_huge_allocations(f)
+                scan_pickle(f)
         # Before torch 1.6 checkpoints were a bare pickle stream; only torch's own restricted reader for those.
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -207,7 +223,7 @@ def load_checkpoint(path: str | os.PathLike, check_crc: bool = True):
         with zipfile.ZipFile(path) as archive:
             for member in archive.namelist():
                 if member.endswith("data.pkl") and archive.getinfo(member).file_size < 256 * 2**20:
-                    refuse_huge_allocations(archive.read(member))
+                    scan_pickle(archive.read(member))
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise CheckpointError(f"a damaged PyTorch checkpoint ({_short(e)})") from None
     if check_crc:
