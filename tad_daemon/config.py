@@ -60,6 +60,7 @@ def _defaults() -> dict:
         "generate.max_count": 64,
         "generate.batch": 0,  # queued requests for one model merged into batches this big; 0: auto (see daemon)
         "post.clicks": True,  # bridge isolated 1-3 sample spikes (clicks) that no recorded drum has
+        "post.floor": True,  # gate a stationary noise floor in the tail (never a drum's own decay)
         "post.dc": True,
         "post.tail": "gate",
         "post.normalize": "peak",

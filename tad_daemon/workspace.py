@@ -31,7 +31,7 @@ def check_output(shot: OneShot) -> None:
 def post_settings(cfg: Config, enabled: bool = True) -> PostProcess:
     if not enabled:
         return PostProcess.none()
-    return PostProcess(clicks=cfg["post.clicks"], dc=cfg["post.dc"], tail=cfg["post.tail"],
+    return PostProcess(clicks=cfg["post.clicks"], floor=cfg["post.floor"], dc=cfg["post.dc"], tail=cfg["post.tail"],
                        normalize=cfg["post.normalize"], peak_db=cfg["post.peak_db"],
                        loudness_lufs=cfg["post.loudness_lufs"])
 
@@ -64,7 +64,8 @@ class Workspace:
         post = post or self.post
         audio = postprocess(shot.audio, post, shot.sample_rate)
         meta = shot.metadata()
-        meta["post"] = {"clicks": post.clicks, "dc": post.dc, "tail": post.tail, "normalize": post.normalize}
+        meta["post"] = {"clicks": post.clicks, "floor": post.floor, "dc": post.dc, "tail": post.tail,
+                        "normalize": post.normalize}
         return audio, meta
 
     def save(self, shot: OneShot, post: PostProcess | None = None,

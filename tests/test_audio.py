@@ -149,6 +149,31 @@ def test_clicks_are_counted_and_removed_and_drums_are_left_alone(kind):
     assert count_clicks(postprocess(clicky, PostProcess(clicks=False, tail="off"))) > 0
 
 
+def test_the_floor_gate_lowers_a_models_hiss_floor_and_leaves_real_drums_alone():
+    from tad_daemon.audio.post import gate_floor, is_floor
+    from tad_daemon.quality.measures import tail_level_db
+    from tad_daemon.quality.report import RealKits
+
+    rng = np.random.default_rng(1)
+    t = np.arange(L) / SR
+    hit = (np.sin(2 * np.pi * 180 * t) * np.exp(-t / 0.05) + rng.standard_normal(L) * np.exp(-t / 0.02))
+    floor = 10 ** (-45 / 20) * rng.standard_normal((2, L))  # what the models leave: steady, to the end
+    hissy = (np.stack([hit, hit]) / np.abs(hit).max() + floor).astype(np.float32)
+    assert is_floor(hissy)
+    gated = gate_floor(hissy)
+    assert tail_level_db(gated) < tail_level_db(hissy) - 10
+    attack = slice(0, SR // 20)
+    assert abs(10 * np.log10((gated[:, attack] ** 2).sum() / (hissy[:, attack] ** 2).sum())) < 0.5
+    # A drum that decays to silence, one still ringing loud at the cut, and real drums: left as they are.
+    ringing = (np.stack([hit, hit]) + 0.2 * rng.standard_normal((2, L)) * np.exp(-t / 0.4)).astype(np.float32)
+    kits = RealKits.load()
+    real = [np.stack([e, e]).astype(np.float32) / 32767 for e in kits.examples]
+    for x in [np.stack([hit, hit]).astype(np.float32) * np.exp(-t / 0.05), ringing, *real]:
+        assert gate_floor(x) is x
+    on, off = postprocess(hissy, PostProcess(tail="off")), postprocess(hissy, PostProcess(tail="off", floor=False))
+    assert tail_level_db(on) < tail_level_db(off) - 10  # on by default, and switchable
+
+
 def test_metadata_round_trips_and_format_is_24_bit(tmp_path):
     meta = {"model": "snare", "seed": 1234, "sampler": "dpmpp-2m", "steps": 12}
     path = write_wav(tmp_path / "a.wav", decaying_hit() * 0.5, SR, meta)

@@ -58,10 +58,10 @@ def test_each_makes_clean_audible_one_shots(name):
     assert count_clicks(out) == 0  # whatever spikes the raw output has, none reaches the file
 
 
-# One-shots (seeds 1-32) the quality report must call the model's class: a floor that catches a worse model
-# being shipped. A model at the target's 90 % passes 96 % of such draws, a 70 % one 11 % (binomial; with 7 of 8,
-# as before, 81 % and 26 %: too often wrong both ways).
-JUDGED_COUNT, JUDGED_AS_CLASS = 32, 26
+# One-shots (seeds 1-32) the real-drum classifier must call the model's class: a floor that catches a worse
+# model being shipped. The weakest, perc, is called perc 84 % of the time (64 seeds, floor gate on; held-out
+# real percs 96 %): such a model passes 94 % of draws, a 60 % one 6 % (binomial).
+JUDGED_COUNT, JUDGED_AS_CLASS = 32, 24
 
 
 @pytest.mark.parametrize("name", BUNDLED_NAMES)

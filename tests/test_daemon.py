@@ -97,7 +97,8 @@ def test_vary_from_any_sound_file(client, tmp_path):
 def test_options_and_tag(client):
     (r,) = client.request("/tad/generate", "kick", 1, 3, 0, "sampler=vsampler", "post=0", "tag=b1")
     assert r.args[5] == "vsampler" and r.args[-1] == "b1"
-    assert read_metadata(r.args[1])["post"] == {"clicks": False, "dc": False, "tail": "off", "normalize": "off"}
+    assert read_metadata(r.args[1])["post"] == {"clicks": False, "floor": False, "dc": False, "tail": "off",
+                                                     "normalize": "off"}
     # Max sends integral floats for ints.
     (r,) = client.request("/tad/generate", "kick", 1.0, 9.0)
     assert r.address == DONE and r.args[3] == 9
