@@ -31,7 +31,7 @@ CLICK_FLOOR_DB = -60.0  # re the peak: below this, a spike is quantisation noise
 
 # The floor gate (a stationary spectral gate, as PyPI's noisereduce does it; 20 lines of scipy keep it pinned
 # and the dependencies short). It acts only where the last 93 ms look like a model's floor, not a drum:
-# between -80 and -28 dB re peak, and not decaying (less than 3 dB below the same length 200 ms earlier).
+# between -80 and -28 dB re peak, and not decaying (less than 3 dB below the same length 186 ms earlier).
 # Measured: the bundled models' raw tails sit at -47 to -30 dB and do not decay (most grow); of 515 real
 # one-shots (GM soundfont kits, sonic-pi) one is touched, a sustained marching-cymbal roll.
 FLOOR_PROFILE = 4096  # samples: the last 93 ms at 44.1 kHz

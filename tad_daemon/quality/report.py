@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,16 @@ class RealKits:
             return cls(f["mean"], f["components"], f["z"], f["labels"].astype(str), f["groups"].astype(str),
                        f["predicted"].astype(str), {k[2:]: f[k] for k in f.files if k.startswith("m_")},
                        f["examples"], f["example_labels"].astype(str))
+
+
+@lru_cache(maxsize=1)
+def shipped_classifier() -> DrumClassifier:
+    return DrumClassifier.load(REAL_CLASSIFIER)  # read once: a learning curve judges many snapshots
+
+
+@lru_cache(maxsize=1)
+def shipped_kits() -> RealKits:
+    return RealKits.load()
 
 
 def mean_pairwise_distance(z: np.ndarray) -> float:
@@ -161,8 +172,8 @@ def judge(processed: np.ndarray, raw: np.ndarray, kind: str, kits: RealKits | No
           classifier: DrumClassifier | None = None) -> dict:
     """Every figure of the report for one-shots of `kind`: `processed` as written to disk, `raw` before;
     NaN where `kind` is not one of the drum classes the real kits hold."""
-    clf = classifier or DrumClassifier.load(REAL_CLASSIFIER)
-    kits = kits or RealKits.load()
+    clf = classifier or shipped_classifier()
+    kits = kits or shipped_kits()
     feats = extract_batch(processed)
     predicted = clf.predict(feats)
     z = kits.project(clf.embed(feats))
@@ -198,7 +209,7 @@ def contact_sheet(audio: np.ndarray, path: str | Path, title: str, kind: str = "
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kits = kits or RealKits.load()
+    kits = kits or shipped_kits()
     real = kits.examples[kits.example_labels == kind][:3].astype(np.float32) / 32767 if kind in DRUM_CLASSES else []
     shown = [(x.mean(axis=0), "model") for x in audio[:6]] + [(x, "real") for x in real]
     fig, axes = plt.subplots(2, len(shown), figsize=(2.4 * len(shown), 4.4), squeeze=False)
