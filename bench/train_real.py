@@ -35,8 +35,13 @@ CURVE_FIELDS = ("class", "step", "train_seconds", "called", "tail_db", "high_ban
                 "frechet", "clicks_per_oneshot", "snapshot")
 
 
-def class_data(corpus: Path, out: Path, kind: str) -> Path:
-    """The training split's one-shots of `kind` copied into one folder (the trainer reads one folder)."""
+def class_data(corpus: Path, out: Path, kind: str, semitones: tuple[float, ...] = ()) -> Path:
+    """The training split's one-shots of `kind` copied into one folder (the trainer reads one folder), with
+    a retuned copy of each per entry of `semitones`: a drum tuned up is shorter and brighter, as a tighter
+    head is, which stretches a class with few recordings (the soundfonts share a handful of hi-hats)."""
+    import soundfile as sf
+    import soxr
+
     folder = out / "data" / kind
     folder.mkdir(parents=True, exist_ok=True)
     for sub in KINDS[kind]:
@@ -44,6 +49,12 @@ def class_data(corpus: Path, out: Path, kind: str) -> Path:
             target = folder / f"{sub}-{f.name}"
             if not target.exists():
                 shutil.copyfile(f, target)
+            for st in semitones:
+                tuned = folder / f"{sub}-{f.stem}-tuned{st:+g}.flac"
+                if not tuned.exists():
+                    audio, rate = sf.read(f, always_2d=True)
+                    # played 2^(st/12) times faster: resampled to fewer samples, read at the same rate
+                    sf.write(tuned, soxr.resample(audio, rate, rate / 2 ** (st / 12)), rate)
     return folder
 
 
@@ -72,6 +83,8 @@ def main() -> None:
     p.add_argument("--judge-every", type=int, default=500, help="steps between judged snapshots")
     p.add_argument("--judge-count", type=int, default=16)
     p.add_argument("--device", default="auto")
+    p.add_argument("--tune", action="append", default=[], metavar="CLASS=SEMITONES,...",
+                   help="add retuned copies of a class's one-shots, e.g. hat=-3,-1.5,1.5,3 (repeatable)")
     args = p.parse_args()
 
     import torch
@@ -84,6 +97,13 @@ def main() -> None:
     micro = args.micro_batch or (args.batch if cuda else min(4, args.batch))
     curve = args.out / "learning_curve.csv"
     args.out.mkdir(parents=True, exist_ok=True)
+    tunings = {}
+    for spec in args.tune:
+        kind, _, steps = spec.partition("=")
+        try:
+            tunings[kind] = tuple(float(v) for v in steps.split(","))
+        except ValueError:
+            sys.exit(f"--tune {spec}: expected CLASS=SEMITONES,... (numbers)")
     judged = set()
     if curve.exists():
         with open(curve, newline="") as f:
@@ -91,7 +111,7 @@ def main() -> None:
     for kind in args.classes.split(","):
         if kind not in KINDS:
             sys.exit(f"unknown class {kind!r} ({', '.join(KINDS)})")
-        data = class_data(args.corpus, args.out, kind)
+        data = class_data(args.corpus, args.out, kind, tunings.get(kind, ()))
         cfg = TrainConfig(
             name=f"{kind}-real", data=str(data), out=str(args.out / kind), kind=kind,
             base="" if args.from_scratch else str(BUNDLED / f"{kind}{SUFFIX}"), preset=args.preset,
