@@ -7,7 +7,6 @@ TAD_FUZZ_PACKETS sets the fuzz size (default 2,000; e.g. 100000 for a manual run
 from __future__ import annotations
 
 import os
-import random
 import signal
 import threading
 import time
@@ -15,12 +14,11 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from tad_daemon.audio.wav import read_metadata
-from tad_daemon.protocol import osc
 from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
 from tests.daemon_util import Client, Daemon, free_port, make_models, tad
+from tests.fuzz import fuzz_packets, hostile_models, hostile_sounds
 
 
 @pytest.fixture(scope="module")
@@ -84,70 +82,6 @@ def test_a_second_daemon_on_the_same_port_is_refused(daemon):
     assert time.monotonic() - t0 < 60
 
 
-def random_string(rng: random.Random) -> str:
-    kind = rng.randrange(4)
-    if kind == 0:
-        return "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(30)))
-    if kind == 1:
-        return rng.choice(["snare", "kick", "../x", "/etc/passwd", "con", "", "tag=z", "post=1", "sampler=x"])
-    if kind == 2:
-        return "/" + "/".join("".join(rng.choices("abc./~", k=5)) for _ in range(rng.randrange(5)))
-    return "x" * rng.choice([0, 1, 63, 64, 65, 129, 4097])
-
-
-def random_message(rng: random.Random) -> bytes:
-    addresses = [a for a in PROTOCOL if a != "/tad/notify"]  # registrations would spray other local ports
-    b = OscMessageBuilder(rng.choice(addresses + ["/tad/x", "/", "/tad/done"]))
-    for _ in range(rng.randrange(7)):
-        t = rng.choice("iiiffssssdhTFNb")
-        value = {
-            "i": lambda: rng.choice([0, 1, -1, 2, 64, 65, 2**31 - 1, -(2**31), rng.randrange(-99, 99)]),
-            "h": lambda: rng.choice([0, 2**40, -(2**62)]),
-            "f": lambda: rng.choice([0.5, 1.0, float("nan"), float("inf"), -float("inf"), 1e30, -0.0, 2.5]),
-            "d": lambda: rng.choice([0.5, float("nan"), 1e300]),
-            "s": lambda: random_string(rng),
-            "b": lambda: rng.randbytes(rng.randrange(1, 16)),
-        }.get(t, lambda: None)()
-        b.add_arg(value, t)
-    return b.build().dgram
-
-
-def mutate(data: bytes, rng: random.Random) -> bytes:
-    data = bytearray(data)
-    for _ in range(rng.randint(1, 6)):
-        op = rng.randrange(4)
-        i = rng.randrange(len(data) + 1)
-        if op == 0 and data:
-            data[min(i, len(data) - 1)] = rng.randrange(256)
-        elif op == 1:
-            data[i:i] = rng.randbytes(rng.randint(1, 8))
-        elif op == 2:
-            del data[i:i + rng.randint(1, 8)]
-        else:
-            data = data[:i]
-    return bytes(data)
-
-
-def fuzz_packets(n: int, seed: int = 1):
-    rng = random.Random(seed)
-    valid = [osc.encode(*m) for m in [
-        ("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1, -1, 0, "tag=f"),
-        ("/tad/generate", "kick", 2, 5), ("/tad/vary", "kick", "/nonexistent.wav", 0.5),
-        ("/tad/train", "x", "/nonexistent"), ("/tad/jobs",), ("/tad/cancel", "j"),
-        ("/tad/generate", "snare", "post=0")]]
-    valid.append(b"#bundle\0" + bytes(8) + len(valid[0]).to_bytes(4, "big") + valid[0])
-    for i in range(n):
-        kind = i % 4
-        if kind == 0:
-            yield rng.randbytes(rng.randrange(1500))
-        elif kind == 1:
-            yield mutate(rng.choice(valid), rng)
-        elif kind == 2:
-            yield random_message(rng)
-        else:
-            yield b"/tad/" + rng.randbytes(rng.randrange(64))
-
-
 def barrier(client: Client, timeout: float = 120) -> None:
     """Ping until answered: a flood can overflow the daemon's receive buffer (UDP drops, by design), so
     retry; once a ping is answered, everything sent before it has been read."""
@@ -165,20 +99,38 @@ def test_fuzzed_packets_do_not_hurt_the_daemon(daemon):
     n = int(os.environ.get("TAD_FUZZ_PACKETS", "2000"))
     checker = daemon.client()
     senders = [daemon.client() for _ in range(4)]
+    models = daemon.home / "models"
     try:
         checker.request("/tad/generate", "snare", 64, 1)  # the largest batch fuzzing can ask for
         rss_before = daemon.rss_kb()
-        for i, packet in enumerate(fuzz_packets(n)):
+        # Hostile model files dropped into the watched folder while the packets fly, and variations of
+        # hostile sound files among the packets: each refused, none loaded, nothing stalls.
+        hostile = hostile_models(daemon.home / "hostile-models", models / "snare.safetensors")
+        sounds = hostile_sounds(daemon.home / "hostile-sounds")
+        dropped, every = list(hostile), max(1, n // len(hostile))
+        for i, packet in enumerate(fuzz_packets(n, sounds=sounds)):
+            if i % every == 0 and hostile:
+                bad = hostile.pop()
+                os.replace(bad, models / bad.name)
             senders[i % 4].send_raw(packet)  # each reply is checked: valid OSC, i/f/s only, < 1,400 bytes
             if i % 200 == 199:
                 for s in senders:
                     s.quiet(0.001)
+        for bad in hostile:  # a count under the number of files
+            os.replace(bad, models / bad.name)
         barrier(checker)
         assert daemon.proc.poll() is None
         wait_status(checker, "queue", 0)
         growth_mb = (daemon.rss_kb() - rss_before) / 1024
         assert growth_mb < 48, f"RSS grew by {growth_mb:.0f} MB"
         # Well-formed requests afterwards: each answered exactly once.
+        deadline = time.monotonic() + 60  # the folder watcher waits for files to settle, then reports each
+        while not all(f"{p.stem}.safetensors" in daemon.output() for p in dropped):
+            assert time.monotonic() < deadline, daemon.output()[-3000:]
+            time.sleep(0.2)
+        assert "Traceback" not in daemon.output()
+        names = sorted(m.args[2] for m in checker.request("/tad/models") if m.address == "/tad/model")
+        assert names == ["kick", "snare"]  # none of the hostile models was loaded
         checker.request("/tad/notify", 0)  # in case the fuzz registered this port
         answered_exactly_once(checker, [(f"t{i}", req) for i, req in enumerate(
             [("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1)] * 5)])
