@@ -4,6 +4,7 @@
     python bench/bundled_models.py train data/corpus runs/bundled    # base model, then one fine-tune per class
     python bench/bundled_models.py ship runs/bundled                 # judge, pick, write fp16 models and cards
     python bench/bundled_models.py ceiling data/corpus               # how often the judge calls the data right
+    python bench/bundled_models.py ship-real OUT                     # ship fine-tunes on real drums (below)
 
 `train` is resumable: kill it and run it again. It trains one base model ("drums") on every class, then
 fine-tunes a copy per class, each with the trainer's `train-local` (so every run has its log, loss curve and
@@ -42,6 +43,9 @@ CLASSES = ("kick", "snare", "hat", "perc")
 BUNDLED = ROOT / "tad_daemon" / "models" / "bundled"
 PICTURES = ROOT / "docs" / "bundled"
 DATA_LICENSE = "CC0-1.0"
+RETUNED = {"hat": "-3, -1.5, +1.5 and +3"}  # bench/train_real_gpu.sh's --tune: the corpus has few hi-hats
+REAL_LICENSE = ("MIT: trained on FluidR3_GM and MuseScore_General drums (MIT, notice in "
+                "tad_daemon/quality/reference/NOTICE.md) and sonic-pi-samples (CC0)")
 SAMPLER_NAMES = {"dpmpp-2m": "DPM-Solver++(2M)", "dpmpp-2m-sde": "DPM-Solver++(2M) SDE", "vsampler": "VSampler"}
 
 
@@ -191,6 +195,117 @@ def ship(args: argparse.Namespace) -> None:
         print(f"shipped {kind}: {best.name} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB) {json.dumps(summary)}")
 
 
+def real_candidate(run: Path, kind: str) -> Path:
+    """The model of `kind` in a bench/train_real.py run: a finished model, else its newest snapshot, or a
+    flat RUN/KIND.safetensors (what bench/train_real_gpu.sh copies out of a GPU machine)."""
+    flat = run / f"{kind}.safetensors"
+    finished = sorted(run.glob(f"**/{kind}-real.safetensors"))
+    snapshots = sorted(run.glob(f"**/snapshots/{kind}-real-step*.safetensors"))
+    for path in [flat, *finished, *snapshots[-1:]]:
+        if path.is_file():
+            return path
+    sys.exit(f"{kind}: no model in {run}")
+
+
+def curve_rows(run: Path, kind: str) -> list[dict]:
+    import csv
+
+    rows = []
+    for path in sorted(run.glob("**/learning_curve.csv")):
+        with open(path, newline="") as f:
+            rows += [r for r in csv.DictReader(f) if r["class"] == kind and path.parent.name == kind]
+    return sorted(rows, key=lambda r: int(r["step"]))
+
+
+def ship_real(args: argparse.Namespace) -> None:
+    """Ship fine-tunes on the real-drum corpus (bench/train_real.py) as the bundled models: fp16, the
+    sampler settings of the model they continue, a card with the quality report, the learning curve and
+    the stages before, and the report's picture in docs/bundled/."""
+    import torch
+    from safetensors import safe_open
+
+    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+
+    run = Path(args.run)
+    blends = {k: float(v) for k, _, v in (b.partition("=") for b in args.blend.split(",") if b)}
+    for kind in args.classes.split(","):
+        path = real_candidate(run, kind)
+        config = read_config(path)
+        t = config.training
+        weights, alpha = read_weights(path), blends.get(kind, 1.0)
+        before = read_weights(BUNDLED / f"{kind}.safetensors")
+        if before.keys() != weights.keys():
+            sys.exit(f"{kind}: {path} does not continue the bundled {kind} (other weights)")
+        if alpha < 1:  # weight-space ensembling (WiSE-FT): the fine-tune and the model it started from
+            weights = {n: (1 - alpha) * before[n].float() + alpha * w.float() if w.is_floating_point() else w
+                       for n, w in weights.items()}
+        with safe_open(str(BUNDLED / f"{kind}.safetensors"), framework="pt") as f:
+            shared = json.loads((f.metadata() or {}).get("tad_shared", "{}"))
+        for alias, name in shared.items():  # one layer under two names: one tensor again, so stored once
+            if not torch.equal(weights[alias], weights[name]):
+                sys.exit(f"{kind}: {alias} and {name} differ in {path}; they are one layer")
+            weights[alias] = weights[name]
+        earlier = (BUNDLED / f"{kind}.md").read_text(encoding="utf-8")
+        earlier = earlier[earlier.find("## The base model"):] if "## The base model" in earlier else ""
+        earlier = earlier.split("## Before the fine-tune on real drums")[-1].strip()
+        config.source = "bundled"
+        config.license = REAL_LICENSE
+        config.description = f"Bundled default {kind}: fine-tuned on real recorded drums."
+        dest = save_model(BUNDLED / f"{kind}.safetensors", weights, config, dtype=torch.float16)
+        report = judge_file(dest, args.count, PICTURES)
+        (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
+        held_out = judge_file(dest, 2 * args.count, seed=20_000)
+        blended = (f"the weights of the earlier bundled `{kind}` and of its fine-tune on real recorded drums "
+                   f"(step {t['steps']}, EMA) mixed {1 - alpha:g} : {alpha:g}, in fp16 (weight-space ensembling, "
+                   "as WiSE-FT; docs/models.md judges it beside both)") if alpha < 1 else (
+                   f"step {t['steps']} of a fine-tune of the earlier bundled `{kind}` on real recorded drums "
+                   "(EMA weights, fp16)")
+        device = args.gpu if t["device"].startswith("cuda") else "a 2-core CPU"
+        rows = curve_rows(run, kind)
+        files = t["data"]["files"]
+        schedule = f" on the `{config.default_schedule}` schedule" if config.default_schedule else ""
+        lines = [
+            f"# {kind} (bundled default)", "",
+            f"Shipped weights: {blended}, sampled by default with {SAMPLER_NAMES[config.default_sampler]} in "
+            f"{config.default_steps} steps{schedule}.", "",
+            f"Training data: {files} one-shots of the training split of the real-drum corpus (`python "
+            "bench/real_drums.py data/real`): the drum kits of the General MIDI soundfonts FluidR3_GM and "
+            "MuseScore_General (MIT; their notice ships in `tad_daemon/quality/reference/NOTICE.md`) and "
+            "sonic-pi-samples (CC0)"
+            + (f", each also retuned by {RETUNED[kind]} semitones" if kind in RETUNED else "")
+            + ". Whole recording groups are held out for judging and never trained on. The stages before "
+            "(below) learned from this project's procedural drums (CC0). The weights are released under the "
+            "MIT licence, with that notice.", "",
+            f"Fine-tune: {t['steps']} optimiser steps of {t['batch']} one-shots, AdamW lr {t['lr']:g}, "
+            f"{t['precision']}, {float(t['hours']) * 60:.0f} minutes on {device} "
+            f"(`bash bench/train_real_gpu.sh data/real OUT`, {t['date'][:10]}).", "",
+            "## Quality report", "",
+            f"`tad-daemon evaluate {kind} -n {report.count}` (seeds 10000-{10000 + report.count - 1}), "
+            f"{report.date}; in brackets the held-out real kits':", "",
+            "```", *report.lines()[:-1], "```", "",
+            f"On {held_out.count} other seeds (`--seed 20000 -n {held_out.count}`): called {kind} "
+            f"{held_out.class_consistency:.0%}, tail {held_out.tail_db:.1f} dB, diversity "
+            f"{held_out.diversity:.0%} of real, Frechet {held_out.frechet:.1f}x kit-to-kit.", "",
+            f"![waveforms and spectrograms](../../../docs/bundled/{kind}-report.png)", "",
+        ]
+        if rows:
+            lines += ["## Learning curve", "",
+                      "Snapshots judged while training (16 one-shots, seeds 10000, on the GPU):", "",
+                      "| step | called | tail dB | >8 kHz dB | decay ms | diversity | Frechet |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
+            lines += [f"| {r['step']} | {float(r['called']):.0%} | {float(r['tail_db']):.1f} | "
+                      f"{float(r['high_band_db']):.1f} | {float(r['decay_ms']):.0f} | {float(r['diversity']):.0%} | "
+                      f"{float(r['frechet']):.1f}x |" for r in rows]
+            lines.append("")
+        lines += ["## Before the fine-tune on real drums", "", earlier, ""]
+        (BUNDLED / f"{kind}.md").write_text("\n".join(lines), encoding="utf-8")
+        for p in (dest, BUNDLED / f"{kind}.md"):
+            p.chmod(0o644)
+        print(f"shipped {kind}: {path} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB): called "
+              f"{report.class_consistency:.0%}, tail {report.tail_db:.1f} dB, diversity {report.diversity:.0%}, "
+              f"Frechet {report.frechet:.2f}x", flush=True)
+
+
 def ceiling(args: argparse.Namespace) -> None:
     """How often the quality report's classifier calls each class's training sounds that class (every
     `--every`-th file, post-processed as generated one-shots are): about the most a model that makes sounds
@@ -248,14 +363,20 @@ def main() -> None:
                    help="the shipped models' default sampler")
     s.add_argument("--schedules", default="logsnr,karras",
                    help="sampling schedules to judge each candidate with; the best becomes its default")
+    r = sub.add_parser("ship-real", help="ship fine-tunes on the real-drum corpus (bench/train_real.py)")
+    r.add_argument("run", help="a bench/train_real.py or bench/train_real_gpu.sh output folder")
+    r.add_argument("--count", type=int, default=32)
+    r.add_argument("--gpu", default="an NVIDIA H200 GPU", help="what the cards call the GPU of runs on cuda")
+    r.add_argument("--blend", default="", metavar="CLASS=ALPHA,...",
+                   help="ship (1 - ALPHA) x the bundled model + ALPHA x its fine-tune (default: the fine-tune)")
     e = sub.add_parser("ceiling")
     e.add_argument("data")
     e.add_argument("--every", type=int, default=4, help="judge every N-th file of each class folder")
-    for q in (t, s, e):
+    for q in (t, s, r, e):
         q.add_argument("--classes", default=",".join(CLASSES))
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    {"corpus": corpus, "train": train, "ship": ship, "ceiling": ceiling}[args.command](args)
+    {"corpus": corpus, "train": train, "ship": ship, "ship-real": ship_real, "ceiling": ceiling}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -17,19 +17,23 @@ from tad_daemon.quality.report import defects
 FILES = {name: BUNDLED / f"{name}.safetensors" for name in BUNDLED_NAMES}
 
 
-def test_one_model_per_class_fp16_cc0_under_60_mb_with_a_card():
+def test_one_model_per_class_fp16_mit_under_60_mb_with_a_card():
     total = 0
     for name, path in FILES.items():
         entry = read_entry(path)
         c = entry.config
-        assert (c.kind, c.source, c.license, c.preset) == (name, "bundled", "CC0-1.0", "cpu-micro"), name
+        assert (c.kind, c.source, c.preset) == (name, "bundled", "cpu-micro"), name
+        # Trained on the MIT soundfonts' drums: the licence names the notice, and the notice ships
+        assert c.license.startswith("MIT") and "NOTICE.md" in c.license, c.license
         with safe_open(str(path), framework="pt") as f:
             assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}, name
         total += path.stat().st_size
         card = (BUNDLED / f"{name}.md").read_text(encoding="utf-8")
-        for words in ("Quality report", "class consistency", "Frechet distance", "CC0", "steps"):
+        for words in ("Quality report", f"called {name}", "Frechet distance", "MIT", "FluidR3_GM", "steps"):
             assert words in card, (name, words)
     assert total < 60e6
+    notice = BUNDLED.parent.parent / "quality" / "reference" / "NOTICE.md"
+    assert "Permission is hereby granted" in notice.read_text(encoding="utf-8")
 
 
 def test_they_are_found_unless_switched_off(tmp_path):
@@ -60,12 +64,15 @@ def test_each_makes_clean_audible_one_shots(name):
 
 # One-shots (seeds 1-32) the real-drum classifier must call the model's class: a floor that catches a worse
 # model being shipped. The weakest, perc, is called perc 84 % of the time (64 seeds, floor gate on; held-out
-# real percs 96 %): such a model passes 94 % of draws, a 60 % one 6 % (binomial).
-JUDGED_COUNT, JUDGED_AS_CLASS = 32, 24
+# real percs 96 %): such a model passes 94 % of draws, a 60 % one 6 % (binomial). And no hiss floor: the
+# median tail at most -55 dB re peak (the snare's, the highest, is -68 to -75 dB on other seeds; the models
+# trained on synthesised drums alone sat at -31 to -52 dB).
+JUDGED_COUNT, JUDGED_AS_CLASS, TAIL_DB = 32, 24, -55.0
 
 
 @pytest.mark.parametrize("name", BUNDLED_NAMES)
 def test_each_is_judged_as_its_class(name):
     report = evaluate_model(loaded(name), name, JUDGED_COUNT, seed=1)
     assert round(report.class_consistency * JUDGED_COUNT) >= JUDGED_AS_CLASS, report.lines()
+    assert report.tail_db <= TAIL_DB, report.lines()
     assert report.clipped == 0 and report.silent == 0
