@@ -70,6 +70,11 @@ def test_clear_errors_and_exit_codes(home, tmp_path):
     make_model(home / "models", "kick")
     unknown = tad("generate", "snare")
     assert unknown.returncode == 2 and "unknown model 'snare'" in unknown.stderr and "kick" in unknown.stderr
+    (home / "models" / "snare.safetensors").write_bytes(b"\x08" + bytes(7) + b"not json")  # a file, unreadable
+    broken = tad("generate", "snare")
+    assert broken.returncode == 2 and "Error: model 'snare' cannot be used:" in broken.stderr, broken.stderr
+    assert "deserializing header" in broken.stderr
+    (home / "models" / "snare.safetensors").unlink()
     bad_file = tmp_path / "bad.wav"
     bad_file.write_text("hello")
     vary = tad("vary", "kick", str(bad_file))

@@ -38,13 +38,14 @@ def evaluate(model, count, steps, sampler, schedule, seed, out, as_json, device,
     and a PNG of the one-shots beside real ones, to look at before listening.
     """
     cfg = load(config_file, **{"device.device": device})
+    from tad_daemon.models.registry import unknown_model
     from tad_daemon.quality.evaluate import evaluate_model
     from tad_daemon.workspace import Workspace
 
     ws = Workspace(cfg)
-    entries, _ = ws.scan()
+    entries, problems = ws.scan()
     if model not in entries:
-        raise Failure(f"unknown model {model!r}; installed: {', '.join(sorted(entries)) or 'none'}", 2)
+        raise Failure(unknown_model(model, entries, problems), 2)
     engine = ws.engine()
     engine.load(entries[model])
     folder = out or cfg.path("paths.data") / "reports"

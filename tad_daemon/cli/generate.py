@@ -33,13 +33,14 @@ def sound_options(f):
 def _prepare(config_file, device, out, post, model_name):
     """Configuration, workspace and engine with `model_name` loaded; clear errors for the usual mistakes."""
     cfg = load(config_file, **{"device.device": device})
+    from tad_daemon.models.registry import unknown_model
     from tad_daemon.workspace import Workspace, post_settings
 
     ws = Workspace(cfg, post_settings(cfg, post), out)
     entries, problems = ws.scan()
     if model_name not in entries:
         if entries:
-            raise Failure(f"unknown model {model_name!r}; installed: {', '.join(sorted(entries))}", 2)
+            raise Failure(unknown_model(model_name, entries, problems), 2)
         hint = f" ({'; '.join(problems)})" if problems else ""
         raise Failure(f"no models installed: put a model file in {ws.models_dir}{hint}", 2)
     try:

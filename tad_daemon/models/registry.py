@@ -66,6 +66,15 @@ def scan(folders: list[Path]) -> tuple[dict[str, ModelEntry], list[str]]:
     return found, problems
 
 
+def unknown_model(name: str, entries: dict[str, ModelEntry], problems: list[str]) -> str:
+    """Why `name` is not among `entries`: the problem of its file if scan() skipped one by that name, else
+    the models there are."""
+    for problem in problems:
+        if Path(problem.split(": ", 1)[0]).stem == name:
+            return f"model {name!r} cannot be used: {problem}"
+    return f"unknown model {name!r}; installed: {', '.join(sorted(entries)) or 'none'}"
+
+
 def model_folders(models_dir: str | os.PathLike | None, bundled: bool = True) -> list[Path]:
     """Where models are found, later folders overriding earlier ones."""
     folders = [BUNDLED] if bundled else []
