@@ -71,6 +71,9 @@ class FakeWriter:
     def idle(self):
         return True
 
+    def full(self):
+        return False
+
     def prepare(self, shot):
         return shot
 
@@ -80,12 +83,17 @@ class FakeWriter:
 
 
 class FakeRequest:
+    address = "/tad/generate"
+
     def __init__(self):
         self.failed = None
         self.finished = False
 
     def fail(self, message):
         self.failed = message
+
+    def done(self, *args):
+        pass
 
 
 def job(model="snare", count=1, seed=None, steps=None) -> Job:
@@ -118,6 +126,46 @@ def test_scheduler_batches_same_model_requests_and_answers_busy():
     assert [(r, seed) for r, seed, _ in writer.items] == [
         (jobs[0].request, 10), (jobs[1].request, 20), (jobs[1].request, 21), (jobs[2].request, 30),
         (jobs[3].request, 40)]
+
+
+def test_generation_waits_while_the_writer_is_behind():
+    """Generating faster than writing must not pile finished audio up in memory: past MAX_BACKLOG one-shots
+    waiting to be written the worker waits, requests stay queued, and the queue's limit answers "busy"."""
+    from tad_daemon.daemon.writer import MAX_BACKLOG, Writer
+
+    class SlowDisk:
+        def save(self, shot, post=None, processed=None):
+            time.sleep(0.02)
+            return "/music/x.wav"
+
+    writer = Writer(SlowDisk(), lambda *a: None)
+    s = Scheduler(FakeEngine(), Pool(0), writer, lambda: ["snare"], max_queue=4)
+    most = []
+    watching = threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            most.append(writer._queue.unfinished_tasks)
+            time.sleep(0.002)
+
+    threading.Thread(target=watch, daemon=True).start()
+    writer.start()
+    s.start()
+    busy = 0
+    try:
+        for _ in range(40):
+            try:
+                s.submit(job(count=32))
+            except Refused:
+                busy += 1
+            time.sleep(0.01)
+        wait_for(lambda: s.queued() == 0 and writer.idle(), timeout=60)
+    finally:
+        watching.set()
+        s.stop()
+        writer.stop()
+    assert max(most) <= MAX_BACKLOG + 32  # one job past the line at most
+    assert busy > 0  # the queue filled while the writer caught up
 
 
 def test_scheduler_serves_the_pool_first_and_never_from_it_for_explicit_settings():

@@ -131,11 +131,11 @@ class Scheduler:
                     return None
                 if self._control:
                     return "control", self._control.popleft()
-                if self._queue:
+                writing = not self.writer.idle()
+                if self._queue and not self.writer.full():
                     jobs = self._take_batch()
                     self._running = len(jobs)
                     return "jobs", jobs
-                writing = not self.writer.idle()
                 if self.pool.size and not writing and time.monotonic() >= self._refill_after:
                     model = self.pool.wanted(self.models())
                     if model:
