@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import soundfile as sf
+
 from tad_daemon.protocol import osc
 from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
 from tests.conftest import REPO, TINY_ARCH
@@ -159,3 +161,57 @@ def make_models(folder: Path, names: dict[str, str]) -> None:
 
     for i, (name, kind) in enumerate(names.items()):
         make_model(folder, name, kind=kind, seed=i, arch=FAST_ARCH)
+
+
+def status(client: Client) -> dict:
+    (r,) = client.request("/tad/status")
+    names = [a.split(":")[1] for a in PROTOCOL["/tad/status"].replies[0].args.split()]
+    return dict(zip(names, r.args[1:]))
+
+
+def wait_status(client: Client, key: str, value, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while status(client)[key] != value:
+        assert time.monotonic() < deadline, f"{key} never reached {value}: {status(client)}"
+        time.sleep(0.1)
+
+
+def check_sample_folder(root: Path) -> int:
+    """Every WAV in sight is complete; temporary files only ever live in the hidden .tad-tmp folder."""
+    wavs = [p for p in root.rglob("*.wav") if ".tad-tmp" not in p.parts]
+    for p in wavs:
+        assert sf.info(p).frames == 32768, p
+    assert not [p for p in root.rglob("*.part") if ".tad-tmp" not in p.parts]
+    return len(wavs)
+
+def barrier(client: Client, timeout: float = 120) -> None:
+    """Ping until answered: a flood can overflow the daemon's receive buffer (UDP drops, by design), so
+    retry; once a ping is answered, everything sent before it has been read."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.send("/tad/ping", "tag=barrier")
+        while (msg := client.receive(1.0)) is not None:
+            if msg.args == ["/tad/ping", "barrier"]:
+                client.quiet(0.2)
+                return
+    raise AssertionError("the daemon stopped answering")
+
+def terminal_by_tag(replies: list) -> dict[str, list]:
+    ends: dict[str, list] = {}
+    for m in replies:
+        if m.address in (DONE, FAIL):
+            ends.setdefault(m.args[-1], []).append(m)
+    return ends
+
+
+def answered_exactly_once(client: Client, requests: list[tuple[str, tuple]], timeout: float = 120) -> None:
+    """Send tagged requests at once; every one gets exactly one terminal reply (busy counts)."""
+    for tag, (address, *args) in requests:
+        client.send(address, *args, f"tag={tag}")
+    got = client.until(lambda g: len(terminal_by_tag(g)) >= len(requests), timeout)
+    ends = terminal_by_tag(got + client.quiet(0.5))
+    tags = {tag: address for tag, (address, *_) in requests}
+    assert set(ends) == set(tags)
+    for tag, replies in ends.items():
+        assert len(replies) == 1, (tag, replies)
+        assert replies[0].args[0] == tags[tag]

@@ -16,8 +16,18 @@ import pytest
 import soundfile as sf
 
 from tad_daemon.audio.wav import read_metadata
-from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
-from tests.daemon_util import Client, Daemon, free_port, make_models, tad
+from tad_daemon.protocol.table import DONE, FAIL
+from tests.daemon_util import (
+    Client,
+    Daemon,
+    answered_exactly_once,
+    barrier,
+    check_sample_folder,
+    free_port,
+    make_models,
+    tad,
+    wait_status,
+)
 from tests.fuzz import fuzz_packets, hostile_models, hostile_sounds
 
 
@@ -28,28 +38,6 @@ def daemon(tmp_path_factory):
     d = Daemon(home, pool=2).start()
     yield d
     d.stop()
-
-
-def status(client: Client) -> dict:
-    (r,) = client.request("/tad/status")
-    names = [a.split(":")[1] for a in PROTOCOL["/tad/status"].replies[0].args.split()]
-    return dict(zip(names, r.args[1:]))
-
-
-def wait_status(client: Client, key: str, value, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while status(client)[key] != value:
-        assert time.monotonic() < deadline, f"{key} never reached {value}: {status(client)}"
-        time.sleep(0.1)
-
-
-def check_sample_folder(root: Path) -> int:
-    """Every WAV in sight is complete; temporary files only ever live in the hidden .tad-tmp folder."""
-    wavs = [p for p in root.rglob("*.wav") if ".tad-tmp" not in p.parts]
-    for p in wavs:
-        assert sf.info(p).frames == 32768, p
-    assert not [p for p in root.rglob("*.part") if ".tad-tmp" not in p.parts]
-    return len(wavs)
 
 
 def test_pool_hits_are_marked_and_never_served_twice(daemon):
@@ -80,19 +68,6 @@ def test_a_second_daemon_on_the_same_port_is_refused(daemon):
     assert out.returncode == 3, out.stderr
     assert "in use" in out.stderr and "already running" in out.stderr and "Traceback" not in out.stderr
     assert time.monotonic() - t0 < 60
-
-
-def barrier(client: Client, timeout: float = 120) -> None:
-    """Ping until answered: a flood can overflow the daemon's receive buffer (UDP drops, by design), so
-    retry; once a ping is answered, everything sent before it has been read."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        client.send("/tad/ping", "tag=barrier")
-        while (msg := client.receive(1.0)) is not None:
-            if msg.args == ["/tad/ping", "barrier"]:
-                client.quiet(0.2)
-                return
-    raise AssertionError("the daemon stopped answering")
 
 
 def test_fuzzed_packets_do_not_hurt_the_daemon(daemon):
@@ -137,27 +112,6 @@ def test_fuzzed_packets_do_not_hurt_the_daemon(daemon):
     finally:
         for s in [checker, *senders]:
             s.close()
-
-
-def terminal_by_tag(replies: list) -> dict[str, list]:
-    ends: dict[str, list] = {}
-    for m in replies:
-        if m.address in (DONE, FAIL):
-            ends.setdefault(m.args[-1], []).append(m)
-    return ends
-
-
-def answered_exactly_once(client: Client, requests: list[tuple[str, tuple]], timeout: float = 120) -> None:
-    """Send tagged requests at once; every one gets exactly one terminal reply (busy counts)."""
-    for tag, (address, *args) in requests:
-        client.send(address, *args, f"tag={tag}")
-    got = client.until(lambda g: len(terminal_by_tag(g)) >= len(requests), timeout)
-    ends = terminal_by_tag(got + client.quiet(0.5))
-    tags = {tag: address for tag, (address, *_) in requests}
-    assert set(ends) == set(tags)
-    for tag, replies in ends.items():
-        assert len(replies) == 1, (tag, replies)
-        assert replies[0].args[0] == tags[tag]
 
 
 def test_a_burst_from_several_clients_is_answered_exactly_once(daemon):

@@ -70,8 +70,10 @@ def unknown_model(name: str, entries: dict[str, ModelEntry], problems: list[str]
     """Why `name` is not among `entries`: the problem of its file if scan() skipped one by that name, else
     the models there are."""
     for problem in problems:
-        if Path(problem.split(": ", 1)[0]).stem == name:
-            return f"model {name!r} cannot be used: {problem}"
+        path, _, reason = problem.partition(": ")
+        if Path(path).stem == name:
+            reason = reason.removeprefix(f"{path}: ")  # some readers name the file themselves
+            return f"model {name!r} cannot be used: {path}: {reason}"
     return f"unknown model {name!r}; installed: {', '.join(sorted(entries)) or 'none'}"
 
 
