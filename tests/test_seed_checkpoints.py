@@ -36,6 +36,7 @@ from tad_daemon.models.registry import load_net, read_entry
 from tad_daemon.models.seed import ema_unet_weights, match_preset, seed_architecture
 from tad_daemon.sampling import linear_times, sample_vsampler
 from tests.conftest import TINY_ARCH, make_model
+from tests.fuzz import Payload
 
 PRESET = "cpu-micro"
 KICKS = ("crlandsc/tiny-audio-diffusion-kicks", "kicks_v7.ckpt")
@@ -226,14 +227,6 @@ def test_remove_takes_a_users_model_that_overrides_a_bundled_name(home):
 def _write_marker(path):  # what a hostile or merely unknown object in a checkpoint would run if it could
     Path(path).write_text("ran")
     return path
-
-
-class Payload:
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
 
 
 def test_unknown_objects_are_loaded_as_inert_placeholders(home, tmp_path, seed_ckpt):
