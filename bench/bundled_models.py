@@ -121,10 +121,29 @@ def judge_file(path: Path, count: int, out_dir: Path | None = None, steps: int |
     return evaluate_model(engine, entry.name, count, steps, seed=seed, out_dir=out_dir)  # seeds unlike the user's
 
 
-def ship(args: argparse.Namespace) -> None:
+def ship_weights(kind: str, weights: dict, config, count: int):
+    """Write a bundled model in fp16 and judge it: the report (and its picture in docs/bundled/) on seeds
+    10000.., and the figures on twice as many seeds from 20000 that no candidate was picked on."""
     import torch
 
-    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+    from tad_daemon.models.modelfile import save_model
+
+    dest = save_model(BUNDLED / f"{kind}.safetensors", weights, config, dtype=torch.float16)
+    report = judge_file(dest, count, PICTURES)
+    (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
+    return dest, report, judge_file(dest, 2 * count, seed=20_000)
+
+
+def write_card(kind: str, lines: list[str]) -> None:
+    card = BUNDLED / f"{kind}.md"
+    card.write_text("\n".join(lines), encoding="utf-8")
+    for path in (BUNDLED / f"{kind}.safetensors", card):
+        path.chmod(0o644)  # shipped files: readable by every user of an installed package
+
+
+def ship(args: argparse.Namespace) -> None:
+
+    from tad_daemon.models.modelfile import read_config, read_weights
 
     work = Path(args.work)
     BUNDLED.mkdir(parents=True, exist_ok=True)
@@ -149,11 +168,8 @@ def ship(args: argparse.Namespace) -> None:
         config.default_sampler = args.sampler
         config.default_schedule = schedule  # the model's own best (kick: logsnr, perc: karras)
         config.description = f"Bundled default {kind}: procedural drums and CC0 recordings."
-        dest = save_model(BUNDLED / f"{kind}.safetensors", read_weights(best), config, dtype=torch.float16)
-        report = judge_file(dest, args.count, PICTURES)
-        (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
         # The pick was made on seeds 10000..: seeds no candidate was judged on say what users will get
-        held_out = judge_file(dest, 2 * args.count, seed=20_000)
+        dest, report, held_out = ship_weights(kind, read_weights(best), config, args.count)
         # The run's card, and those of earlier fine-tunes it continued (RUN/earlier/N-*.md, oldest first)
         stages = [trainer_card(c, kind) for c in [*sorted(run.glob("earlier/*.md")), run / f"{kind}.md"]]
         base_card = trainer_card(work / "drums" / "drums.md", "drums")
@@ -185,9 +201,7 @@ def ship(args: argparse.Namespace) -> None:
         ]
         for i, text in enumerate(stages, 1):
             lines += [f"## Fine-tune {i} of {len(stages)}", "", text, ""]
-        (BUNDLED / f"{kind}.md").write_text("\n".join(lines), encoding="utf-8")
-        for path in (dest, BUNDLED / f"{kind}.md"):
-            path.chmod(0o644)  # shipped files: readable by every user of an installed package
+        write_card(kind, lines)
         summary = {"schedule": schedule, "held_out_consistency": held_out.class_consistency}
         summary |= {k: getattr(report, k) for k in ("class_consistency", "tail_db", "high_band_db", "frechet",
                                                    "diversity", "clipped", "silent", "dc_offset", "clicks",
@@ -224,7 +238,7 @@ def ship_real(args: argparse.Namespace) -> None:
     import torch
     from safetensors import safe_open
 
-    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+    from tad_daemon.models.modelfile import read_config, read_weights
 
     run = Path(args.run)
     blends = {k: float(v) for k, _, v in (b.partition("=") for b in args.blend.split(",") if b)}
@@ -251,10 +265,7 @@ def ship_real(args: argparse.Namespace) -> None:
         config.source = "bundled"
         config.license = REAL_LICENSE
         config.description = f"Bundled default {kind}: fine-tuned on real recorded drums."
-        dest = save_model(BUNDLED / f"{kind}.safetensors", weights, config, dtype=torch.float16)
-        report = judge_file(dest, args.count, PICTURES)
-        (PICTURES / f"{kind}-report.json").unlink(missing_ok=True)
-        held_out = judge_file(dest, 2 * args.count, seed=20_000)
+        dest, report, held_out = ship_weights(kind, weights, config, args.count)
         blended = (f"the weights of the earlier bundled `{kind}` and of its fine-tune on real recorded drums "
                    f"(step {t['steps']}, EMA) mixed {1 - alpha:g} : {alpha:g}, in fp16 (weight-space ensembling, "
                    "as WiSE-FT; docs/models.md judges it beside both)") if alpha < 1 else (
@@ -298,9 +309,7 @@ def ship_real(args: argparse.Namespace) -> None:
                       f"{float(r['frechet']):.1f}x |" for r in rows]
             lines.append("")
         lines += ["## Before the fine-tune on real drums", "", earlier, ""]
-        (BUNDLED / f"{kind}.md").write_text("\n".join(lines), encoding="utf-8")
-        for p in (dest, BUNDLED / f"{kind}.md"):
-            p.chmod(0o644)
+        write_card(kind, lines)
         print(f"shipped {kind}: {path} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB): called "
               f"{report.class_consistency:.0%}, tail {report.tail_db:.1f} dB, diversity {report.diversity:.0%}, "
               f"Frechet {report.frechet:.2f}x", flush=True)
