@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
 MAX_STEPS = 1000
+ENCODE_STEPS = 30  # encode and morph: the round trip's error falls with steps (docs/daw.md)
+ENCODED_KEPT = 16  # encoded sounds remembered (256 kB each)
+REPAINT_RAMP_S = 0.005  # the remade region fades in and out over this, inside it: no seam, the kept part exact
 
 
 @dataclass
@@ -36,15 +42,37 @@ class OneShot:
     schedule: str
     steps: int
     sample_rate: int
-    strength: float | None = None  # variations only
-    source: str | None = None  # variations only: the source file
+    kind: str = "generate"  # generate, vary, morph, tweak, repaint, kit or encode: what made it
+    strength: float | None = None  # vary, repaint: how far from the source
+    source: str | None = None  # vary, repaint: the source file; morph: the first one
     backend: str | None = None  # torch or onnx (their outputs differ by float rounding only)
     precision: str | None = None  # fp32, or the autocast dtype (bf16, fp16)
+    source_b: str | None = None  # morph: the second source file
+    position: float | None = None  # morph: 0 is the first source, 1 the second
+    amount: float | None = None  # tweak: how far from the seed's own sound
+    variant: int | None = None  # tweak: which of the seed's relatives
+    start: float | None = None  # repaint: the region remade, in seconds
+    end: float | None = None
+    kit: str | None = None  # kit: the kit's folder name
+    tuning: dict | None = None  # --tune: what was measured and what was done
 
     def metadata(self) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k != "audio" and v is not None}
         meta["software"] = f"tad-daemon {__version__}"
         return meta
+
+    def file_label(self) -> str:
+        """What the file name says after the time stamp (the kit's folder says the rest)."""
+        if self.kind == "kit":
+            return self.model
+        if self.kind == "encode":
+            return f"{self.model}_encoded"
+        what = {"generate": "", "vary": "_var", "repaint": "_repaint"}.get(self.kind)
+        if what is not None:
+            return f"{self.model}{what}_s{self.seed}"
+        if self.kind == "tweak":
+            return f"{self.model}_tweak_s{self.seed}_a{self.amount:.2f}_{self.variant}"
+        return f"{self.model}_morph_p{self.position:.2f}"
 
 
 @dataclass
@@ -125,6 +153,7 @@ class Engine:
         self._export_lock = threading.Lock()  # one export at a time: each wants every core
         self._exports: list[threading.Thread] = []
         self._closing = threading.Event()
+        self._encoded: OrderedDict[tuple, np.ndarray] = OrderedDict()  # (model, sha1 of the sound, steps)
 
     # -- models --------------------------------------------------------------------------------------
     def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
@@ -163,8 +192,13 @@ class Engine:
             return f"torch-{self.precision}", f"precision {self.precision} in the configuration"
         return onnxrt.fastest(record, allowed)
 
+    def _forget(self, name: str) -> None:
+        for key in [k for k in self._encoded if k[0] == name]:
+            del self._encoded[key]
+
     def _keep(self, loaded: LoadedModel) -> LoadedModel:
         with self.lock:
+            self._forget(loaded.entry.name)
             self.models[loaded.entry.name] = loaded
         log.info("model %s runs on %s", loaded.entry.name, loaded.describe())
         return loaded
@@ -202,6 +236,7 @@ class Engine:
 
     def unload(self, name: str) -> bool:
         with self.lock:
+            self._forget(name)
             return self.models.pop(name, None) is not None
 
     def get(self, name: str) -> LoadedModel:
@@ -244,18 +279,28 @@ class Engine:
         return steps, sampler, schedule
 
     def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress,
-             seeds: list[int]) -> np.ndarray:
+             seeds: list[int], wrap=None, towards: tuple[list[int], float] | None = None) -> np.ndarray:
+        """Sample `x` (a batch started at times[0]) in chunks of max_batch; `wrap(net)` alters the network
+        (repaint), sampler "invert" runs the deterministic sampler backwards (encode). `towards` (seeds,
+        amount): a stochastic sampler's fresh noise is nudged towards those seeds' (tweak)."""
         outs = []
         done = 0
+        net = wrap(self._net_fn(m)) if wrap else self._net_fn(m)
         for chunk in x.split(self.max_batch):
             noise = sampling.step_noise(seeds[done:done + len(chunk)], *chunk.shape[1:])
+            if towards:
+                other = sampling.step_noise(towards[0][done:done + len(chunk)], *chunk.shape[1:])
+                noise = partial(_nudged_draw, noise, other, towards[1])
 
             def step(i: int, n: int, done: int = done, size: int = len(chunk)) -> None:
                 if progress:
                     progress(done * n + i * size, len(x) * n)
 
             with torch.inference_mode():
-                y = sampling.run(sampler, self._net_fn(m), chunk.to(self.device), times, step, noise)
+                if sampler == "invert":
+                    y = sampling.invert_ddim(net, chunk.to(self.device), times, progress=step)
+                else:
+                    y = sampling.run(sampler, net, chunk.to(self.device), times, step, noise)
             outs.append(y.float().cpu().numpy())
             done += len(chunk)
         return np.concatenate(outs).astype(np.float32)
@@ -305,8 +350,114 @@ class Engine:
                                    seeds)
             backend, precision = m.backend, m.precision
         src = str(Path(source_name)) if source_name else None
-        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, strength, src, backend, precision)
+        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, "vary", strength, src, backend, precision)
                 for a, s in zip(audio, seeds)]
+
+    # -- encode, morph, tweak, repaint (docs/daw.md) --------------------------------------------------------------
+    def _source(self, m: LoadedModel, source: np.ndarray) -> torch.Tensor:
+        cfg = m.entry.config
+        if source.shape != (cfg.channels, cfg.length):
+            raise ValueError(f"source must be {cfg.channels} x {cfg.length} samples")
+        return torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+
+    @staticmethod
+    def _ode_times(steps: int | None) -> list[float]:
+        """Encoding and decoding share these times: DDIM backwards, then forwards, on the same points."""
+        steps = int(steps or ENCODE_STEPS)
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
+        return sampling.times_for("logsnr", steps)
+
+    def encode(self, name: str, sources: np.ndarray, steps: int | None = None, progress=None) -> np.ndarray:
+        """The noise each of `sources` (batch x channels x frames) comes from: `decode` gives them back,
+        within the round-trip error (docs/daw.md). The last ENCODED_KEPT are remembered: turning a morph's
+        position dial decodes only."""
+        with self.lock:
+            m = self.get(name)
+            keys = [(name, hashlib.sha1(self._source(m, s).numpy().tobytes()).hexdigest(), steps) for s in sources]
+            todo = [i for i, k in enumerate(keys) if k not in self._encoded]
+            if todo:
+                x = torch.stack([self._source(m, sources[i]) for i in todo])
+                for i, z in zip(todo, self._run(m, x, "invert", self._ode_times(steps), progress, [0] * len(x))):
+                    self._encoded[keys[i]] = z
+            for k in keys:
+                self._encoded.move_to_end(k)
+            while len(self._encoded) > ENCODED_KEPT:
+                self._encoded.popitem(last=False)
+            return np.stack([self._encoded[k] for k in keys])
+
+    def decode(self, name: str, noise: np.ndarray, steps: int | None = None, progress=None) -> np.ndarray:
+        """The sounds `encode` found these noises for (DDIM on the same times)."""
+        with self.lock:
+            m = self.get(name)
+            x = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32))
+            return self._run(m, x, "vsampler", self._ode_times(steps), progress, [0] * len(x))
+
+    def morph(self, name: str, a: np.ndarray, b: np.ndarray, position: float = 0.5, count: int = 1,
+              steps: int | None = None, sources: tuple[str, str] = ("", ""), progress=None) -> list[OneShot]:
+        """Sounds between `a` and `b`: both encoded, their noises slerped, decoded. One at `position` (0 gives
+        back `a`, 1 `b`), or with count > 1 that many evenly between them, the ends left out."""
+        if not 0.0 <= position <= 1.0:
+            raise ValueError("position must be between 0 and 1")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        positions = [position] if count == 1 else [(k + 1) / (count + 1) for k in range(count)]
+        with self.lock:
+            m = self.get(name)
+            ends = torch.from_numpy(self.encode(name, np.stack([a, b]), steps, progress))
+            x = torch.cat([sampling.slerp(ends[:1], ends[1:], p) for p in positions])
+            audio = self.decode(name, x.numpy(), steps, progress)
+            backend, precision, cfg = m.backend, m.precision, m.entry.config
+        used = len(self._ode_times(steps)) - 1
+        return [OneShot(y, name, 0, "vsampler", "logsnr", used, cfg.sample_rate, "morph", source=sources[0] or None,
+                        source_b=sources[1] or None, position=p, backend=backend, precision=precision)
+                for y, p in zip(audio, positions)]
+
+    def tweak(self, name: str, seed: int, amount: float, count: int = 1, steps: int | None = None,
+              sampler: str | None = None, schedule: str | None = None, progress=None) -> list[OneShot]:
+        """Close relatives of the sound `seed` makes: its noise turned by amount * 90 degrees towards the noise
+        of seed + 1 + k for variant k (amount 0: the seed's own sound, 1: seed + 1 + k's)."""
+        if not (0.0 <= amount <= 1.0) or math.isnan(amount):
+            raise ValueError("amount must be between 0 and 1")
+        check_seed(seed)
+        with self.lock:
+            m = self.get(name)
+            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
+            cfg = m.entry.config
+            others = self._seeds((seed + 1) % (MAX_SEED + 1), count)
+            fresh = sampling.noise(others, cfg.channels, cfg.length)
+            x = sampling.nudged(sampling.noise([seed], cfg.channels, cfg.length).expand_as(fresh), fresh, amount)
+            audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress, [seed] * count,
+                              towards=(others, amount))
+            backend, precision = m.backend, m.precision
+        return [OneShot(y, name, seed, sampler, schedule, steps, cfg.sample_rate, "tweak", amount=amount, variant=k,
+                        backend=backend, precision=precision) for k, y in enumerate(audio)]
+
+    def repaint(self, name: str, source: np.ndarray, start: float, end: float, strength: float = 1.0,
+                count: int = 1, seed: int | None = None, steps: int | None = None, sampler: str | None = None,
+                schedule: str | None = None, source_name: str | None = None, progress=None) -> list[OneShot]:
+        """Remake `source` between `start` and `end` seconds and keep the rest (sample for sample, before
+        post-processing). `strength` below 1 starts from the noised source, as a variation does: the new
+        part then keeps some of the old one."""
+        if not (0.0 < strength <= 1.0) or math.isnan(strength):
+            raise ValueError("strength must be above 0 and at most 1")
+        with self.lock:
+            m = self.get(name)
+            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
+            cfg = m.entry.config
+            x0 = self._source(m, source)
+            mask = region_mask(cfg.length, cfg.sample_rate, start, end)
+            seeds = self._seeds(seed, count)
+            x = sampling.noised(x0.expand(len(seeds), -1, -1), sampling.noise(seeds, cfg.channels, cfg.length),
+                                strength)
+            used = math.ceil(steps * strength)
+            keep = x0.to(self.device), mask.to(self.device)
+            audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress, seeds,
+                              wrap=lambda net: sampling.keep_region(net, *keep))
+            backend, precision = m.backend, m.precision
+        src = str(Path(source_name)) if source_name else None
+        return [OneShot(y, name, s, sampler, schedule, used, cfg.sample_rate, "repaint", strength, src, backend,
+                        precision, start=start, end=end) for y, s in zip(audio, seeds)]
 
     @staticmethod
     def _seeds(seed: int | None, count: int) -> list[int]:
@@ -314,3 +465,23 @@ class Engine:
             raise ValueError("count must be at least 1")
         base = random_seed() if seed is None or seed < 0 else check_seed(seed)
         return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+def _nudged_draw(base, other, amount: float) -> torch.Tensor:
+    return sampling.nudged(base(), other(), amount)
+
+
+def region_mask(length: int, sample_rate: int, start: float, end: float) -> torch.Tensor:
+    """1 where a repaint keeps the source, 0 where it remakes it, ramps of REPAINT_RAMP_S inside the region."""
+    seconds = length / sample_rate
+    if not (0.0 <= start < end) or math.isnan(end) or start >= seconds:
+        raise ValueError(f"the region must start at 0 s or later, before {seconds:.3f} s, and end after its start")
+    a, b = round(start * sample_rate), min(length, round(end * sample_rate))
+    mask = torch.ones(length)
+    mask[a:b] = 0.0
+    ramp = min(round(REPAINT_RAMP_S * sample_rate), (b - a) // 2)
+    if ramp and a > 0:
+        mask[a:a + ramp] = torch.linspace(1.0, 0.0, ramp + 2)[1:-1]
+    if ramp and b < length:
+        mask[b - ramp:b] = torch.linspace(0.0, 1.0, ramp + 2)[1:-1]
+    return mask

@@ -196,3 +196,65 @@ def noised(x0: torch.Tensor, eps: torch.Tensor, strength: float) -> torch.Tensor
     """SDEdit: the source taken to time t = strength (0 keeps it, 1 is pure noise)."""
     a, s = alpha_sigma(strength)
     return a * x0 + s * eps
+
+
+# -- running the sampler backwards, and what it opens: morph, tweak, repaint ------------------------------------
+@torch.no_grad()
+def invert_ddim(net: Net, x: torch.Tensor, times: list[float], refine: int = 2,
+                progress: Progress = None) -> torch.Tensor:
+    """The noise that sample_vsampler on `times` (descending, 1 to 0) turns into `x`: DDIM run backwards.
+
+    Each step solves the decoder's own step for its start by fixed-point iteration (`refine` extra network
+    calls a step; 0 is the plain DDIM inversion, which guesses with the network at the wrong point and drifts:
+    see docs/daw.md for the round-trip errors measured).
+    """
+    up = times[::-1]
+    for i in range(len(up) - 1):
+        a, s = alpha_sigma(up[i])
+        a_next, s_next = alpha_sigma(up[i + 1])
+        t_next = _t_batch(x, up[i + 1])
+        y = x
+        for _ in range(refine + 1):
+            if up[i + 1] < 1.0:  # iterate on the noise estimate: converges on trained networks
+                eps = s_next * y + a_next * net(y, t_next).float()
+                y = a_next * (x - s * eps) / a + s_next * eps
+            else:  # that map is the identity at t = 1: solve the decoder's first step for its start directly
+                y = (x - (s * a_next - a * s_next) * net(y, t_next).float()) / (a * a_next + s * s_next)
+        x = y
+        if progress:
+            progress(i + 1, len(up) - 1)
+    return x
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, position: float) -> torch.Tensor:
+    """Spherical interpolation per item: noises keep their length (a straight line between two noises passes
+    through quieter ones, which the model turns into dull sounds)."""
+    flat_a, flat_b = a.flatten(1), b.flatten(1)
+    cos = (flat_a * flat_b).sum(1) / (flat_a.norm(dim=1) * flat_b.norm(dim=1)).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0)).view(-1, *[1] * (a.dim() - 1))
+    so = torch.sin(omega)
+    near = so.abs() < 1e-6  # nearly the same direction: a straight line is the same thing
+    wa = torch.where(near, 1 - position, torch.sin((1 - position) * omega) / so.where(~near, 1.0))
+    wb = torch.where(near, position, torch.sin(position * omega) / so.where(~near, 1.0))
+    return wa * a + wb * b
+
+
+def nudged(base: torch.Tensor, fresh: torch.Tensor, amount: float) -> torch.Tensor:
+    """`base` noise turned by an angle of amount * 90 degrees towards `fresh` (0 keeps it, 1 is `fresh`)."""
+    return math.cos(amount * math.pi / 2) * base + math.sin(amount * math.pi / 2) * fresh
+
+
+def keep_region(net: Net, known: torch.Tensor, mask: torch.Tensor) -> Net:
+    """The network with its clean-sound estimate forced to `known` where `mask` is 1 (repaint).
+
+    Every sampler here lands on its last clean-sound estimate, so the kept part comes out as `known` within
+    float rounding, and the model hears it at each step and makes the rest fit it. v = (a * x - x0) / s is the
+    velocity whose estimate is x0.
+    """
+    def masked(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        v = net(x, t).float()
+        a, s = alpha_sigma(float(t[0]))
+        v_known = (a * x - known) / max(s, 1e-12)
+        return mask * v_known + (1 - mask) * v
+
+    return masked
