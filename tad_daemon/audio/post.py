@@ -201,15 +201,35 @@ def normalize_peak(x: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
 def normalize_loudness(x: np.ndarray, lufs: float, sample_rate: int = SAMPLE_RATE,
                        ceiling_db: float = -0.3) -> np.ndarray:
     """Integrated loudness (ITU-R BS.1770) to `lufs`, never above a `ceiling_db` peak."""
-    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, x.shape[-1] / sample_rate))
-    loudness = meter.integrated_loudness(x.T.astype(np.float64))
-    if not np.isfinite(loudness):
+    level = loudness(x, sample_rate)
+    if not np.isfinite(level):
         return x
-    gain = 10 ** ((lufs - loudness) / 20)
+    gain = 10 ** ((lufs - level) / 20)
     peak = float(np.abs(x).max()) * gain
     if peak > 10 ** (ceiling_db / 20):
         gain *= 10 ** (ceiling_db / 20) / peak
     return (x * gain).astype(np.float32)
+
+
+def loudness(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Integrated loudness (ITU-R BS.1770) in LUFS; -inf for silence."""
+    meter = pyloudnorm.Meter(sample_rate, block_size=min(0.4, x.shape[-1] / sample_rate))
+    return float(meter.integrated_loudness(x.T.astype(np.float64)))
+
+
+def match_loudness(sounds: list[np.ndarray], sample_rate: int = SAMPLE_RATE,
+                   ceiling_db: float = -1.0) -> tuple[list[np.ndarray], list[float]]:
+    """The sounds at one loudness, the loudest that keeps every peak at or under `ceiling_db`, and that
+    loudness per sound (silent ones are left as they are)."""
+    levels = [loudness(x, sample_rate) for x in sounds]
+    room = [lv + ceiling_db - 20 * np.log10(float(np.abs(x).max())) for x, lv in zip(sounds, levels)
+            if np.isfinite(lv)]
+    if not room:
+        return list(sounds), levels
+    target = min(room)
+    out = [x if not np.isfinite(lv) else (x * 10 ** ((target - lv) / 20)).astype(np.float32)
+           for x, lv in zip(sounds, levels)]
+    return out, [target if np.isfinite(lv) else lv for lv in levels]
 
 
 def postprocess(x: np.ndarray, settings: PostProcess, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
