@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tad_daemon.audio.folder import SampleFolder
-from tad_daemon.audio.post import PostProcess, postprocess
+from tad_daemon.audio.post import PostProcess, match_loudness, postprocess
 from tad_daemon.audio.wav import remove_stale_temp_files, remove_temp_folder
 from tad_daemon.config import Config
 from tad_daemon.engine import Engine, OneShot
@@ -73,4 +73,14 @@ class Workspace:
         """Post-process and write one one-shot (`processed`: what `process` returned earlier); returns its
         absolute path."""
         audio, meta = processed or self.process(shot, post)
-        return self.samples.write(shot.model, audio, shot.sample_rate, meta, variation=shot.strength is not None)
+        return self.samples.write(shot.model, audio, shot.sample_rate, meta, shot.file_label(), shot.kit)
+
+    def process_kit(self, shots: list[OneShot], post: bool = True) -> list[tuple[np.ndarray, dict]]:
+        """A kit's one-shots post-processed (or not, post=False), then brought to one loudness (that of the
+        quietest at the peak level post-processing gives): they sit together in a drum rack as they are."""
+        done = [self.process(shot, None if post else PostProcess.none()) for shot in shots]
+        ceiling = self.post.peak_db if post else 0.0
+        matched, lufs = match_loudness([audio for audio, _ in done], shots[0].sample_rate, ceiling)
+        for (_, meta), level in zip(done, lufs):
+            meta["kit_loudness_lufs"] = round(level, 2)
+        return [(audio, meta) for audio, (_, meta) in zip(matched, done)]

@@ -237,14 +237,20 @@ def test_writer_leaves_no_partial_file_when_killed(tmp_path):
 
 def test_sample_folder_layout_and_names(tmp_path):
     folder = SampleFolder(tmp_path)
-    a = folder.write("snare", decaying_hit(), SR, {"seed": 7})
-    b = folder.write("snare", decaying_hit(), SR, {"seed": 7}, variation=True)
-    c = folder.write("snare", decaying_hit(), SR, {"seed": 7})
+    a = folder.write("snare", decaying_hit(), SR, {"seed": 7}, "snare_s7")
+    b = folder.write("snare", decaying_hit(), SR, {"seed": 7}, "snare_var_s7")
+    c = folder.write("snare", decaying_hit(), SR, {"seed": 7}, "snare_s7")
     assert a.parent == tmp_path.resolve() / "snare" and a.is_absolute()
     assert a.name.endswith("_snare_s7.wav") and "_snare_var_s7" in b.name
     assert len({a, b, c}) == 3
     assert sorted([a, c]) == [a, c]  # names sort by time
     with pytest.raises(NameError_):
-        folder.write("../escape", decaying_hit(), SR, {"seed": 1})
+        folder.write("../escape", decaying_hit(), SR, {"seed": 1}, "x")
+    with pytest.raises(NameError_):
+        folder.write("kick", decaying_hit(), SR, {"seed": 1}, "kick", kit="../../escape")
+    kit = [folder.write(m, decaying_hit(), SR, {"seed": 1}, m, kit="k_s1") for m in ("kick", "kick", "hat")]
+    assert [p.relative_to(tmp_path.resolve()).as_posix() for p in kit] == [
+        "kits/k_s1/kick.wav", "kits/k_s1/kick-2.wav", "kits/k_s1/hat.wav"]
     flat = SampleFolder(tmp_path / "flat", per_model=False)
-    assert flat.write("kick", decaying_hit(), SR, {"seed": 1}).parent == (tmp_path / "flat").resolve()
+    assert flat.write("kick", decaying_hit(), SR, {"seed": 1}, "kick_s1").parent == (tmp_path / "flat").resolve()
+    assert flat.write("kick", decaying_hit(), SR, {}, "kick", kit="k_s1").parent == (tmp_path / "flat/k_s1").resolve()

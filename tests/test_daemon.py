@@ -69,8 +69,8 @@ def test_generate_writes_the_files_its_replies_name(client, daemon):
     assert len(replies) == 3 and all(r.address == DONE for r in replies)
     for i, r in enumerate(replies):
         check_shape(r, "/tad/generate")
-        _, path, model, seed, steps, sampler, pool = r.args
-        assert (model, seed, steps, sampler, pool) == ("snare", 5 + i, 2, "dpmpp-2m", 0)
+        _, path, model, seed, steps, sampler, pool, tuning = r.args
+        assert (model, seed, steps, sampler, pool, tuning) == ("snare", 5 + i, 2, "dpmpp-2m", 0, "")
         assert os.path.isabs(path) and path.startswith(str(daemon.home / "samples" / "snare"))
         info = sf.info(path)
         assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 2, 32768, "PCM_24")
@@ -87,7 +87,7 @@ def test_vary_from_any_sound_file(client, tmp_path):
     assert len(replies) == 2
     for i, r in enumerate(replies):
         check_shape(r, "/tad/vary", tagged=True)
-        _, path, model, seed, strength, source, tag = r.args
+        _, path, model, seed, strength, source, tuning, tag = r.args
         assert (model, seed, source, tag) == ("kick", 7 + i, str(src), "pad 3")
         assert strength == pytest.approx(0.4)
         meta = read_metadata(path)

@@ -45,7 +45,7 @@ def test_pool_hits_are_marked_and_never_served_twice(daemon):
     try:
         wait_status(c, "pool_ready", 4)
         replies = c.request("/tad/generate", "snare", 3)
-        assert [r.args[-1] for r in replies] == [1, 1, 0]
+        assert [r.args[6] for r in replies] == [1, 1, 0]
         assert len({r.args[1] for r in replies}) == 3 and len({r.args[3] for r in replies}) == 3
         assert all(sf.info(r.args[1]).frames == 32768 for r in replies)
         wait_status(c, "pool_ready", 4)
@@ -53,9 +53,9 @@ def test_pool_hits_are_marked_and_never_served_twice(daemon):
         (stepped,) = c.request("/tad/generate", "snare", 1, -1, 2)
         (sampled,) = c.request("/tad/generate", "snare", "sampler=dpmpp-2m")
         (raw,) = c.request("/tad/generate", "snare", "post=0")
-        assert [seeded.args[-1], stepped.args[-1], sampled.args[-1], raw.args[-1]] == [0, 0, 0, 0]
+        assert [seeded.args[6], stepped.args[6], sampled.args[6], raw.args[6]] == [0, 0, 0, 0]
         (hit,) = c.request("/tad/generate", "snare")
-        assert hit.args[-1] == 1 and hit.args[1] not in {r.args[1] for r in replies}
+        assert hit.args[6] == 1 and hit.args[1] not in {r.args[1] for r in replies}
         meta = read_metadata(hit.args[1])  # post-processed when it was made, as configured
         assert meta["post"]["dc"] is True and meta["seed"] == hit.args[3]
     finally:

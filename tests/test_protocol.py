@@ -110,7 +110,7 @@ def test_bind_fills_defaults_and_reads_options():
     gen = PROTOCOL["/tad/generate"]
     b = bind(gen, ["snare"])
     assert b.args == {"model": "snare", "count": 1, "seed": -1, "steps": 0}
-    assert b.options == {"sampler": "", "post": 1} and b.tag is None
+    assert b.options == {"sampler": "", "post": 1, "tune": ""} and b.tag is None
     b = bind(gen, ["snare", 4.0, "post=0", "tag=pad=1"])
     assert b.args["count"] == 4 and b.options["post"] == 0 and b.tag == "pad=1"
     vary = PROTOCOL["/tad/vary"]

@@ -12,10 +12,23 @@ from tad_daemon.audio.wav import write_wav
 from tad_daemon.names import check_name
 
 
-class SampleFolder:
-    """Writes one-shots as `<root>/<model>/<YYYYmmdd-HHMMSS-mmm>_<model>[_var]_s<seed>.wav`.
+def stamp() -> str:
+    """Now, as file names start: sorts by time, to the millisecond."""
+    now = datetime.now()
+    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
 
-    With `per_model=False` (a folder named on the command line) the files go straight into the root.
+
+def kit_name(seed: int) -> str:
+    return f"{stamp()}_kit_s{seed}"
+
+
+class SampleFolder:
+    """Writes one-shots as `<root>/<model>/<YYYYmmdd-HHMMSS-mmm>_<label>.wav`, the label saying what made it
+    (`kick_s12`, `kick_var_s12`, `kick_tweak_s12_a0.10_0`, `kick_morph_p0.50`, `kick_repaint_s12`), and a kit's
+    files as `<root>/kits/<kit>/<model>.wav`.
+
+    With `per_model=False` (a folder named on the command line) the files go straight into the root, and a kit
+    into `<root>/<kit>`.
     """
 
     def __init__(self, root: str | Path, bits: int = 24, per_model: bool = True):
@@ -24,21 +37,21 @@ class SampleFolder:
         self.per_model = per_model
         self._lock = threading.Lock()
 
-    def _new_path(self, model: str, seed: int, variation: bool) -> Path:
+    def _new_path(self, model: str, label: str, kit: str | None) -> Path:
         check_name(model)
-        now = datetime.now()
-        stamp = now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
-        base = f"{stamp}_{model}{'_var' if variation else ''}_s{seed}"
-        folder = self.root / model if self.per_model else self.root
+        if kit:
+            folder, base = (self.root / "kits" if self.per_model else self.root) / check_name(kit), label
+        else:
+            folder, base = self.root / model if self.per_model else self.root, f"{stamp()}_{label}"
         path, n = folder / f"{base}.wav", 2
         while path.exists():
             path, n = folder / f"{base}-{n}.wav", n + 1
         return path
 
-    def write(self, model: str, audio: np.ndarray, sample_rate: int, metadata: dict,
-              variation: bool = False) -> Path:
+    def write(self, model: str, audio: np.ndarray, sample_rate: int, metadata: dict, label: str,
+              kit: str | None = None) -> Path:
         """Write atomically and return the absolute path of the new file."""
         # Held through the write (tens of ms) so that two threads never pick the same free name.
         with self._lock:
-            path = self._new_path(model, int(metadata.get("seed", 0)), variation)
+            path = self._new_path(model, label, kit)
             return write_wav(path, audio, sample_rate, metadata, bits=self.bits, tmp_root=self.root)

@@ -30,27 +30,64 @@ def sound_options(f):
     return config_option(f)
 
 
-def _prepare(config_file, device, out, post, model_name):
-    """Configuration, workspace and engine with `model_name` loaded; clear errors for the usual mistakes."""
+def tune_option(f):
+    return click.option("--tune", metavar="NOTE", callback=_check_note,
+                        help="Tune each one-shot's fundamental to NOTE (e.g. A1, C#2) by resampling; sounds with "
+                             "no clear pitch are left as they are. The file's metadata says what was done.")(f)
+
+
+def _check_note(ctx, param, value):
+    from tad_daemon.audio.tune import note_hz
+
+    if value is not None:
+        try:
+            note_hz(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+def prepare(config_file, device, out, post, *model_names: str):
+    """Configuration, workspace and engine with the models loaded; clear errors for the usual mistakes."""
     cfg = load(config_file, **{"device.device": device})
     from tad_daemon.models.registry import unknown_model
     from tad_daemon.workspace import Workspace, post_settings
 
     ws = Workspace(cfg, post_settings(cfg, post), out)
     entries, problems = ws.scan()
-    if model_name not in entries:
-        if entries:
-            raise Failure(unknown_model(model_name, entries, problems), 2)
-        hint = f" ({'; '.join(problems)})" if problems else ""
-        raise Failure(f"no models installed: put a model file in {ws.models_dir}{hint}", 2)
-    try:
-        engine = ws.engine()
-        _show_export_notice()
-        # Waits for the ONNX Runtime net: exported once per model file (a one-time wait), then cached.
-        engine.load(entries[model_name], wait=True)
-    except (RuntimeError, ValueError) as e:
-        raise Failure(f"cannot load model {model_name!r}: {e}") from None
+    for name in model_names:
+        if name not in entries:
+            if entries:
+                raise Failure(unknown_model(name, entries, problems), 2)
+            hint = f" ({'; '.join(problems)})" if problems else ""
+            raise Failure(f"no models installed: put a model file in {ws.models_dir}{hint}", 2)
+    engine = ws.engine()
+    _show_export_notice()
+    for name in dict.fromkeys(model_names):
+        try:
+            # Waits for the ONNX Runtime net: exported once per model file (a one-time wait), then cached.
+            engine.load(entries[name], wait=True)
+        except (RuntimeError, ValueError) as e:
+            raise Failure(f"cannot load model {name!r}: {e}") from None
     return ws, engine
+
+
+def read_sound(file: str):
+    """A sound file as the models take it, or a clear error (exit 2)."""
+    from tad_daemon.audio.load import AudioError, load_oneshot
+
+    try:
+        return load_oneshot(file)
+    except AudioError as e:
+        raise Failure(str(e), 2) from None
+
+
+def make(label: str, job):
+    """`job(progress)` under a progress bar; a bad setting is a usage error (exit 2)."""
+    try:
+        return run_with_progress(label, job)
+    except ValueError as e:
+        raise Failure(str(e), 2) from None
 
 
 def _show_export_notice() -> None:
@@ -64,12 +101,17 @@ def _show_export_notice() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _write_all(ws, shots) -> None:
+def write_all(ws, shots, tune: str | None = None, processed: list | None = None) -> None:
+    """Write (tuned to `tune`; `processed`: each one's audio and metadata made already) and print each path."""
+    from tad_daemon.audio.tune import describe, tune_shot
     from tad_daemon.workspace import BadOutput
 
     try:
-        for shot in shots:
-            click.echo(ws.save(shot))
+        for i, shot in enumerate(shots):
+            shot = tune_shot(shot, tune)
+            click.echo(ws.save(shot, processed=processed[i] if processed else None))
+            if shot.tuning:
+                click.echo(f"  tuned: {describe(shot.tuning)}", err=True)
     except BadOutput as e:
         raise Failure(str(e)) from None
     except OSError as e:
@@ -81,7 +123,8 @@ def _write_all(ws, shots) -> None:
 @click.command()
 @click.argument("model")
 @sound_options
-def generate(model, count, seed, steps, schedule, sampler, out, post, device, config_file):
+@tune_option
+def generate(model, count, seed, steps, schedule, sampler, out, post, device, config_file, tune):
     """Make new one-shots with MODEL (e.g. kick, snare, hat, perc).
 
     Prints the path of each new WAV file.
@@ -90,13 +133,10 @@ def generate(model, count, seed, steps, schedule, sampler, out, post, device, co
       tad-daemon generate snare -n 16
       tad-daemon generate kick --seed 1234 --out ./kicks
     """
-    ws, engine = _prepare(config_file, device, out, post, model)
-    try:
-        shots = run_with_progress(f"{model} x{count}", lambda p: engine.generate(
-            model, count, seed, steps, sampler, schedule, progress=p))
-    except ValueError as e:
-        raise Failure(str(e), 2) from None
-    _write_all(ws, shots)
+    ws, engine = prepare(config_file, device, out, post, model)
+    shots = make(f"{model} x{count}", lambda p: engine.generate(model, count, seed, steps, sampler, schedule,
+                                                                 progress=p))
+    write_all(ws, shots, tune)
 
 
 @click.command()
@@ -105,7 +145,8 @@ def generate(model, count, seed, steps, schedule, sampler, out, post, device, co
 @click.option("--strength", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="How far to move from FILE: 0 keeps it, 1 ignores it.")
 @sound_options
-def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post, device, config_file):
+@tune_option
+def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post, device, config_file, tune):
     """Make variations of the sound in FILE with MODEL.
 
     FILE may be any sound file (WAV, AIFF, FLAC, OGG...), any rate or channels; the first 0.74 s are used.
@@ -113,20 +154,12 @@ def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post
     \b
       tad-daemon vary snare my_snare.wav --strength 0.3 -n 4
     """
-    from tad_daemon.audio.load import AudioError, load_oneshot
-
-    try:
-        source = load_oneshot(file)
-    except AudioError as e:
-        raise Failure(str(e), 2) from None
-    ws, engine = _prepare(config_file, device, out, post, model)
-    try:
-        shots = run_with_progress(f"{model} variation x{count}", lambda p: engine.vary(
-            model, source, strength, count, seed, steps, sampler, schedule, source_name=click.format_filename(file),
-            progress=p))
-    except ValueError as e:
-        raise Failure(str(e), 2) from None
-    _write_all(ws, shots)
+    source = read_sound(file)
+    ws, engine = prepare(config_file, device, out, post, model)
+    shots = make(f"{model} variation x{count}", lambda p: engine.vary(
+        model, source, strength, count, seed, steps, sampler, schedule, source_name=click.format_filename(file),
+        progress=p))
+    write_all(ws, shots, tune)
 
 
 @click.command()

@@ -1,4 +1,5 @@
-"""The request handlers of the core addresses (generate, vary, models, status, ping, notify).
+"""The request handlers of the core addresses (generate, vary, morph, tweak, repaint, kit, models, status,
+ping, notify).
 
 Arguments arrive already typed and range-checked against the protocol table; what is checked here needs
 the daemon's state: loaded models, configured limits, files and folders. Quick requests are answered on
@@ -14,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tad_daemon import __version__
+from tad_daemon.audio.tune import note_hz
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Job, Scheduler
 from tad_daemon.daemon.server import Refused, Replies, Request
 from tad_daemon.engine import Engine
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.names import NameError_, check_name, is_within
+from tad_daemon.protocol.table import split_names
 
 
 class SoundRequests:
@@ -27,7 +30,8 @@ class SoundRequests:
     replaces the dict whole), the engine, scheduler, pool and replies, and the limits."""
 
     ROUTES = {"/tad/ping": "ping", "/tad/status": "status", "/tad/models": "models", "/tad/notify": "notify",
-              "/tad/generate": "generate", "/tad/vary": "vary"}
+              "/tad/generate": "generate", "/tad/vary": "vary", "/tad/morph": "morph", "/tad/tweak": "tweak",
+              "/tad/repaint": "repaint", "/tad/kit": "kit"}
 
     def __init__(self, models: Callable[[], dict[str, ModelEntry]], engine: Engine, scheduler: Scheduler,
                  pool: Pool, replies: Replies, training_status: Callable[[], tuple[int, str, float]],
@@ -56,13 +60,23 @@ class SoundRequests:
             raise Refused(f"count must be between 1 and {self.max_count} (generate.max_count)")
         return count
 
-    def readable_file(self, path: str) -> str:
+    @staticmethod
+    def tune(note: str) -> str | None:
+        if not note:
+            return None
+        try:
+            note_hz(note)
+        except ValueError as e:
+            raise Refused(f"tune: {e}") from None
+        return note
+
+    def readable_file(self, path: str, what: str = "source_path") -> str:
         """An absolute path to a readable file, inside the configured roots when listening beyond loopback."""
         if not path or not os.path.isabs(path):
-            raise Refused(f"source_path must be an absolute path, not {path!r}")
+            raise Refused(f"{what} must be an absolute path, not {path!r}")
         roots = self.read_roots
         if roots is not None and not any(is_within(path, r) for r in roots):
-            raise Refused("source_path is outside the folders this daemon may read (samples, models, data)")
+            raise Refused(f"{what} is outside the folders this daemon may read (samples, models, data)")
         try:
             mode = os.stat(path).st_mode
         except OSError as e:
@@ -104,18 +118,41 @@ class SoundRequests:
             self.replies.unregister(req.source[0], port)
         req.done(on, port)
 
-    def generate(self, req: Request) -> None:
+    def _job(self, req: Request, kind: str, **what) -> Job:
+        """A job of `kind` with what every kind reads the same way (absent arguments and options: defaults)."""
         a, o = req.args, req.options
-        self.scheduler.submit(Job(
-            req, "generate", self.model(a["model"]), self.count(a["count"]),
-            seed=None if a["seed"] < 0 else a["seed"], steps=a["steps"] or None,
-            sampler=o["sampler"] or None, post=bool(o["post"])))
+        seed = a.get("seed", -1)
+        return Job(req, kind, what.pop("model", None) or self.model(a["model"]), self.count(a.get("count", 1)),
+                   seed=None if seed < 0 else seed, steps=a.get("steps") or o.get("steps") or None,
+                   sampler=o.get("sampler") or None, post=bool(o["post"]), tune=self.tune(o.get("tune", "")),
+                   **what)
+
+    def generate(self, req: Request) -> None:
+        self.scheduler.submit(self._job(req, "generate"))
 
     def vary(self, req: Request) -> None:
-        a, o = req.args, req.options
-        self.scheduler.submit(Job(
-            req, "vary", self.model(a["model"]), self.count(a["count"]),
-            seed=None if a["seed"] < 0 else a["seed"], steps=o["steps"] or None,
-            sampler=o["sampler"] or None, post=bool(o["post"]),
-            source=self.readable_file(a["source_path"]), strength=a["strength"]))
+        a = req.args
+        self.scheduler.submit(self._job(req, "vary", sources=(self.readable_file(a["source_path"]),),
+                                        strength=a["strength"]))
+
+    def morph(self, req: Request) -> None:
+        a = req.args
+        self.scheduler.submit(self._job(req, "morph", position=a["position"],
+                                        sources=(self.readable_file(a["a_path"], "a_path"),
+                                                 self.readable_file(a["b_path"], "b_path"))))
+
+    def tweak(self, req: Request) -> None:
+        self.scheduler.submit(self._job(req, "tweak", amount=req.args["amount"]))
+
+    def repaint(self, req: Request) -> None:
+        a = req.args
+        self.scheduler.submit(self._job(req, "repaint", sources=(self.readable_file(a["source_path"]),),
+                                        region=(a["start"], a["end"]), strength=a["strength"]))
+
+    def kit(self, req: Request) -> None:
+        models = tuple(self.model(name) for name in split_names(req.args["models"]))
+        if not models:
+            raise Refused("models: name at least one model (comma separated: kick,snare,hat,perc)")
+        self.count(len(models))
+        self.scheduler.submit(self._job(req, "kit", model=models[0], models=models))
 

@@ -1,6 +1,7 @@
 """The worker: the one thread that drives the engine (and so the accelerator).
 
-Order of work: control tasks (model loads), then interactive requests (generate, vary) in arrival order,
+Order of work: control tasks (model loads), then interactive requests (generate, vary, morph, tweak, repaint,
+kit) in arrival order,
 then pool refills when there is nothing else and the writer is idle. The request queue is bounded: when it
 is full a request is answered `/tad/fail ... busy` at once instead of waiting. Queued generate requests for
 the same model and settings run as one batch, up to `max_batch` one-shots (see `App.batch_size`). A refill
@@ -16,13 +17,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import accumulate
 
+from tad_daemon.audio.folder import kit_name
 from tad_daemon.audio.load import AudioError, load_oneshot
-from tad_daemon.daemon.pool import Pool
+from tad_daemon.audio.tune import tune_shot
+from tad_daemon.daemon.pool import Pool, ProcessedShot
 from tad_daemon.daemon.server import Refused, Request
 from tad_daemon.daemon.writer import Writer
-from tad_daemon.engine import MAX_SEED, Engine, random_seed
+from tad_daemon.engine import MAX_SEED, Engine, OneShot, random_seed
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +44,27 @@ class Preempted(Exception):
 @dataclass
 class Job:
     request: Request
-    kind: str  # "generate" or "vary"
-    model: str
+    kind: str  # generate, vary, morph, tweak, repaint or kit (docs/osc.md)
+    model: str  # kit: the first of `models`
     count: int
     seed: int | None = None
     steps: int | None = None
     sampler: str | None = None
     post: bool = True
-    source: str = ""  # vary: the source file
-    strength: float = 0.0  # vary
+    sources: tuple[str, ...] = ()  # vary, repaint: the source file; morph: the two
+    strength: float = 0.0  # vary, repaint
+    position: float = 0.5  # morph
+    amount: float = 0.0  # tweak
+    region: tuple[float, float] = (0.0, 0.0)  # repaint: start and end, seconds
+    models: tuple[str, ...] = ()  # kit
+    tune: str | None = None  # a note to tune each one-shot to
 
     @property
     def poolable(self) -> bool:
-        """Only a plain "new one" may come from the pool: explicit seed, steps, sampler or post=0 never do."""
+        """Only a plain "new one" may come from the pool: explicit seed, steps, sampler, tune or post=0 never
+        do."""
         return (self.kind == "generate" and self.seed is None and self.steps is None and self.sampler is None
-                and self.post)
+                and self.post and not self.tune)
 
     @property
     def batch_key(self) -> tuple | None:
@@ -179,23 +189,16 @@ class Scheduler:
             raise Preempted
 
     def _generate(self, jobs: list[Job]) -> None:
-        first = jobs[0]
-        steps, sampler = first.steps, first.sampler  # None: the engine's defaults
         try:
-            if first.kind == "vary":
-                source = load_oneshot(first.source)
-                with self.hold():
-                    shots = self.engine.vary(first.model, source, first.strength, first.count, first.seed, steps,
-                                             sampler, source_name=first.source, progress=self._check_stop)
-                self.writer.put(first.request, shots, first.post)
-                return
-            seeds = []
-            for job in jobs:
-                base = random_seed() if job.seed is None else job.seed
-                seeds += [(base + i) % (MAX_SEED + 1) for i in range(job.count)]
             with self.hold():
-                shots = self.engine.generate(first.model, steps=steps, sampler=sampler, seeds=seeds,
-                                             progress=self._check_stop)
+                made = self._make(jobs)
+            for job, shots in made:
+                shots = [tune_shot(shot, job.tune) for shot in shots]
+                if job.kind == "kit":
+                    shots = [ProcessedShot(shot, *done)
+                             for shot, done in zip(shots, self.writer.workspace.process_kit(shots, job.post))]
+                self.writer.put(job.request, shots, job.post)
+            return
         except Stopping:
             message = "daemon is shutting down"
         except (AudioError, ValueError) as e:
@@ -205,14 +208,37 @@ class Scheduler:
         except Exception as e:
             log.exception("generation failed")
             message = f"generation failed: {e}"
-        else:
-            at = 0
-            for job in jobs:
-                self.writer.put(job.request, shots[at:at + job.count], job.post)
-                at += job.count
-            return
         for job in jobs:
             job.request.fail(message)
+
+    def _make(self, jobs: list[Job]) -> list[tuple[Job, list[OneShot]]]:
+        """Each job's one-shots; only generate jobs come more than one at a time (one batch)."""
+        job, engine, stop = jobs[0], self.engine, self._check_stop
+        if job.kind == "generate":
+            seeds = []
+            for j in jobs:
+                base = random_seed() if j.seed is None else j.seed
+                seeds += [(base + i) % (MAX_SEED + 1) for i in range(j.count)]
+            shots = engine.generate(job.model, steps=job.steps, sampler=job.sampler, seeds=seeds, progress=stop)
+            starts = list(accumulate([0] + [j.count for j in jobs]))
+            return [(j, shots[a:b]) for j, a, b in zip(jobs, starts, starts[1:])]
+        sources = [load_oneshot(path) for path in job.sources]
+        if job.kind == "vary":
+            shots = engine.vary(job.model, sources[0], job.strength, job.count, job.seed, job.steps, job.sampler,
+                                source_name=job.sources[0], progress=stop)
+        elif job.kind == "morph":
+            shots = engine.morph(job.model, *sources, job.position, job.count, job.steps, job.sources, progress=stop)
+        elif job.kind == "tweak":
+            shots = engine.tweak(job.model, job.seed, job.amount, job.count, job.steps, job.sampler, progress=stop)
+        elif job.kind == "repaint":
+            shots = engine.repaint(job.model, sources[0], *job.region, job.strength, job.count, job.seed, job.steps,
+                                   job.sampler, source_name=job.sources[0], progress=stop)
+        else:
+            seed = random_seed() if job.seed is None else job.seed
+            kit = kit_name(seed)
+            shots = [replace(engine.generate(m, 1, seed, job.steps, job.sampler, progress=stop)[0], kind="kit",
+                             kit=kit) for m in job.models]
+        return [(job, shots)]
 
     def _refill(self, model: str) -> None:
         version = self.pool.version(model)

@@ -323,7 +323,7 @@ class Server:
             self.bad.warning("bad requests", "bad %s from %s: %s", msg.address, source, e)
             self.replies.send(source, FAIL, msg.address, str(e), *tagged)
             return
-        results = bound.args[cmd.results] if cmd.results else 1
+        results = cmd.result_count(bound.args)
         request = Request(self.replies, msg.address, bound, source, results)
         if self.stopping.is_set():
             request.fail("daemon is shutting down")

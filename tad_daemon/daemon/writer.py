@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from tad_daemon.audio.post import PostProcess
+from tad_daemon.audio.tune import describe
 from tad_daemon.daemon.pool import ProcessedShot
 from tad_daemon.daemon.server import Request
 from tad_daemon.engine import OneShot
@@ -22,6 +23,22 @@ log = logging.getLogger(__name__)
 # queue get "busy") instead of finished audio piling up in memory when writing is slower than generating
 # (a small model on a fast device, post-processing on; measured: +80 MB per 50,000 fuzzed packets before).
 MAX_BACKLOG = 64
+
+
+def reply_args(shot: OneShot, path: str, pool: bool = False) -> tuple:
+    """The /tad/done arguments for one written file, as docs/osc.md's table has them for its kind."""
+    tuning = describe(shot.tuning)
+    if shot.kind == "generate":
+        return path, shot.model, shot.seed, shot.steps, shot.sampler, int(pool), tuning
+    if shot.kind == "vary":
+        return path, shot.model, shot.seed, float(shot.strength), shot.source or "", tuning
+    if shot.kind == "morph":
+        return path, shot.model, float(shot.position), shot.source or "", shot.source_b or ""
+    if shot.kind == "tweak":
+        return path, shot.model, shot.seed, float(shot.amount), shot.variant, tuning
+    if shot.kind == "repaint":
+        return path, shot.model, shot.seed, float(shot.start), float(shot.end), shot.source or ""
+    return path, shot.model, shot.seed, tuning  # kit
 
 
 class Writer:
@@ -78,10 +95,7 @@ class Writer:
             request.fail(f"cannot write to the sample folder: {e.strerror or e}{where}")
             return
         log.info("%s %s -> %s%s", request.address, shot.model, path, " (from the pool)" if pool else "")
-        if shot.strength is None:
-            request.done(path, shot.model, shot.seed, shot.steps, shot.sampler, int(pool))
-        else:
-            request.done(path, shot.model, shot.seed, float(shot.strength), shot.source or "")
+        request.done(*reply_args(shot, path, pool))
         self.broadcast("/tad/sample", path, shot.model)
 
     def stop(self) -> None:

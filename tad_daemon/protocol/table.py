@@ -71,13 +71,23 @@ class Command:
     args: tuple[Arg, ...] = ()
     options: tuple[Arg, ...] = ()
     replies: tuple[Reply, ...] = ()
-    results: str = ""  # the argument that says how many terminal replies come ("" = one)
+    # The argument that says how many terminal replies come ("" = one): a count, or a list of names
+    results: str = ""
+
+    def result_count(self, args: dict) -> int:
+        """How many terminal replies a request bound to `args` gets."""
+        value = args[self.results] if self.results else 1
+        return len(split_names(value)) if isinstance(value, str) else value
 
     def expected_results(self, values: list) -> int:
         """How many terminal replies a well-formed request gets (a /tad/fail ends a request early)."""
         if not self.results:
             return 1
         i = next(i for i, a in enumerate(self.args) if a.name == self.results)
+        if self.args[i].type == "s":
+            value = values[i] if i < len(values) else self.args[i].default
+            named = split_names(value) if isinstance(value, str) and not _OPTION.match(value) else []
+            return len(named) or len(split_names(self.args[i].default))
         if i < len(values) and isinstance(values[i], (int, float)) and not isinstance(values[i], bool):
             v = values[i]
             if math.isfinite(v) and v == int(v) and v >= 1:
@@ -94,6 +104,11 @@ class Command:
         return ", then ".join(r.doc() for r in self.replies)
 
 
+def split_names(text: str) -> list[str]:
+    """A comma-separated list of names (a kit's models)."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def _literal(value) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 
@@ -102,20 +117,46 @@ COUNT = Arg("count", "i", 1, lo=1)  # the upper bound is the daemon's generate.m
 SEED = Arg("seed", "i", -1, lo=-1, hi=MAX_SEED)
 SAMPLER = Arg("sampler", "s", "", choices=SAMPLERS)  # "": the daemon's default (generate.sampler, or the model's)
 POST = Arg("post", "i", 1, lo=0, hi=1)
+STEPS = Arg("steps", "i", 0, lo=0, hi=1000)
+TUNE = Arg("tune", "s", "")  # "": as made; a note (A1, C#2): the one-shot's fundamental moved onto it
+MODEL = Arg("model", "s")
 
 PROTOCOL: dict[str, Command] = {c.address: c for c in (
     Command("/tad/ping", replies=(Reply("/tad/done /tad/ping"),)),
     Command("/tad/generate",
-            args=(Arg("model", "s"), COUNT, SEED, Arg("steps", "i", 0, lo=0, hi=1000)),
-            options=(SAMPLER, POST),
-            replies=(Reply("/tad/done /tad/generate", "s:path s:model i:seed i:steps s:sampler i:pool", "file"),),
+            args=(MODEL, COUNT, SEED, STEPS),
+            options=(SAMPLER, POST, TUNE),
+            replies=(Reply("/tad/done /tad/generate", "s:path s:model i:seed i:steps s:sampler i:pool s:tuning",
+                           "file"),),
             results="count"),
     Command("/tad/vary",
-            args=(Arg("model", "s"), Arg("source_path", "s", path=True), Arg("strength", "f", lo=0.0, hi=1.0),
-                  COUNT, SEED),
-            options=(Arg("steps", "i", 0, lo=0, hi=1000), SAMPLER, POST),
-            replies=(Reply("/tad/done /tad/vary", "s:path s:model i:seed f:strength s:source_path", "file"),),
+            args=(MODEL, Arg("source_path", "s", path=True), Arg("strength", "f", lo=0.0, hi=1.0), COUNT, SEED),
+            options=(STEPS, SAMPLER, POST, TUNE),
+            replies=(Reply("/tad/done /tad/vary", "s:path s:model i:seed f:strength s:source_path s:tuning",
+                           "file"),),
             results="count"),
+    Command("/tad/morph",
+            args=(MODEL, Arg("a_path", "s", path=True), Arg("b_path", "s", path=True),
+                  Arg("position", "f", 0.5, lo=0.0, hi=1.0), COUNT),
+            options=(STEPS, POST),
+            replies=(Reply("/tad/done /tad/morph", "s:path s:model f:position s:a_path s:b_path", "file"),),
+            results="count"),
+    Command("/tad/tweak",
+            args=(MODEL, Arg("seed", "i", lo=0, hi=MAX_SEED), Arg("amount", "f", lo=0.0, hi=1.0), COUNT),
+            options=(STEPS, SAMPLER, POST, TUNE),
+            replies=(Reply("/tad/done /tad/tweak", "s:path s:model i:seed f:amount i:variant s:tuning", "file"),),
+            results="count"),
+    Command("/tad/repaint",
+            args=(MODEL, Arg("source_path", "s", path=True), Arg("start", "f", lo=0.0), Arg("end", "f", lo=0.0),
+                  Arg("strength", "f", 1.0, lo=0.0, hi=1.0), COUNT, SEED),
+            options=(STEPS, SAMPLER, POST),
+            replies=(Reply("/tad/done /tad/repaint", "s:path s:model i:seed f:start f:end s:source_path", "file"),),
+            results="count"),
+    Command("/tad/kit",
+            args=(Arg("models", "s", "kick,snare,hat,perc"), SEED),
+            options=(STEPS, SAMPLER, POST, TUNE),
+            replies=(Reply("/tad/done /tad/kit", "s:path s:model i:seed s:tuning", "model"),),
+            results="models"),
     Command("/tad/models",
             replies=(Reply("/tad/model", "i:index i:total s:name s:kind s:preset s:source s:license s:runs_on",
                            "model"),

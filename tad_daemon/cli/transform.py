@@ -1,0 +1,179 @@
+"""`tad-daemon morph`, `tweak`, `repaint`, `kit` and `encode`: new sounds from sounds, from a terminal."""
+
+from __future__ import annotations
+
+import click
+
+from tad_daemon.cli.common import Failure, config_option
+from tad_daemon.cli.generate import make, prepare, read_sound, sound_options, tune_option, write_all
+from tad_daemon.limits import DRUM_CLASSES, MAX_SEED
+
+
+def _where(f):
+    """The options every command here shares with generate: where to write, clean-up, device, configuration."""
+    f = click.option("--out", type=click.Path(file_okay=False),
+                     help="Write into this folder (default: the sample folder, one subfolder per model).")(f)
+    f = click.option("--post/--no-post", default=True, show_default=True,
+                     help="Clean-up after generation (DC removal, tail gate, peak normalise).")(f)
+    f = click.option("--device", help="auto, cpu, cuda, mps (default: from the configuration).")(f)
+    return config_option(f)
+
+
+ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slower and closer)."
+
+
+@click.command()
+@click.argument("model")
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@click.option("--position", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="0 gives back A, 1 gives back B (within the round trip's error).")
+@click.option("-n", "--count", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With N > 1: N sounds evenly between A and B, the ends left out (--position is not used).")
+@click.option("--steps", type=click.IntRange(1, 1000), help=ENCODE_STEPS_HELP)
+@_where
+def morph(model, a, b, position, count, steps, out, post, device, config_file):
+    """Sounds between the sounds in files A and B, made by MODEL.
+
+    Both are encoded into MODEL's noise, the noises blended and decoded. The first morph of two files takes a
+    few seconds per file on a CPU; further positions between the same two only decode.
+
+    \b
+      tad-daemon morph kick kick_a.wav kick_b.wav --position 0.3
+      tad-daemon morph snare a.wav b.wav -n 5
+    """
+    sources = read_sound(a), read_sound(b)
+    ws, engine = prepare(config_file, device, out, post, model)
+    names = (click.format_filename(a), click.format_filename(b))
+    shots = make(f"{model} morph x{count}", lambda p: engine.morph(model, *sources, position, count, steps, names,
+                                                                   progress=p))
+    write_all(ws, shots)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--amount", type=click.FloatRange(0.0, 1.0), required=True,
+              help="How far from the seed's own sound: 0 is the same sound, 0.1 a close relative, 1 another sound.")
+@sound_options
+@tune_option
+def tweak(model, amount, count, seed, steps, schedule, sampler, out, post, device, config_file, tune):
+    """Close relatives of the sound MODEL makes from a seed (--seed, required): "more like this".
+
+    `tad-daemon info FILE` shows a generated file's seed.
+
+    \b
+      tad-daemon tweak kick --seed 1234 --amount 0.1 -n 8
+    """
+    if seed is None:
+        raise Failure("tweak needs --seed: the seed of the sound to start from (`tad-daemon info FILE` shows it)", 2)
+    ws, engine = prepare(config_file, device, out, post, model)
+    shots = make(f"{model} tweak x{count}", lambda p: engine.tweak(model, seed, amount, count, steps, sampler,
+                                                                   schedule, progress=p))
+    write_all(ws, shots, tune)
+
+
+@click.command()
+@click.argument("model")
+@click.argument("file", type=click.Path())
+@click.argument("start", type=click.FloatRange(0.0))
+@click.argument("end", type=click.FloatRange(0.0))
+@click.option("--strength", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
+              help="1 remakes the region from scratch; lower keeps some of what was there.")
+@sound_options
+def repaint(model, file, start, end, strength, count, seed, steps, schedule, sampler, out, post, device,
+            config_file):
+    """Remake the sound in FILE between START and END seconds with MODEL, keeping the rest.
+
+    With --no-post the kept part is the source sample for sample; post-processing works on the whole sound.
+
+    \b
+      tad-daemon repaint snare snare.wav 0.05 0.74   # keep the attack, a new body and tail
+      tad-daemon repaint kick kick.wav 0 0.02 -n 4   # keep the body, new transients
+    """
+    source = read_sound(file)
+    ws, engine = prepare(config_file, device, out, post, model)
+    shots = make(f"{model} repaint x{count}", lambda p: engine.repaint(
+        model, source, start, end, strength, count, seed, steps, sampler, schedule,
+        source_name=click.format_filename(file), progress=p))
+    write_all(ws, shots)
+
+
+@click.command()
+@click.argument("models", nargs=-1)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Make the same kit again.")
+@click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: each model's own).")
+@tune_option
+@_where
+def kit(models, seed, steps, tune, out, post, device, config_file):
+    """One one-shot from each of MODELS (default: kick snare hat perc), loudness matched, in one folder.
+
+    \b
+      tad-daemon kit
+      tad-daemon kit kick snare hat clap --seed 7 --tune F1
+    """
+    from dataclasses import replace
+
+    from tad_daemon.audio.folder import kit_name
+    from tad_daemon.engine import random_seed
+    from tad_daemon.workspace import BadOutput
+
+    models = models or DRUM_CLASSES
+    ws, engine = prepare(config_file, device, out, post, *models)
+    seed = random_seed() if seed is None else seed
+    name = kit_name(seed)
+
+    def job(progress):
+        return [replace(engine.generate(m, 1, seed, steps, progress=progress)[0], kind="kit", kit=name)
+                for m in models]
+
+    from tad_daemon.audio.tune import tune_shot
+
+    shots = [tune_shot(shot, tune) for shot in make(f"kit of {len(models)}", job)]
+    try:
+        processed = ws.process_kit(shots, post)
+    except BadOutput as e:
+        raise Failure(str(e)) from None
+    write_all(ws, shots, processed=processed)
+
+
+@click.command()
+@click.argument("model")
+@click.argument("file", type=click.Path())
+@click.option("--steps", type=click.IntRange(1, 1000), help=ENCODE_STEPS_HELP)
+@_where
+def encode(model, file, steps, out, post, device, config_file):
+    """Find the noise MODEL turns into the sound in FILE, and say how close it comes back.
+
+    Writes the decoded sound and the noise (a .safetensors file beside it), and prints the round trip's error
+    (how much of FILE the model can make: -30 dB and below is close). Morph is built on this.
+    """
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from tad_daemon.engine import ENCODE_STEPS, OneShot
+    from tad_daemon.workspace import BadOutput
+
+    source = read_sound(file)
+    ws, engine = prepare(config_file, device, out, post, model)
+    noise = make(f"{model} encode", lambda p: engine.encode(model, source[None], steps, p))
+    decoded = make(f"{model} decode", lambda p: engine.decode(model, noise, steps, p))[0]
+    error_db = 20 * np.log10(np.sqrt(((decoded - source) ** 2).mean() / max(float((source**2).mean()), 1e-20)))
+    shot = OneShot(decoded, model, 0, "vsampler", "logsnr", steps or ENCODE_STEPS, engine.get(model).entry.config
+                   .sample_rate, "encode", source=click.format_filename(file))
+    try:
+        path = ws.save(shot)
+        noise_path = path.with_suffix(".noise.safetensors")
+        save_file({"noise": noise[0]}, str(noise_path),
+                  metadata={"model": model, "source": shot.source, "round_trip_db": f"{error_db:.1f}"})
+    except BadOutput as e:
+        raise Failure(str(e)) from None
+    except OSError as e:
+        raise Failure(f"cannot write to the sample folder: {e}") from None
+    finally:
+        ws.close()
+    click.echo(path)
+    click.echo(noise_path)
+    click.echo(f"round trip: {error_db:.1f} dB (the decoded sound against {click.format_filename(file)})", err=True)
+
+
+COMMANDS = [morph, tweak, repaint, kit, encode]
