@@ -10,9 +10,9 @@
     },
     "classnamespace": "box",
     "rect": [80.0, 80.0, 1020.0, 660.0],
-    "openrect": [0.0, 0.0, 440.0, 169.0],
+    "openrect": [0.0, 0.0, 640.0, 169.0],
     "openinpresentation": 1,
-    "devicewidth": 440.0,
+    "devicewidth": 640.0,
     "default_fontsize": 10.0,
     "default_fontname": "Arial Bold",
     "gridsize": [8.0, 8.0],
@@ -755,6 +755,381 @@
           "text": "internal sampler: any MIDI note plays the newest result (velocity = level)",
           "linecount": 2
         }
+      },
+      {
+        "box": {
+          "id": "more",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [20.0, 660.0, 96.0, 20.0],
+          "presentation": 1,
+          "presentation_rect": [440.0, 6.0, 96.0, 20.0],
+          "mode": 0,
+          "text": "more like this",
+          "texton": "more like this",
+          "annotation": "Close relatives of the newest new sound (its seed), as far as the amount dial says.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "More like this",
+              "parameter_shortname": "More like ",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "More like this",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-more",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 685.0, 60.0, 22.0],
+          "text": "more"
+        }
+      },
+      {
+        "box": {
+          "id": "amount",
+          "maxclass": "live.dial",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [130.0, 640.0, 44.0, 48.0],
+          "presentation": 1,
+          "presentation_rect": [540.0, 2.0, 44.0, 48.0],
+          "annotation": "How far 'more like this' goes: 0 the same sound, 0.1 close relatives, 1 another sound.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Amount",
+              "parameter_shortname": "Amount",
+              "parameter_type": 0,
+              "parameter_mmin": 0.0,
+              "parameter_mmax": 1.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [0.15],
+              "parameter_unitstyle": 1
+            }
+          },
+          "varname": "Amount",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-amount",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [130.0, 695.0, 110.0, 22.0],
+          "text": "prepend amount"
+        }
+      },
+      {
+        "box": {
+          "id": "kit",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [20.0, 760.0, 96.0, 20.0],
+          "presentation": 1,
+          "presentation_rect": [440.0, 30.0, 96.0, 20.0],
+          "mode": 0,
+          "text": "new kit",
+          "texton": "new kit",
+          "annotation": "A kick, snare, hat and perc that belong together, loudness matched: onto the Drum Rack's first pads (Live 12.4), else here and in the results list.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "New kit",
+              "parameter_shortname": "New kit",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "New kit",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-kit",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 785.0, 60.0, 22.0],
+          "text": "kit"
+        }
+      },
+      {
+        "box": {
+          "id": "newtail",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [260.0, 660.0, 96.0, 20.0],
+          "presentation": 1,
+          "presentation_rect": [440.0, 56.0, 96.0, 16.0],
+          "mode": 0,
+          "text": "new tail",
+          "texton": "new tail",
+          "annotation": "Keep the newest result's attack (its first 50 ms) and let the chosen model remake its body and tail.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "New tail",
+              "parameter_shortname": "New tail",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "New tail",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-newtail",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [260.0, 685.0, 60.0, 22.0],
+          "text": "newtail"
+        }
+      },
+      {
+        "box": {
+          "id": "dropa",
+          "maxclass": "live.drop",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [20.0, 860.0, 60.0, 40.0],
+          "presentation": 1,
+          "presentation_rect": [440.0, 100.0, 60.0, 40.0],
+          "legend": "morph A",
+          "decodemode": 1,
+          "annotation": "Drop the first sound to morph from.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Morph A",
+              "parameter_shortname": "Morph A",
+              "parameter_type": 4,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "Morph A",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "path-dropa",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "int"],
+          "patching_rect": [20.0, 915.0, 140.0, 22.0],
+          "text": "conformpath slash boot"
+        }
+      },
+      {
+        "box": {
+          "id": "p-dropa",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [20.0, 942.0, 85.0, 22.0],
+          "text": "prepend dropa"
+        }
+      },
+      {
+        "box": {
+          "id": "dropb",
+          "maxclass": "live.drop",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [200.0, 860.0, 60.0, 40.0],
+          "presentation": 1,
+          "presentation_rect": [504.0, 100.0, 60.0, 40.0],
+          "legend": "morph B",
+          "decodemode": 1,
+          "annotation": "Drop the second sound to morph to: the morph starts when both are there.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Morph B",
+              "parameter_shortname": "Morph B",
+              "parameter_type": 4,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "Morph B",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "path-dropb",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "int"],
+          "patching_rect": [200.0, 915.0, 140.0, 22.0],
+          "text": "conformpath slash boot"
+        }
+      },
+      {
+        "box": {
+          "id": "p-dropb",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [200.0, 942.0, 85.0, 22.0],
+          "text": "prepend dropb"
+        }
+      },
+      {
+        "box": {
+          "id": "position",
+          "maxclass": "live.dial",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [380.0, 840.0, 44.0, 48.0],
+          "presentation": 1,
+          "presentation_rect": [570.0, 96.0, 44.0, 48.0],
+          "annotation": "Where between A (0) and B (1) the morph lands; 'morph' makes it.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Position",
+              "parameter_shortname": "Position",
+              "parameter_type": 0,
+              "parameter_mmin": 0.0,
+              "parameter_mmax": 1.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [0.5],
+              "parameter_unitstyle": 1
+            }
+          },
+          "varname": "Position",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-position",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [380.0, 895.0, 110.0, 22.0],
+          "text": "prepend position"
+        }
+      },
+      {
+        "box": {
+          "id": "morph",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [480.0, 860.0, 96.0, 20.0],
+          "presentation": 1,
+          "presentation_rect": [440.0, 146.0, 124.0, 16.0],
+          "mode": 0,
+          "text": "morph",
+          "texton": "morph",
+          "annotation": "Make the sound at the position dial between the two dropped sounds.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Morph",
+              "parameter_shortname": "Morph",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "Morph",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-morph",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [480.0, 885.0, 60.0, 22.0],
+          "text": "morph"
+        }
+      },
+      {
+        "box": {
+          "id": "tune",
+          "maxclass": "live.menu",
+          "numinlets": 1,
+          "numoutlets": 3,
+          "outlettype": ["", "", ""],
+          "patching_rect": [380.0, 660.0, 60.0, 15.0],
+          "presentation": 1,
+          "presentation_rect": [590.0, 56.0, 46.0, 15.0],
+          "annotation": "Tune each new sound's fundamental to this note (kicks, toms, 808s); off leaves it as made.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Tune",
+              "parameter_shortname": "Tune",
+              "parameter_type": 2,
+              "parameter_enum": ["off", "C0", "C#0", "D0", "D#0", "E0", "F0", "F#0", "G0", "G#0", "A0", "A#0", "B0", "C1", "C#1", "D1", "D#1", "E1", "F1", "F#1", "G1", "G#1", "A1", "A#1", "B1", "C2", "C#2", "D2", "D#2", "E2", "F2", "F#2", "G2", "G#2", "A2", "A#2", "B2", "C3", "C#3", "D3", "D#3", "E3", "F3", "F#3", "G3", "G#3", "A3", "A#3", "B3"],
+              "parameter_mmax": 48,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [0]
+            }
+          },
+          "varname": "Tune",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-tune",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [380.0, 685.0, 110.0, 22.0],
+          "text": "prepend tuneindex"
+        }
+      },
+      {
+        "box": {
+          "id": "l-tune",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [450.0, 658.0, 40.0, 18.0],
+          "presentation": 1,
+          "presentation_rect": [590.0, 38.0, 46.0, 18.0],
+          "text": "tune"
+        }
       }
     ],
     "lines": [
@@ -1062,6 +1437,126 @@
         "patchline": {
           "destination": ["plugout", 1],
           "source": ["gain-r", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-more", 0],
+          "source": ["more", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-more", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-amount", 0],
+          "source": ["amount", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-amount", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-kit", 0],
+          "source": ["kit", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-kit", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-newtail", 0],
+          "source": ["newtail", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-newtail", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["path-dropa", 0],
+          "source": ["dropa", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-dropa", 0],
+          "source": ["path-dropa", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-dropa", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["path-dropb", 0],
+          "source": ["dropb", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-dropb", 0],
+          "source": ["path-dropb", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-dropb", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-position", 0],
+          "source": ["position", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-position", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["msg-morph", 0],
+          "source": ["morph", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["msg-morph", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["p-tune", 0],
+          "source": ["tune", 0]
+        }
+      },
+      {
+        "patchline": {
+          "destination": ["js", 0],
+          "source": ["p-tune", 0]
         }
       }
     ],

@@ -25,10 +25,15 @@ var TICK_MS = 2000; // heartbeat period: one /tad/ping per tick
 var SILENT_TICKS_UNREACHABLE = 3; // nothing heard for this many ticks: the daemon is gone
 var RENEW_TICKS = 30; // re-register every minute (registrations expire after an hour)
 var HISTORY_SIZE = 16;
+var SAMPLE_SECONDS = 32768 / 44100; // what the models make
+var KIT_MODELS = ["kick", "snare", "hat", "perc"]; // a kit's pads, from C1 (note 36) up
+var FIRST_PAD = 36;
+var NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 
 // ---- state -------------------------------------------------------------------------------------
 
-var settings = {daemonPort: 9310, replyPort: 9311, count: 1, strength: 0.5, toSimpler: 1, trainNow: 0};
+var settings = {daemonPort: 9310, replyPort: 9311, count: 1, strength: 0.5, toSimpler: 1, trainNow: 0,
+                amount: 0.15, position: 0.5, tune: "", tailFrom: 0.05};
 var deviceTag = makeDeviceTag(typeof jsarguments !== "undefined" ? jsarguments : []);
 var seq = 0;
 var pending = {}; // tag -> request waiting for replies
@@ -37,6 +42,8 @@ var incomingModels = {}; // tag -> models collected until "/tad/done /tad/models
 var selectedModel = "";
 var history = []; // newest first: absolute paths of results
 var lastSource = "";
+var lastMade = null; // {model, seed} of the newest "new" sound: what "more like this" tweaks
+var morphEnds = {a: "", b: ""}; // the two files dropped on the morph zones
 
 var link = {
     reachable: false,
@@ -141,22 +148,46 @@ function request(kind, address, args, expected, label) {
 }
 request.local = 1;
 
+function makesSounds(kind) {
+    return kind === "generate" || kind === "vary" || kind === "tweak" || kind === "morph" || kind === "repaint" ||
+        kind === "kit";
+}
+makesSounds.local = 1;
+
+function busy(kind) {
+    return makesSounds(kind) || kind === "train";
+}
+busy.local = 1;
+
 function timeoutTicks(kind, expected) {
-    // Generation on a laptop CPU takes a second or two per sound; leave room for a busy queue.
-    if (kind === "generate" || kind === "vary") return 30 + 5 * expected;
+    // Generation on a laptop CPU takes a second or two per sound, a morph's first encoding ten or so;
+    // leave room for a busy queue.
+    if (makesSounds(kind)) return 30 + 5 * expected;
     return 10;
 }
 timeoutTicks.local = 1;
 
 function busyCount() {
     var n = 0;
-    for (var tag in pending) {
-        var k = pending[tag].kind;
-        if (k === "generate" || k === "vary" || k === "train") n += 1;
-    }
+    for (var tag in pending) if (busy(pending[tag].kind)) n += 1;
     return n;
 }
 busyCount.local = 1;
+
+function tuneNotes() {
+    // The tune menu's items: off, then C0 to B3 (kicks, toms and 808s live there).
+    var notes = ["off"];
+    for (var octave = 0; octave <= 3; octave++) {
+        for (var i = 0; i < NOTE_NAMES.length; i++) notes.push(NOTE_NAMES[i] + octave);
+    }
+    return notes;
+}
+tuneNotes.local = 1;
+
+function tuneOption() {
+    return settings.tune ? ["tune=" + settings.tune] : [];
+}
+tuneOption.local = 1;
 
 function register() {
     request("notify", "/tad/notify", [1, settings.replyPort], 1, "register");
@@ -203,7 +234,7 @@ function expireRequests() {
         r.ticksLeft -= 1;
         if (r.ticksLeft > 0) continue;
         delete pending[tag];
-        if (r.kind === "generate" || r.kind === "vary" || r.kind === "train") {
+        if (busy(r.kind)) {
             say(r.label + ": no answer from the daemon (" + r.got + " of " + r.expected + " arrived)");
             error("TAD Drums: " + r.label + " timed out\n");
         }
@@ -225,8 +256,7 @@ function foundDaemon() {
     // slow still will: keep such requests, with a short timeout that says what probably happened.
     for (var tag in pending) {
         var r = pending[tag];
-        var busy = r.kind === "generate" || r.kind === "vary" || r.kind === "train";
-        if (restarted && busy && r.sentAtTick < link.ticks) {
+        if (restarted && busy(r.kind) && r.sentAtTick < link.ticks) {
             r.ticksLeft = Math.min(r.ticksLeft, SILENT_TICKS_UNREACHABLE + 2);
             r.label += " (sent before the daemon went away)";
         }
@@ -323,7 +353,7 @@ function generate() {
     }
     if (!ready("new " + selectedModel)) return;
     var n = settings.count;
-    request("generate", "/tad/generate", [selectedModel, n, -1, 0], n, "new " + selectedModel);
+    request("generate", "/tad/generate", [selectedModel, n, -1, 0].concat(tuneOption()), n, "new " + selectedModel);
     say("new " + selectedModel + (n > 1 ? " x" + n : "") + "...");
 }
 
@@ -345,8 +375,104 @@ function vary() {
     if (!ready("vary")) return;
     var n = settings.count;
     var label = "vary " + basename(lastSource);
-    request("vary", "/tad/vary", [selectedModel, lastSource, settings.strength, n, -1], n, label);
+    request("vary", "/tad/vary", [selectedModel, lastSource, settings.strength, n, -1].concat(tuneOption()), n, label);
     say(label + " with " + selectedModel + "...");
+}
+
+function amount(x) {
+    settings.amount = Math.max(0, Math.min(1, Number(x)));
+}
+
+function position(x) {
+    settings.position = Math.max(0, Math.min(1, Number(x)));
+}
+
+function tuneindex(i) {
+    var note = tuneNotes()[Math.round(i)];
+    settings.tune = note && note !== "off" ? note : "";
+}
+
+function more() {
+    // "More like this": close relatives of the newest new sound (its model and seed), `amount` away.
+    if (!lastMade) {
+        say("make a new sound first: 'more like this' makes relatives of the newest one");
+        return;
+    }
+    if (!ready("more like this")) return;
+    var n = settings.count;
+    var label = "more like " + lastMade.model + " " + lastMade.seed;
+    request("tweak", "/tad/tweak", [lastMade.model, lastMade.seed, settings.amount, n].concat(tuneOption()), n, label);
+    say(label + "...");
+}
+
+function dropa(path) {
+    morphEnds.a = nativePath(path);
+    morphWhenReady();
+}
+
+function dropb(path) {
+    morphEnds.b = nativePath(path);
+    morphWhenReady();
+}
+
+function morphWhenReady() {
+    if (morphEnds.a && morphEnds.b) morph();
+    else say("morph: now drop a sound on " + (morphEnds.a ? "B" : "A"));
+}
+morphWhenReady.local = 1;
+
+function morph() {
+    // One sound between the two dropped ones, at the position dial (0: A, 1: B).
+    if (!morphEnds.a || !morphEnds.b) {
+        say("drop a sound on each morph zone (A and B) first");
+        return;
+    }
+    if (!selectedModel) {
+        say("choose a model to morph with");
+        return;
+    }
+    if (!ready("morph")) return;
+    var label = "morph " + Math.round(100 * settings.position) + "% " + basename(morphEnds.a) + " > " +
+        basename(morphEnds.b);
+    request("morph", "/tad/morph", [selectedModel, morphEnds.a, morphEnds.b, settings.position, 1], 1, label);
+    say(label + "...");
+}
+
+function newtail() {
+    // Keep the newest result's attack (up to tailfrom seconds) and let its model remake the rest.
+    var path = history[0];
+    if (!path) {
+        say("make or load a sound first: 'new tail' remakes the newest one's body and tail");
+        return;
+    }
+    if (!selectedModel) {
+        say("choose a model to remake the tail with");
+        return;
+    }
+    if (!ready("new tail")) return;
+    var n = settings.count;
+    var label = "new tail for " + basename(path);
+    request("repaint", "/tad/repaint", [selectedModel, path, settings.tailFrom, SAMPLE_SECONDS, 1.0, n, -1], n, label);
+    say(label + "...");
+}
+
+function tailfrom(x) {
+    settings.tailFrom = Math.max(0, Math.min(0.5, Number(x)));
+}
+
+function kit() {
+    // A kick, snare, hat and perc (those loaded) that belong together, loudness matched by the daemon:
+    // onto the first pads of the Drum Rack (Live 12.4+), else into the sampler and the results list.
+    var names = [];
+    for (var i = 0; i < models.length; i++) if (KIT_MODELS.indexOf(models[i].name) >= 0) names.push(models[i].name);
+    names.sort(function (a, b) { return KIT_MODELS.indexOf(a) - KIT_MODELS.indexOf(b); });
+    if (!names.length) {
+        say("no kick, snare, hat or perc model is loaded: a kit needs them");
+        return;
+    }
+    if (!ready("kit")) return;
+    request("kit", "/tad/kit", [names.join(","), -1].concat(tuneOption()), names.length, "kit");
+    say("kit of " + names.join(", ") + "...");
 }
 
 function folder(path) {
@@ -409,7 +535,14 @@ function reply(address, args) {
     var command = String(body[0]);
     r.got += 1;
     if (r.got >= r.expected) delete pending[tag];
-    if (command === "/tad/generate" || command === "/tad/vary") {
+    if (command === "/tad/generate") lastMade = {model: String(body[2]), seed: Number(body[3])};
+    if (command === "/tad/kit") {
+        var where = toPad(r.got - 1, String(body[1]));
+        if (!where) outlet(OUT_BUFFER, "replace", String(body[1])); // never over the Simpler's sound: a kit's pads
+        remember(String(body[1]));
+        say("kit: " + body[2] + (where ? " on " + where : "") +
+            (r.expected - r.got > 0 ? " (" + (r.expected - r.got) + " more coming)" : ""));
+    } else if (makesSounds(r.kind)) {
         load(String(body[1]));
         var remaining = r.expected - r.got;
         say(r.label + ": " + basename(body[1]) + (remaining > 0 ? " (" + remaining + " more coming)" : ""));
@@ -658,6 +791,45 @@ function showTarget() {
            "results play here; select a track with a Simpler or Drum Rack to load them there too");
 }
 showTarget.local = 1;
+
+function kitRack() {
+    // The Drum Rack a kit fills: the one TAD Drums sits in, else the one on the last selected track.
+    var me = api("this_device");
+    var parent = me ? api(idOf(me.get("canonical_parent"))) : null;
+    var rack = parent && parent.type !== "Track" ? api(idOf(parent.get("canonical_parent"))) : null;
+    if (rack && classOf(rack) === "DrumGroupDevice") return rack;
+    var followed = live.followed ? api(live.followed) : null;
+    return followed && classOf(followed) === "DrumGroupDevice" ? followed : null;
+}
+kitRack.local = 1;
+
+function toPad(index, path) {
+    // The kit's index-th sound into the Simpler on pad FIRST_PAD + index: a description of where, or "".
+    if (!settings.toSimpler || !live.ready || !canReplaceSample()) return "";
+    var rack = kitRack();
+    var pad = rack ? api(String(rack.unquotedpath) + " drum_pads " + (FIRST_PAD + index)) : null;
+    if (!pad) return "";
+    var chains = idsOf(pad.get("chains"));
+    for (var c = 0; c < chains.length; c++) {
+        var chain = api(chains[c]);
+        var devices = chain ? idsOf(chain.get("devices")) : [];
+        for (var k = 0; k < devices.length; k++) {
+            var s = api(devices[k]);
+            if (s && classOf(s) === "OriginalSimpler") {
+                try {
+                    s.call("replace_sample", path);
+                    return "pad " + nameOf(pad);
+                } catch (e) {
+                    return "";
+                }
+            }
+        }
+    }
+    outlet(OUT_TARGET, "set", "pad " + nameOf(pad) + " has no Simpler: the kit's " + basename(path) +
+           " is in the results list");
+    return "";
+}
+toPad.local = 1;
 
 function toSimpler(path) {
     if (!canReplaceSample()) return;

@@ -150,3 +150,19 @@ def test_device_javascript_under_node():
     result = run_node(["--test", "--test-reporter=tap", *files], timeout=300)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"^# fail 0$", result.stdout, re.M)
+
+
+def test_tune_menu_offers_notes_the_daemon_takes_and_everything_fits_the_device():
+    from tad_daemon.audio.tune import note_hz
+
+    boxes = _boxes()
+    notes = boxes["tune"]["saved_attribute_attributes"]["valueof"]["parameter_enum"]
+    assert notes[0] == "off" and len(notes) == 49
+    assert [round(note_hz(n), 2) for n in notes[1:4]] == [16.35, 17.32, 18.35]  # C0, C#0, D0
+    assert all(note_hz(n) < 250 for n in notes[1:])
+    patcher = json.loads(MAXPAT.read_text(encoding="utf-8"))["patcher"]
+    width, height = patcher["devicewidth"], patcher["openrect"][3]
+    for box in boxes.values():
+        if box.get("presentation"):
+            x, y, w, h = box["presentation_rect"]
+            assert x + w <= width and y + h <= height, box["id"]

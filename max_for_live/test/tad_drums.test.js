@@ -357,6 +357,97 @@ test("outside Live (no Live API) the device still works", () => {
   assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/k.wav"]);
 });
 
+test("'more like this' tweaks the newest new sound, with the amount, count and tuning chosen", () => {
+  const d = connect(loadDevice());
+  d.message("more");
+  assert.match(d.status(), /make a new sound first/);
+  d.message("modelindex", 0);
+  d.message("generate");
+  d.done("/tad/generate", "/out/kick_s77.wav", "kick", 77, 12, "dpmpp-2m", 0, "");
+  d.message("amount", 0.1);
+  d.message("count", 2);
+  d.message("tuneindex", 10); // off, C0 ... A0
+  const mark = d.out.length;
+  d.message("more");
+  const req = d.lastOsc("/tad/tweak");
+  assert.deepEqual(req.slice(0, 6), ["/tad/tweak", "kick", 77, 0.1, 2, "tune=A0"]);
+  const tag = d.tagOf(req);
+  d.message("/tad/done", "/tad/tweak", "/out/t0.wav", "kick", 77, 0.1, 0, "61 Hz -> A0", tag);
+  d.message("/tad/done", "/tad/tweak", "/out/t1.wav", "kick", 77, 0.1, 1, "61 Hz -> A0", tag);
+  assert.deepEqual(d.sent(BUFFER, mark), [["replace", "/out/t0.wav"], ["replace", "/out/t1.wav"]]);
+  d.message("generate");
+  assert.equal(d.lastOsc("/tad/generate")[5], "tune=A0"); // new sounds are tuned too
+  d.message("tuneindex", 0);
+  d.message("generate");
+  assert.ok(String(d.lastOsc("/tad/generate")[5]).startsWith("tag="));
+});
+
+test("two drop zones and the position dial morph between two sounds", () => {
+  const d = connect(loadDevice());
+  d.message("modelindex", 1);
+  d.message("dropa", "/samples/a.wav");
+  assert.match(d.status(), /now drop a sound on B/);
+  d.message("position", 0.25);
+  d.message("dropb", "/samples/b.wav");
+  const req = d.lastOsc("/tad/morph");
+  assert.deepEqual(req.slice(0, 6), ["/tad/morph", "snare", "/samples/a.wav", "/samples/b.wav", 0.25, 1]);
+  d.message("/tad/done", "/tad/morph", "/out/m.wav", "snare", 0.25, "/samples/a.wav", "/samples/b.wav",
+            d.tagOf(req));
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/m.wav"]);
+  d.message("position", 0.75); // turning the dial again asks for the new position
+  d.message("morph");
+  assert.equal(d.lastOsc("/tad/morph")[4], 0.75);
+});
+
+test("'new tail' keeps the newest result's attack and remakes the rest", () => {
+  const d = connect(loadDevice());
+  d.message("newtail");
+  assert.match(d.status(), /make or load a sound first/);
+  d.message("generate");
+  d.done("/tad/generate", "/out/k.wav", "kick", 3, 12, "dpmpp-2m", 0, "");
+  d.message("tailfrom", 0.03);
+  d.message("newtail");
+  const req = d.lastOsc("/tad/repaint");
+  assert.deepEqual(req.slice(0, 5), ["/tad/repaint", "kick", "/out/k.wav", 0.03, 32768 / 44100]);
+});
+
+test("Live 12.4: a kit fills the Drum Rack's first pads, and says which pad has no Simpler", () => {
+  const s = liveSet([12, 4, 1]);
+  const rack = s.w.drumRack(s.drums, "Kit", [{name: "C1", devices: ["OriginalSimpler"]},
+    {name: "C#1", devices: ["OriginalSimpler"]}, {name: "D1", devices: ["DrumCell"]},
+    {name: "D#1", devices: ["OriginalSimpler"]}]);
+  const d = connect(loadDevice({world: s.w}), ["snare", "kick", "perc", "hat", "clap"]);
+  s.w.selectTrack(s.drums);
+  d.message("kit");
+  const req = d.lastOsc("/tad/kit");
+  assert.deepEqual(req.slice(0, 3), ["/tad/kit", "kick,snare,hat,perc", -1]);
+  const tag = d.tagOf(req);
+  ["kick", "snare", "hat", "perc"].forEach((m, i) => {
+    d.message("/tad/done", "/tad/kit", `/kits/k/${m}.wav`, m, 5, "", tag);
+    if (i === 2) assert.match(d.target(), /pad D1 has no Simpler/);
+  });
+  const simplers = [0, 1, 3].map((i) => s.w.objects[rack.chains[i]].props.devices[0]);
+  assert.deepEqual(replaceCalls(s.w).map((c) => [c.id, c.args[0]]),
+                   [[simplers[0], "/kits/k/kick.wav"], [simplers[1], "/kits/k/snare.wav"],
+                    [simplers[2], "/kits/k/perc.wav"]]);
+  assert.deepEqual(d.sent(BUFFER), [["replace", "/kits/k/hat.wav"]]); // the pad it could not fill
+  assert.equal(d.sent(HISTORY).filter((m) => m[0] === "append").slice(-4).length, 4);
+});
+
+test("outside a Drum Rack a kit plays in the device and fills the results list", () => {
+  const d = connect(loadDevice(), ["kick", "hat"]);
+  d.message("kit");
+  const req = d.lastOsc("/tad/kit");
+  assert.equal(req[1], "kick,hat");
+  const tag = d.tagOf(req);
+  d.message("/tad/done", "/tad/kit", "/kits/k/kick.wav", "kick", 5, "", tag);
+  d.message("/tad/done", "/tad/kit", "/kits/k/hat.wav", "hat", 5, "", tag);
+  assert.deepEqual(d.sent(BUFFER), [["replace", "/kits/k/kick.wav"], ["replace", "/kits/k/hat.wav"]]);
+  const none = connect(loadDevice(), ["clap"]);
+  none.message("kit");
+  assert.match(none.status(), /no kick, snare, hat or perc/);
+});
+
 test("the script stays within ES5, which Max 8's [js] runs", () => {
   const code = fs.readFileSync(SCRIPT, "utf8")
     .replace(/\/\/.*$/gm, "")
