@@ -16,6 +16,10 @@ local M = {}
 M.SECTION = "tad-daemon" -- ExtState section
 M.BUNDLED = { "kick", "snare", "hat", "perc" }
 M.DEFAULT_STRENGTH = 0.5
+M.DEFAULT_AMOUNT = 0.15 -- "close relative": how far from the seed's own sound
+M.DEFAULT_INBETWEENS = 3
+M.KIT = { "kick", "snare", "hat", "perc" }
+M.REMAKES = { generate = true, tweak = true, kit = true } -- kinds whose seed makes the sound again
 M.POLL_TIMEOUT = 600 -- seconds before a job is given up (the client has its own, shorter, timeouts)
 M.SAMPLE_LENGTH = 32768 / 44100 -- what the models make, in seconds
 
@@ -450,6 +454,62 @@ function M.strength(ask)
   end
 end
 
+-- A note as the daemon takes it (A1, C#2, Eb1: tad_daemon/audio/tune.py); "" for off; nil when not a note.
+function M.parse_note(text)
+  local t = tostring(text):match("^%s*(.-)%s*$")
+  if t == "" or t:lower() == "off" then return "" end
+  local octave = t:match("^[A-Ga-g][#b]?(%-?%d)$")
+  if octave and tonumber(octave) >= -1 and tonumber(octave) <= 8 then return t:sub(1, 1):upper() .. t:sub(2) end
+  return nil
+end
+
+-- The remembered settings of the newer actions, each with its default.
+function M.setting(key)
+  local v = reaper.GetExtState(M.SECTION, key)
+  if key == "tune" then return M.parse_note(v) or "" end
+  if key == "amount" then return M.parse_strength(v) or M.DEFAULT_AMOUNT end
+  local n = math.tointeger(tonumber(v))
+  return (n and n >= 1 and n <= 16) and n or M.DEFAULT_INBETWEENS
+end
+
+-- `tune=NOTE` for requests that take it, when a note is set.
+function M.tune_options()
+  local note = M.setting("tune")
+  return note ~= "" and { "tune=" .. note } or {}
+end
+
+-- "Set tuning, relative amount and in-betweens": one dialog for the three, each checked.
+function M.configure_settings()
+  local defaults = table.concat({ M.setting("tune"), tostring(M.setting("amount")), tostring(M.setting("inbetweens")) }, ",")
+  while true do
+    local ok, text = reaper.GetUserInputs("tad-daemon: settings", 3,
+      "Tune to note (A1; empty: off),Relative amount (0 to 1),Morph in-betweens (1 to 16),extrawidth=40", defaults)
+    if not ok then return false end
+    local note, amount, inbetweens = text:match("^([^,]*),([^,]*),([^,]*)$")
+    note, amount = M.parse_note(note or "?"), M.parse_strength(amount or "")
+    inbetweens = math.tointeger(tonumber(inbetweens or ""))
+    if note and amount and inbetweens and inbetweens >= 1 and inbetweens <= 16 then
+      reaper.SetExtState(M.SECTION, "tune", note, true)
+      reaper.SetExtState(M.SECTION, "amount", tostring(amount), true)
+      reaper.SetExtState(M.SECTION, "inbetweens", tostring(inbetweens), true)
+      return true
+    end
+    defaults = text
+    M.alert("Tune: a note such as A1 or C#2, or empty for off. Amount: 0 to 1 (0.1 is a close relative). " ..
+      "In-betweens: 1 to 16.")
+  end
+end
+
+-- What tad-daemon wrote into a file it made ({model, seed, kind}; nil for other files): the generation
+-- metadata is JSON in the WAV's comment, keys sorted.
+function M.made_by(path)
+  local data = read_file(path)
+  if not data or not data:find('"software": "tad-daemon', 1, true) then return nil end
+  local model, seed = data:match('"model": "([^"]+)"'), math.tointeger(tonumber(data:match('"seed": (%d+)')))
+  if not model or not seed then return nil end
+  return { model = model, seed = seed, kind = data:match('"kind": "([^"]+)"') or "generate" }
+end
+
 -- Names the daemon accepts for models and jobs (tad_daemon/names.py).
 function M.valid_name(name)
   return #name >= 1 and #name <= 64 and name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") ~= nil
@@ -563,6 +623,57 @@ M.done_paths = first_done_paths
 
 -- ---- the actions ---------------------------------------------------------------------------------
 
+-- One request per group ({model, file, items}) to `address`, all at once; then every group's items get
+-- their new files (one per item, in order) in one undo block, and what went wrong is said once.
+local function replace_from(order, address, args_of, timeout, undo_name, total, done, problems)
+  problems = problems or {}
+  local starters = {}
+  for i, g in ipairs(order) do
+    starters[i] = function(cb) M.send(address, args_of(g), cb, timeout, #g.items) end
+  end
+  M.all(starters, function(results)
+    local todo = {}
+    for i, g in ipairs(order) do
+      local problem_i = M.problem(results[i])
+      if problem_i then problems[#problems + 1] = M.basename(g.file) .. ": " .. problem_i end
+      local paths = first_done_paths(results[i], address)
+      for k, it in ipairs(g.items) do
+        if paths[k] and reaper.file_exists(paths[k]) then todo[#todo + 1] = { it = it, path = paths[k] } end
+      end
+    end
+    local replaced = 0
+    if #todo > 0 then
+      reaper.Undo_BeginBlock()
+      for _, t in ipairs(todo) do
+        -- The user may have deleted the item while the daemon was working.
+        if reaper.ValidatePtr2(0, t.it.take, "MediaItem_Take*") and M.set_take_file(t.it.take, t.path) then
+          reaper.UpdateItemInProject(t.it.item)
+          replaced = replaced + 1
+        end
+      end
+      reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
+      reaper.UpdateArrange()
+      reaper.Undo_EndBlock(undo_name, -1)
+    end
+    if #problems > 0 then
+      M.alert(string.format("%d of %d item(s) replaced.\n\n%s", replaced, total, table.concat(problems, "\n\n")))
+    end
+    done(replaced > 0)
+  end)
+end
+
+-- The daemon's models, then on_models(models); a problem is shown and done(false) called instead.
+local function with_models(done, on_models)
+  M.send("/tad/models", {}, function(listing)
+    local problem = M.problem(listing)
+    if problem then
+      M.alert(problem)
+      return done(false)
+    end
+    on_models(M.models_from(listing))
+  end)
+end
+
 -- "Replace selected items with a variation": one /tad/vary per distinct (file, model) with a count of
 -- the items using it, all running at once; then every item gets its new file in one undo block.
 function M.replace_selected_with_variation(done)
@@ -576,13 +687,7 @@ function M.replace_selected_with_variation(done)
   local strength = M.strength(false)
   if not strength then return done(false) end
 
-  M.send("/tad/models", {}, function(listing)
-    local problem = M.problem(listing)
-    if problem then
-      M.alert(problem)
-      return done(false)
-    end
-    local models = M.models_from(listing)
+  with_models(done, function(models)
     local groups, order = {}, {}
     for _, it in ipairs(items) do
       local model = M.model_for(it.name .. " " .. M.basename(it.file), models)
@@ -593,41 +698,10 @@ function M.replace_selected_with_variation(done)
       end
       table.insert(groups[key].items, it)
     end
-    local starters = {}
-    for i, g in ipairs(order) do
-      starters[i] = function(cb)
-        M.send("/tad/vary", { g.model, g.file, strength + 0.0, #g.items }, cb, 60, #g.items)
-      end
-    end
-    M.all(starters, function(results)
-      local problems, todo = {}, {}
-      for i, g in ipairs(order) do
-        local problem_i = M.problem(results[i])
-        if problem_i then problems[#problems + 1] = M.basename(g.file) .. ": " .. problem_i end
-        local paths = first_done_paths(results[i], "/tad/vary")
-        for k, it in ipairs(g.items) do
-          if paths[k] and reaper.file_exists(paths[k]) then todo[#todo + 1] = { it = it, path = paths[k] } end
-        end
-      end
-      local replaced = 0
-      if #todo > 0 then
-        reaper.Undo_BeginBlock()
-        for _, t in ipairs(todo) do
-          -- The user may have deleted the item while the daemon was working.
-          if reaper.ValidatePtr2(0, t.it.take, "MediaItem_Take*") and M.set_take_file(t.it.take, t.path) then
-            reaper.UpdateItemInProject(t.it.item)
-            replaced = replaced + 1
-          end
-        end
-        reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
-        reaper.UpdateArrange()
-        reaper.Undo_EndBlock("tad-daemon: replace with variation", -1)
-      end
-      if #problems > 0 then
-        M.alert(string.format("%d of %d item(s) replaced.\n\n%s", replaced, #items, table.concat(problems, "\n\n")))
-      end
-      done(replaced > 0)
-    end)
+    local tune = M.tune_options()
+    replace_from(order, "/tad/vary", function(g)
+      return { g.model, g.file, strength + 0.0, #g.items, tune[1] }
+    end, 60, "tad-daemon: replace with variation", #items, done)
   end)
 end
 
@@ -639,18 +713,23 @@ local function target_track()
   return reaper.GetTrack(0, reaper.CountTracks(0) - 1)
 end
 
--- A new item playing `path` at `position`; nil (and nothing changed) when REAPER cannot read the file.
-function M.insert_file(path, position, undo_name)
-  local src = reaper.PCM_Source_CreateFromFile(path) -- first: an undo block must never be left open
-  if not src then return nil end
-  reaper.Undo_BeginBlock()
-  local track = target_track()
+-- An item on `track` playing the source `src` (of `path`) at `position`, named after the file.
+local function add_item(track, src, path, position)
   local item = reaper.AddMediaItemToTrack(track)
   local take = reaper.AddTakeToMediaItem(item)
   reaper.SetMediaItemTake_Source(take, src)
   reaper.SetMediaItemInfo_Value(item, "D_POSITION", position)
   reaper.SetMediaItemInfo_Value(item, "D_LENGTH", (reaper.GetMediaSourceLength(src)))
   reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", M.basename(path), true)
+  return item
+end
+
+-- A new item playing `path` at `position`; nil (and nothing changed) when REAPER cannot read the file.
+function M.insert_file(path, position, undo_name)
+  local src = reaper.PCM_Source_CreateFromFile(path) -- first: an undo block must never be left open
+  if not src then return nil end
+  reaper.Undo_BeginBlock()
+  local item = add_item(target_track(), src, path, position)
   reaper.SelectAllMediaItems(0, false)
   reaper.SetMediaItemSelected(item, true)
   reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
@@ -659,12 +738,39 @@ function M.insert_file(path, position, undo_name)
   return item
 end
 
+-- New tracks at `index` (0-based), one per {name, path, position...}, each holding its files: one undo
+-- block. Files REAPER cannot read are left out (and counted); nothing is made when none can be read.
+function M.insert_tracks(index, tracks, undo_name)
+  local ready, missing = {}, 0
+  for _, t in ipairs(tracks) do
+    local sources = {}
+    for k, path in ipairs(t.paths) do
+      local src = reaper.PCM_Source_CreateFromFile(path)
+      if src then sources[#sources + 1] = { src = src, path = path, position = t.positions[k] } else missing = missing + 1 end
+    end
+    if #sources > 0 then ready[#ready + 1] = { name = t.name, sources = sources } end
+  end
+  if #ready == 0 then return 0, missing end
+  reaper.Undo_BeginBlock()
+  reaper.SelectAllMediaItems(0, false)
+  for i, t in ipairs(ready) do
+    reaper.InsertTrackAtIndex(index + i - 1, true)
+    local track = reaper.GetTrack(0, index + i - 1)
+    reaper.GetSetMediaTrackInfo_String(track, "P_NAME", t.name, true)
+    for _, s in ipairs(t.sources) do reaper.SetMediaItemSelected(add_item(track, s.src, s.path, s.position), true) end
+  end
+  reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
+  reaper.UpdateArrange()
+  reaper.Undo_EndBlock(undo_name, -1)
+  return #ready, missing
+end
+
 -- "Insert new <model> one-shot at edit cursor". model nil: ask which (the daemon's list is shown).
 function M.insert_new(model, done)
   done = done or function() end
   local position = reaper.GetCursorPosition() -- where the cursor was when the action ran
   local function generate(name)
-    M.send("/tad/generate", { name, 1 }, function(result)
+    M.send("/tad/generate", { name, 1, M.tune_options()[1] }, function(result)
       local problem = M.problem(result)
       local path = first_done_paths(result, "/tad/generate")[1]
       if problem or not path then
@@ -700,6 +806,141 @@ function M.insert_new(model, done)
     end
     M.alert("The daemon has no model named \"" .. answer .. "\".\nIts models: " .. table.concat(models, ", "))
     done(false)
+  end)
+end
+
+-- "Replace selected items with a close relative": items made by tad-daemon (their file says model and
+-- seed) get a relative of their own sound, M.setting("amount") away: one /tad/tweak per (model, seed).
+function M.replace_selected_with_relative(done)
+  done = done or function() end
+  local items, skipped = M.selected_audio_items()
+  local groups, order, problems = {}, {}, {}
+  for _, it in ipairs(items) do
+    local made = M.made_by(it.file)
+    if made and M.REMAKES[made.kind] then
+      local key = made.model .. "\n" .. made.seed
+      if not groups[key] then
+        groups[key] = { model = made.model, seed = made.seed, file = it.file, items = {} }
+        order[#order + 1] = groups[key]
+      end
+      table.insert(groups[key].items, it)
+    else
+      problems[#problems + 1] = M.basename(it.file) .. ": not a new sound made by tad-daemon (its seed would not " ..
+        "make it again): use \"Replace selected items with a variation\""
+    end
+  end
+  if #order == 0 then
+    M.alert(#items == 0 and "Select one or more audio items made by tad-daemon first." or table.concat(problems, "\n\n"))
+    return done(false)
+  end
+  local amount, tune = M.setting("amount"), M.tune_options()
+  replace_from(order, "/tad/tweak", function(g)
+    return { g.model, g.seed, amount + 0.0, #g.items, tune[1] }
+  end, 60, "tad-daemon: replace with a close relative", #items + skipped, done, problems)
+end
+
+-- The part of `it`'s source file under the time selection, in seconds of the file (nil when none).
+function M.source_region(it, from, to)
+  local position = reaper.GetMediaItemInfo_Value(it.item, "D_POSITION")
+  local length = reaper.GetMediaItemInfo_Value(it.item, "D_LENGTH")
+  local offset = reaper.GetMediaItemTakeInfo_Value(it.take, "D_STARTOFFS")
+  local rate = reaper.GetMediaItemTakeInfo_Value(it.take, "D_PLAYRATE")
+  rate = rate > 0 and rate or 1
+  local a, b = math.max(from, position), math.min(to, position + length)
+  if b <= a then return nil end
+  local start, finish = offset + (a - position) * rate, math.min(offset + (b - position) * rate, M.SAMPLE_LENGTH)
+  if start < 0 or finish <= start then return nil end
+  return start, finish
+end
+
+-- "Repaint time selection of selected items": under the time selection each item's sound is remade by
+-- its model, the rest kept (keep the attack, get a new tail; keep the body, get a new attack).
+function M.repaint_time_selection(done)
+  done = done or function() end
+  local from, to = reaper.GetSet_LoopTimeRange(false, false, 0, 0, false)
+  local items = M.selected_audio_items()
+  if to <= from or #items == 0 then
+    M.alert("Select audio items and make a time selection over the part of them to remake.")
+    return done(false)
+  end
+  with_models(done, function(models)
+    local order, problems = {}, {}
+    for _, it in ipairs(items) do
+      local start, finish = M.source_region(it, from, to)
+      if start then
+        order[#order + 1] = { model = M.model_for(it.name .. " " .. M.basename(it.file), models), file = it.file,
+                              items = { it }, start = start, finish = finish }
+      else
+        problems[#problems + 1] = M.basename(it.file) .. ": the time selection is not over its first " ..
+          string.format("%.2f s", M.SAMPLE_LENGTH)
+      end
+    end
+    replace_from(order, "/tad/repaint", function(g)
+      return { g.model, g.file, g.start + 0.0, g.finish + 0.0, 1.0, 1, -1 }
+    end, 60, "tad-daemon: repaint time selection", #items, done, problems)
+  end)
+end
+
+-- "Morph between the two selected items": M.setting("inbetweens") sounds between them, on a new track
+-- below the first one's, spread between the two items (or one after another when they overlap).
+function M.morph_selected(done)
+  done = done or function() end
+  local items = M.selected_audio_items()
+  if #items ~= 2 then
+    M.alert("Select exactly two audio items to morph between (" .. #items .. " selected).")
+    return done(false)
+  end
+  local a, b = items[1], items[2]
+  local pa, pb = reaper.GetMediaItemInfo_Value(a.item, "D_POSITION"), reaper.GetMediaItemInfo_Value(b.item, "D_POSITION")
+  local n = M.setting("inbetweens")
+  with_models(done, function(models)
+    local model = M.model_for(a.name .. " " .. M.basename(a.file), models)
+    -- The first morph of two files encodes both (seconds each on a laptop CPU): a generous timeout.
+    M.send("/tad/morph", { model, a.file, b.file, 0.5, n }, function(result)
+      local problem = M.problem(result)
+      local paths = first_done_paths(result, "/tad/morph")
+      if problem or #paths == 0 then
+        M.alert(problem or "The daemon answered without a file.")
+        return done(false)
+      end
+      local step = math.max(M.SAMPLE_LENGTH, (pb - pa) / (n + 1))
+      local positions = {}
+      for k = 1, #paths do positions[k] = pa + k * step end
+      local index = math.tointeger(reaper.GetMediaTrackInfo_Value(reaper.GetMediaItem_Track(a.item), "IP_TRACKNUMBER"))
+      local made = M.insert_tracks(index, { { name = "morph " .. M.basename(a.file) .. " > " .. M.basename(b.file),
+        paths = paths, positions = positions } }, "tad-daemon: morph")
+      if made == 0 then M.alert("REAPER cannot read the new files:\n" .. table.concat(paths, "\n")) end
+      done(made > 0)
+    end, 120, n)
+  end)
+end
+
+-- "Insert new kit at edit cursor": a kick, snare, hat and perc (those the daemon has) that belong together,
+-- loudness matched, each on a new track of its own at the end of the project.
+function M.insert_kit(done)
+  done = done or function() end
+  local position = reaper.GetCursorPosition()
+  with_models(done, function(models)
+    local have, names = {}, {}
+    for _, m in ipairs(models) do have[m] = true end
+    for _, m in ipairs(M.KIT) do if have[m] then names[#names + 1] = m end end
+    if #names == 0 then
+      M.alert("The daemon has no kick, snare, hat or perc model to make a kit from.\nIts models: " .. table.concat(models, ", "))
+      return done(false)
+    end
+    M.send("/tad/kit", { table.concat(names, ","), -1, M.tune_options()[1] }, function(result)
+      local problem = M.problem(result)
+      local paths = first_done_paths(result, "/tad/kit")
+      if problem or #paths == 0 then
+        M.alert(problem or "The daemon answered without a file.")
+        return done(false)
+      end
+      local tracks = {}
+      for k, path in ipairs(paths) do tracks[k] = { name = names[k], paths = { path }, positions = { position } } end
+      local made, missing = M.insert_tracks(reaper.CountTracks(0), tracks, "tad-daemon: insert new kit")
+      if missing > 0 then M.alert(missing .. " of the kit's files could not be read by REAPER.") end
+      done(made > 0)
+    end, 60, #names)
   end)
 end
 

@@ -93,3 +93,43 @@ test("TAD Drums with a running daemon: models, new one-shots, a variation, and t
     b.close();
   }
 });
+
+test("TAD Drums with a running daemon: more like this, tune, morph, new tail and a kit", async () => {
+  const d = await wire("103tad", REPLY_A);
+  try {
+    d.message("init");
+    await until("registered", () => d.context.link.reachable && d.context.link.registered, 30, () => d.status());
+    await until("the model list", () => d.sent(3).filter((m) => m[0] === "append").length >= 4, 30);
+    const names = d.sent(3).filter((m) => m[0] === "append").map((m) => m[1]);
+    d.message("modelindex", names.indexOf("kick"));
+    d.message("tuneindex", 22); // off, C0 ... A1
+    const loaded = () => d.sent(1).map((m) => m[1]);
+    const more = (n, what) => until(what, () => loaded().length >= n, 120,
+      () => JSON.stringify({status: d.status(), errors: d.errors, osc: d.sent(0).slice(-4)}));
+    d.message("generate");
+    await more(1, "a new kick");
+    assert.match(fs.readFileSync(loaded()[0]).toString("latin1"), /"note": "A1"/);
+    d.message("amount", 0.2);
+    d.message("more");
+    await more(2, "a close relative");
+    assert.match(loaded()[1], /_kick_tweak_s\d+_a0\.20_0\.wav$/);
+    d.message("newtail");
+    await more(3, "a new tail");
+    assert.match(loaded()[2], /_kick_repaint_s/);
+    d.message("position", 0.5);
+    d.message("dropa", loaded()[0]);
+    d.message("dropb", loaded()[1]);
+    await more(4, "a morph");
+    assert.match(loaded()[3], /_kick_morph_p0\.50/);
+    d.message("kit");
+    await more(8, "a kit of four");
+    assert.deepEqual(loaded().slice(4).map((p) => p.split(/[\\/]/).pop()), ["kick.wav", "snare.wav", "hat.wav", "perc.wav"]);
+    for (const path of loaded()) {
+      assert.ok(path.startsWith(SAMPLES), path);
+      assert.ok(isWav(path), path);
+    }
+    assert.doesNotMatch(d.status(), /failed/);
+  } finally {
+    d.close();
+  }
+});

@@ -74,6 +74,17 @@ elseif address == "/tad/vary" then
 elseif address == "/tad/generate" then
   local model, count = a[3], tonumber(a[4]) or 1
   for i = 1, count do reply("/tad/done", { "/tad/generate", new_file(model, "new"), model, 200 + i, 12, "dpmpp-2m", 0 }) end
+elseif address == "/tad/tweak" then
+  local model, seed, amount, count = a[3], tonumber(a[4]), tonumber(a[5]), tonumber(a[6]) or 1
+  for i = 1, count do reply("/tad/done", { "/tad/tweak", new_file(model, "tweak"), model, seed, amount, i - 1, "" }) end
+elseif address == "/tad/repaint" then
+  local model, source, start, finish = a[3], a[4], tonumber(a[5]), tonumber(a[6])
+  reply("/tad/done", { "/tad/repaint", new_file(model, "repaint"), model, 300, start, finish, source })
+elseif address == "/tad/morph" then
+  local model, count = a[3], tonumber(a[7]) or 1
+  for i = 1, count do reply("/tad/done", { "/tad/morph", new_file(model, "morph"), model, i / (count + 1), a[4], a[5] }) end
+elseif address == "/tad/kit" then
+  for name in a[3]:gmatch("[^,]+") do reply("/tad/done", { "/tad/kit", new_file("kits", name), name, 400, "" }) end
 elseif address == "/tad/train" then
   reply("/tad/done", { "/tad/train", "job-7", a[3], (a[7] == "1") and "running" or "queued" })
 else

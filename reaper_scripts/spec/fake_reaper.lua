@@ -215,6 +215,22 @@ function F.new(opts)
     S.undo_blocks[#S.undo_blocks + 1] = name
   end
   function api.GetCursorPosition() return S.cursor end
+  function api.GetSet_LoopTimeRange(set, loop, from, to)
+    if set then S.time_selection = { from, to } end
+    local ts = S.time_selection or { 0, 0 }
+    return ts[1], ts[2]
+  end
+  function api.GetMediaItem_Track(item) return item.track end
+  function api.GetMediaTrackInfo_Value(track, key)
+    assert(key == "IP_TRACKNUMBER", "the stand-in knows IP_TRACKNUMBER only")
+    for i, t in ipairs(S.tracks) do if t == track then return i + 0.0 end end
+    return 0.0
+  end
+  function api.GetSetMediaTrackInfo_String(track, key, value, set)
+    assert(key == "P_NAME", "the stand-in knows P_NAME only")
+    if set then changed("track name") track.name = value end
+    return true, track.name
+  end
   function api.GetSelectedTrack(_, i)
     local n = 0
     for _, t in ipairs(S.tracks) do
@@ -228,7 +244,11 @@ function F.new(opts)
   function api.GetLastTouchedTrack() return S.last_touched end
   function api.CountTracks() return #S.tracks end
   function api.GetTrack(_, i) return S.tracks[i + 1] end
-  function api.InsertTrackAtIndex(i) changed("track") table.insert(S.tracks, i + 1, { kind = "track", name = "", items = {} }) end
+  function api.InsertTrackAtIndex(i)
+    changed("track")
+    assert(i >= 0 and i <= #S.tracks, "InsertTrackAtIndex past the end")
+    table.insert(S.tracks, i + 1, { kind = "track", name = "", items = {} })
+  end
   function api.AddMediaItemToTrack(track)
     changed("item")
     local item = { kind = "item", track = track, selected = false, takes = {},

@@ -389,6 +389,145 @@ describe("insert a new one-shot at the edit cursor", function()
   end)
 end)
 
+-- A WAV as tad-daemon writes it: its generation metadata as JSON in a LIST/INFO comment.
+local function made_wav(path, meta)
+  F.write_wav(path, 20000)
+  local comment = meta .. "\0"
+  local info = "INFO" .. "ICMT" .. string.pack("<I4", #comment) .. comment
+  F.write(path, F.read(path) .. "LIST" .. string.pack("<I4", #info) .. info)
+end
+
+describe("settings: tuning, relative amount, in-betweens", function()
+  it("are asked together, checked, remembered, and the note goes with new sounds", function()
+    local S, fake = setup()
+    S.inputs = { "H2,0.2,4", "c#1,0.2,4" }
+    run_action("tad-daemon_Set tuning, relative amount and in-betweens.lua")
+    assert.truthy(S.messages[1]:find("a note such as A1", 1, true))
+    assert.are.same({ "C#1", "0.2", "4" },
+      { S.persisted["tad-daemon/tune"], S.persisted["tad-daemon/amount"], S.persisted["tad-daemon/inbetweens"] })
+    S.add_track("Drums").selected = true
+    run_action("tad-daemon_Insert new kick at edit cursor.lua")
+    assert.is_true(S.step())
+    assert.are.same({ "send", "/tad/generate", "s:kick", "i:1", "s:tune=C#1", "--json", "--timeout", "60" },
+      fake.calls()[1])
+    tad = require("tad_common")
+    assert.are.equal("", tad.parse_note(" off "))
+    assert.is_nil(tad.parse_note("A9"))
+    assert.are.equal("Eb-1", tad.parse_note("eb-1"))
+  end)
+end)
+
+describe("replace selected items with a close relative", function()
+  it("tweaks each sound tad-daemon made from its seed, and says which items it cannot", function()
+    local S, fake = setup()
+    local track = S.add_track("Drums")
+    local made = F.temp_dir() .. "/kick_s77.wav"
+    made_wav(made, '{"kind": "generate", "model": "kick", "seed": 77, "software": "tad-daemon 0.1.0"}')
+    local _, take = S.add_item(track, made, { name = "" })
+    local varied = F.temp_dir() .. "/kick_var.wav"
+    made_wav(varied, '{"kind": "vary", "model": "kick", "seed": 5, "software": "tad-daemon 0.1.0"}')
+    local _, other = S.add_item(track, varied, { name = "" })
+    S.ext["tad-daemon/amount"] = "0.1"
+    run_action("tad-daemon_Replace selected items with a close relative.lua")
+    assert.is_true(S.step())
+    assert.are.same({ "send", "/tad/tweak", "s:kick", "i:77", "f:0.1", "i:1", "--json", "--timeout", "60" },
+      fake.calls()[1])
+    assert.truthy(take.source.file:find("/kick/", 1, true))
+    assert.are.equal(varied, other.source.file)
+    assert.truthy(S.messages[1]:find("1 of 2 item(s) replaced", 1, true))
+    assert.truthy(S.messages[1]:find("kick_var.wav: not a new sound", 1, true))
+    assert.are.same({ "tad-daemon: replace with a close relative" }, S.undo_blocks)
+  end)
+
+  it("changes nothing when no selected item was made by tad-daemon", function()
+    local S, fake = setup()
+    snare_project(S, 1)
+    run_action("tad-daemon_Replace selected items with a close relative.lua")
+    assert.is_true(S.step())
+    assert.are.same({}, fake.calls())
+    assert.truthy(S.messages[1]:find("not a new sound made by tad-daemon", 1, true))
+  end)
+end)
+
+describe("repaint the time selection of selected items", function()
+  it("sends the part under the time selection in seconds of the file, and replaces the item", function()
+    local S, fake = setup()
+    local _, items = snare_project(S, 1) -- at 2.0 s, 0.4 s long, 0.01 s into its file
+    reaper.GetSet_LoopTimeRange(true, false, 2.1, 2.3, false)
+    run_action("tad-daemon_Repaint time selection of selected items.lua")
+    assert.is_true(S.step())
+    local call = fake.calls()[2]
+    assert.are.same({ "send", "/tad/repaint", "s:snare", "s:" .. items[1].file }, { table.unpack(call, 1, 4) })
+    assert.are.near(0.11, tonumber(call[5]:sub(3)), 1e-9)
+    assert.are.near(0.31, tonumber(call[6]:sub(3)), 1e-9)
+    assert.truthy(items[1].take.source.file:find("_repaint.wav", 1, true))
+    assert.are.same({ "tad-daemon: repaint time selection" }, S.undo_blocks)
+  end)
+
+  it("asks for a time selection first", function()
+    local S, fake = setup()
+    snare_project(S, 1)
+    run_action("tad-daemon_Repaint time selection of selected items.lua")
+    assert.is_true(S.step())
+    assert.truthy(S.messages[1]:find("time selection", 1, true))
+    assert.are.same({}, fake.calls())
+  end)
+end)
+
+describe("morph between the two selected items", function()
+  it("puts the in-betweens on a new track below the first item's, spread between the two", function()
+    local S, fake = setup()
+    local _, items = snare_project(S, 2) -- at 2.0 and 4.0 s
+    S.add_track("Below")
+    S.ext["tad-daemon/inbetweens"] = "2"
+    run_action("tad-daemon_Morph between the two selected items.lua")
+    assert.is_true(S.step())
+    assert.are.same({ "send", "/tad/morph", "s:snare", "s:" .. items[1].file, "s:" .. items[2].file, "f:0.5", "i:2",
+      "--json", "--timeout", "120" }, fake.calls()[2])
+    assert.are.same({ "Drums", "morph Snare it's \"big\" 1.wav > Snare it's \"big\" 2.wav", "Below" },
+      { S.tracks[1].name, S.tracks[2].name, S.tracks[3].name })
+    local new = S.tracks[2].items
+    assert.are.equal(2, #new)
+    assert.are.near(2.0 + 0.74304, new[1].info.D_POSITION, 1e-3) -- (4 - 2) / 3 is less than a one-shot
+    assert.are.same({ "tad-daemon: morph" }, S.undo_blocks)
+    assert.are.same({}, S.outside_undo)
+  end)
+
+  it("needs exactly two items", function()
+    local S, fake = setup()
+    snare_project(S, 3)
+    run_action("tad-daemon_Morph between the two selected items.lua")
+    assert.truthy(S.messages[1]:find("exactly two", 1, true))
+    assert.are.same({}, fake.calls())
+  end)
+end)
+
+describe("insert a new kit at the edit cursor", function()
+  it("asks for the daemon's kick, snare, hat and perc and puts each on its own new track", function()
+    local S, fake = setup({ daemon = { models = { "snare", "kick", "clap", "hat" } } })
+    S.add_track("Existing")
+    S.cursor = 8.0
+    run_action("tad-daemon_Insert new kit at edit cursor.lua")
+    assert.is_true(S.step())
+    assert.are.same({ "send", "/tad/kit", "s:kick,snare,hat", "i:-1", "--json", "--timeout", "60" }, fake.calls()[2])
+    assert.are.same({ "Existing", "kick", "snare", "hat" },
+      { S.tracks[1].name, S.tracks[2].name, S.tracks[3].name, S.tracks[4].name })
+    for i = 2, 4 do
+      assert.are.equal(8.0, S.tracks[i].items[1].info.D_POSITION)
+      assert.truthy(S.tracks[i].items[1].active.source.file:find("/kits/", 1, true))
+    end
+    assert.are.same({ "tad-daemon: insert new kit" }, S.undo_blocks)
+  end)
+
+  it("says so when the daemon has no drum models", function()
+    local S = setup({ daemon = { models = { "clap" } } })
+    run_action("tad-daemon_Insert new kit at edit cursor.lua")
+    assert.is_true(S.step())
+    assert.truthy(S.messages[1]:find("no kick, snare, hat or perc", 1, true))
+    assert.are.same({}, S.undo_blocks)
+  end)
+end)
+
 describe("queue a fine-tune on the selected items' files", function()
   it("copies the files into a dataset folder and queues /tad/train", function()
     local S, fake = setup()

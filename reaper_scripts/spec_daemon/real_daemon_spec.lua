@@ -60,3 +60,58 @@ describe("replace with variation against a running daemon", function()
     assert.are.equal(6.0, second_item.info.D_POSITION)
   end)
 end)
+
+describe("the newer actions against a running daemon", function()
+  it("tune, close relative, repaint, morph and kit each make valid files the items then play", function()
+    local command, samples = os.getenv("TAD_DAEMON_COMMAND"), os.getenv("TAD_SAMPLES")
+    assert(command and samples, "run this through tests/test_daw_real_daemon.py")
+    local S = F.new({ exec_mode = "background" })
+    _G.reaper = S.reaper
+    S.ext["tad-daemon/command"] = command
+    S.ext["tad-daemon/tune"] = "A1"
+    S.ext["tad-daemon/inbetweens"] = "2"
+    local function action(file)
+      package.loaded["tad_common"] = nil
+      dofile(HERE .. "/../" .. file)
+      assert.is_true(S.step(2400, 0.05, true), file .. ": the daemon did not answer within two minutes")
+      assert.are.same({}, S.messages)
+    end
+    local function in_samples(path)
+      assert.are.equal(samples .. "/", path:sub(1, #samples + 1))
+      assert.are.same({ channels = 2, rate = 44100, bits = 24, block = 6, frames = 32768 }, wav_format(path))
+    end
+    local track = S.add_track("Drums")
+    track.selected = true
+    S.cursor = 1.0
+    action("tad-daemon_Insert new kick at edit cursor.lua")
+    local first = track.items[1]
+    in_samples(first.active.source.file)
+    assert.truthy(F.read(first.active.source.file):find('"note": "A1"', 1, true)) -- tuned, and says so
+
+    action("tad-daemon_Replace selected items with a close relative.lua")
+    local relative = first.active.source.file
+    in_samples(relative)
+    assert.truthy(relative:find("_kick_tweak_s", 1, true))
+
+    reaper.GetSet_LoopTimeRange(true, false, 1.1, 1.5, false)
+    action("tad-daemon_Repaint time selection of selected items.lua")
+    in_samples(first.active.source.file)
+    assert.truthy(first.active.source.file:find("_kick_repaint_s", 1, true))
+
+    S.cursor = 3.0
+    action("tad-daemon_Insert new kick at edit cursor.lua")
+    first.selected = true -- both kicks
+    action("tad-daemon_Morph between the two selected items.lua")
+    local morph_track = S.tracks[2]
+    assert.are.equal(2, #morph_track.items)
+    for _, it in ipairs(morph_track.items) do in_samples(it.active.source.file) end
+
+    action("tad-daemon_Insert new kit at edit cursor.lua")
+    local names = {}
+    for i = 3, #S.tracks do
+      names[#names + 1] = S.tracks[i].name
+      in_samples(S.tracks[i].items[1].active.source.file)
+    end
+    assert.are.same({ "kick", "snare", "hat", "perc" }, names)
+  end)
+end)
