@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from tad_daemon import __version__, sampling
-from tad_daemon.limits import MAX_SEED
+from tad_daemon.audio.post import loudness
+from tad_daemon.limits import MAX_SEED, TRAINING_LUFS
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.registry import ModelEntry, load_net
@@ -337,9 +338,7 @@ class Engine:
             steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
             seeds = self._seeds(seed, count)
             cfg = m.entry.config
-            if source.shape != (cfg.channels, cfg.length):
-                raise ValueError(f"source must be {cfg.channels} x {cfg.length} samples")
-            x0 = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+            x0, gain = self._source(m, source)
             eps = sampling.noise(seeds, cfg.channels, cfg.length)
             x = sampling.noised(x0.expand_as(eps), eps, strength)
             used = math.ceil(steps * strength)
@@ -350,15 +349,20 @@ class Engine:
                                    seeds)
             backend, precision = m.backend, m.precision
         src = str(Path(source_name)) if source_name else None
-        return [OneShot(a, name, s, sampler, schedule, used, cfg.sample_rate, "vary", strength, src, backend, precision)
-                for a, s in zip(audio, seeds)]
+        return [OneShot(a / gain, name, s, sampler, schedule, used, cfg.sample_rate, "vary", strength, src, backend,
+                        precision) for a, s in zip(audio, seeds)]
 
     # -- encode, morph, tweak, repaint (docs/daw.md) --------------------------------------------------------------
-    def _source(self, m: LoadedModel, source: np.ndarray) -> torch.Tensor:
+    @staticmethod
+    def _source(m: LoadedModel, source: np.ndarray) -> tuple[torch.Tensor, float]:
+        """A source sound at the level the model learned (and the gain that took it there): a quiet real drum
+        is as strange to a model as a distorted one (bench/transform.py, the perc's round trip on 4 held-out
+        real drums: median -1.2 dB, worst +15 dB, as they came; -23.1 and -9.0 dB at that level)."""
         cfg = m.entry.config
         if source.shape != (cfg.channels, cfg.length):
             raise ValueError(f"source must be {cfg.channels} x {cfg.length} samples")
-        return torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+        gain = model_level_gain(source, cfg.sample_rate)
+        return torch.from_numpy(np.ascontiguousarray(source * gain, dtype=np.float32)), gain
 
     @staticmethod
     def _ode_times(steps: int | None) -> list[float]:
@@ -369,15 +373,16 @@ class Engine:
         return sampling.times_for("logsnr", steps)
 
     def encode(self, name: str, sources: np.ndarray, steps: int | None = None, progress=None) -> np.ndarray:
-        """The noise each of `sources` (batch x channels x frames) comes from: `decode` gives them back,
-        within the round-trip error (docs/daw.md). The last ENCODED_KEPT are remembered: turning a morph's
-        position dial decodes only."""
+        """The noise each of `sources` (batch x channels x frames) comes from, at the level the model learned
+        (model_level_gain): `decode` gives them back at that level, within the round-trip error (docs/daw.md).
+        The last ENCODED_KEPT are remembered: turning a morph's position dial decodes only."""
         with self.lock:
             m = self.get(name)
-            keys = [(name, hashlib.sha1(self._source(m, s).numpy().tobytes()).hexdigest(), steps) for s in sources]
+            keys = [(name, hashlib.sha1(np.ascontiguousarray(s, np.float32).tobytes()).hexdigest(), steps)
+                    for s in sources]
             todo = [i for i, k in enumerate(keys) if k not in self._encoded]
             if todo:
-                x = torch.stack([self._source(m, sources[i]) for i in todo])
+                x = torch.stack([self._source(m, sources[i])[0] for i in todo])
                 for i, z in zip(todo, self._run(m, x, "invert", self._ode_times(steps), progress, [0] * len(x))):
                     self._encoded[keys[i]] = z
             for k in keys:
@@ -445,7 +450,7 @@ class Engine:
             m = self.get(name)
             steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
             cfg = m.entry.config
-            x0 = self._source(m, source)
+            x0, gain = self._source(m, source)
             mask = region_mask(cfg.length, cfg.sample_rate, start, end)
             seeds = self._seeds(seed, count)
             x = sampling.noised(x0.expand(len(seeds), -1, -1), sampling.noise(seeds, cfg.channels, cfg.length),
@@ -456,8 +461,8 @@ class Engine:
                               wrap=lambda net: sampling.keep_region(net, *keep))
             backend, precision = m.backend, m.precision
         src = str(Path(source_name)) if source_name else None
-        return [OneShot(y, name, s, sampler, schedule, used, cfg.sample_rate, "repaint", strength, src, backend,
-                        precision, start=start, end=end) for y, s in zip(audio, seeds)]
+        return [OneShot(y / gain, name, s, sampler, schedule, used, cfg.sample_rate, "repaint", strength, src,
+                        backend, precision, start=start, end=end) for y, s in zip(audio, seeds)]
 
     @staticmethod
     def _seeds(seed: int | None, count: int) -> list[int]:
@@ -465,6 +470,13 @@ class Engine:
             raise ValueError("count must be at least 1")
         base = random_seed() if seed is None or seed < 0 else check_seed(seed)
         return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+def model_level_gain(source: np.ndarray, sample_rate: int) -> float:
+    """The gain that brings `source` to TRAINING_LUFS, the level every training file was brought to (1 for
+    silence)."""
+    level = loudness(np.asarray(source, dtype=np.float32), sample_rate)
+    return 10 ** ((TRAINING_LUFS - level) / 20) if math.isfinite(level) else 1.0
 
 
 def _nudged_draw(base, other, amount: float) -> torch.Tensor:

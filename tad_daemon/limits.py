@@ -10,6 +10,7 @@ SAMPLE_RATE = 44100
 LENGTH = 32768  # ~0.74 s at 44.1 kHz, the seed's one-shot length
 CHANNELS = 2
 
+TRAINING_LUFS = -20.0  # every training file is brought to this loudness (the seed's Loudness transform)
 SILENT_PEAK = 10 ** (-60 / 20)  # a one-shot whose peak is below -60 dBFS is silent
 
 DRUM_CLASSES = ("kick", "snare", "hat", "perc")  # the bundled models' names and kinds

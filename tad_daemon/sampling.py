@@ -212,14 +212,26 @@ def invert_ddim(net: Net, x: torch.Tensor, times: list[float], refine: int = 2,
     for i in range(len(up) - 1):
         a, s = alpha_sigma(up[i])
         a_next, s_next = alpha_sigma(up[i + 1])
+        # The decoder's step from y at up[i + 1] lands on  keep * y + turn * v(y):  find the y that lands on x.
+        keep, turn = a * a_next + s * s_next, s * a_next - a * s_next
         t_next = _t_batch(x, up[i + 1])
-        y = x
+        y, best = x, x
+        best_miss = torch.full((len(x),), math.inf, device=x.device)
+        frozen = torch.zeros(len(x), 1, 1, dtype=torch.bool, device=x.device)
         for _ in range(refine + 1):
+            v = net(y, t_next).float()
+            miss = (keep * y + turn * v - x).flatten(1).norm(dim=1)
+            # A sound far from what the model knows can make the iteration diverge: each item stops at its
+            # best point as soon as a step lands further away than the one before.
+            frozen |= (miss >= best_miss).view(-1, 1, 1)
+            best = torch.where(frozen, best, y)
+            best_miss = torch.minimum(miss, best_miss)
             if up[i + 1] < 1.0:  # iterate on the noise estimate: converges on trained networks
-                eps = s_next * y + a_next * net(y, t_next).float()
+                eps = s_next * y + a_next * v
                 y = a_next * (x - s * eps) / a + s_next * eps
-            else:  # that map is the identity at t = 1: solve the decoder's first step for its start directly
-                y = (x - (s * a_next - a * s_next) * net(y, t_next).float()) / (a * a_next + s * s_next)
+            else:  # that map is the identity at t = 1: solve for the start directly
+                y = (x - turn * v) / keep
+            y = torch.where(frozen, best, y)
         x = y
         if progress:
             progress(i + 1, len(up) - 1)

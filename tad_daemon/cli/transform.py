@@ -150,14 +150,15 @@ def encode(model, file, steps, out, post, device, config_file):
     import numpy as np
     from safetensors.numpy import save_file
 
-    from tad_daemon.engine import ENCODE_STEPS, OneShot
+    from tad_daemon.engine import ENCODE_STEPS, OneShot, model_level_gain
     from tad_daemon.workspace import BadOutput
 
     source = read_sound(file)
     ws, engine = prepare(config_file, device, out, post, model)
     noise = make(f"{model} encode", lambda p: engine.encode(model, source[None], steps, p))
     decoded = make(f"{model} decode", lambda p: engine.decode(model, noise, steps, p))[0]
-    error_db = 20 * np.log10(np.sqrt(((decoded - source) ** 2).mean() / max(float((source**2).mean()), 1e-20)))
+    level = source * model_level_gain(source, engine.get(model).entry.config.sample_rate)  # what was encoded
+    error_db = 20 * np.log10(np.sqrt(((decoded - level) ** 2).mean() / max(float((level**2).mean()), 1e-20)))
     shot = OneShot(decoded, model, 0, "vsampler", "logsnr", steps or ENCODE_STEPS, engine.get(model).entry.config
                    .sample_rate, "encode", source=click.format_filename(file))
     try:

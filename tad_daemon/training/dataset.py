@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from tad_daemon.atomic import atomic_write
 from tad_daemon.audio.load import AudioError, load_oneshot, sound_info
+from tad_daemon.limits import TRAINING_LUFS
 from tad_daemon.models.presets import LENGTH, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def check_folder(folder: str | os.PathLike) -> int:
     return readable
 
 
-def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = -20.0) -> Dataset:
+def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = TRAINING_LUFS) -> Dataset:
     """Read and prepare every sound file under `folder`; raises DatasetError if none is usable."""
     folder = _open_folder(folder)
     paths, skipped, ignored = find_sound_files(folder)

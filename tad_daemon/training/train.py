@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from tad_daemon.limits import TRAINING_LUFS
 from tad_daemon.models.device import pick_device
 from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_weights, save_model
 from tad_daemon.models.network import build_unet, parameter_count
@@ -69,7 +70,7 @@ class TrainConfig:
     license: str = "unspecified"  # license of the training data; goes into the model file and card
     description: str = ""
     # -- data
-    loudness_lufs: float = -20.0  # the seed normalises every file to -20 LUFS
+    loudness_lufs: float = TRAINING_LUFS  # the seed normalises every file to -20 LUFS
     augment_gain_db: float = 0.0  # random gain within +-dB; 0: off
     augment_flip: bool = False  # polarity flip half of the time
     augment_shift_ms: float = 0.0  # delay the start by up to this much; 0: off
