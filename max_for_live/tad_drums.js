@@ -42,7 +42,8 @@ var incomingModels = {}; // tag -> models collected until "/tad/done /tad/models
 var selectedModel = "";
 var history = []; // newest first: absolute paths of results
 var lastSource = "";
-var lastMade = null; // {model, seed} of the newest "new" sound: what "more like this" tweaks
+var seeds = {}; // path -> {model, seed} for results a seed makes again (new sounds, relatives, kit pieces)
+var playing = ""; // the result in the device's sampler: what "more like this" tweaks
 var morphEnds = {a: "", b: ""}; // the two files dropped on the morph zones
 
 var link = {
@@ -393,15 +394,17 @@ function tuneindex(i) {
 }
 
 function more() {
-    // "More like this": close relatives of the newest new sound (its model and seed), `amount` away.
-    if (!lastMade) {
-        say("make a new sound first: 'more like this' makes relatives of the newest one");
+    // "More like this": close relatives of the sound playing (its model and seed), `amount` away.
+    var made = seeds[playing];
+    if (!made) {
+        say(playing ? basename(playing) + " was not made from a seed (a variation, morph or dropped file): " +
+            "'more like this' needs a new sound" : "make a new sound first: 'more like this' makes its relatives");
         return;
     }
     if (!ready("more like this")) return;
     var n = settings.count;
-    var label = "more like " + lastMade.model + " " + lastMade.seed;
-    request("tweak", "/tad/tweak", [lastMade.model, lastMade.seed, settings.amount, n].concat(tuneOption()), n, label);
+    var label = "more like " + made.model + " " + made.seed;
+    request("tweak", "/tad/tweak", [made.model, made.seed, settings.amount, n].concat(tuneOption()), n, label);
     say(label + "...");
 }
 
@@ -535,10 +538,12 @@ function reply(address, args) {
     var command = String(body[0]);
     r.got += 1;
     if (r.got >= r.expected) delete pending[tag];
-    if (command === "/tad/generate") lastMade = {model: String(body[2]), seed: Number(body[3])};
+    if (command === "/tad/generate" || command === "/tad/tweak" || command === "/tad/kit") {
+        seeds[String(body[1])] = {model: String(body[2]), seed: Number(body[3])};
+    }
     if (command === "/tad/kit") {
         var where = toPad(r.got - 1, String(body[1]));
-        if (!where) outlet(OUT_BUFFER, "replace", String(body[1])); // never over the Simpler's sound: a kit's pads
+        if (!where) play(String(body[1])); // never over the Simpler's sound: a kit's pads
         remember(String(body[1]));
         say("kit: " + body[2] + (where ? " on " + where : "") +
             (r.expected - r.got > 0 ? " (" + (r.expected - r.got) + " more coming)" : ""));
@@ -607,8 +612,14 @@ setModels.local = 1;
 
 // ---- results: the device's own sampler, and Simpler on Live 12.4+ ------------------------------
 
-function load(path) {
+function play(path) {
     outlet(OUT_BUFFER, "replace", path);
+    playing = path;
+}
+play.local = 1;
+
+function load(path) {
+    play(path);
     remember(path);
     if (settings.toSimpler && live.ready) toSimpler(path);
 }

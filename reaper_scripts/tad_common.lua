@@ -786,13 +786,7 @@ function M.insert_new(model, done)
   end
   if model then return generate(model) end
 
-  M.send("/tad/models", {}, function(listing)
-    local problem = M.problem(listing)
-    if problem then
-      M.alert(problem)
-      return done(false)
-    end
-    local models = M.models_from(listing)
+  with_models(done, function(models)
     local last = reaper.GetExtState(M.SECTION, "insert_model")
     local ok, answer = reaper.GetUserInputs("tad-daemon: new one-shot", 1,
       "Model (" .. table.concat(models, " / ") .. "),extrawidth=120", last ~= "" and last or (models[1] or ""))

@@ -357,10 +357,14 @@ test("outside Live (no Live API) the device still works", () => {
   assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/k.wav"]);
 });
 
-test("'more like this' tweaks the newest new sound, with the amount, count and tuning chosen", () => {
+test("'more like this' tweaks the sound playing, with the amount, count and tuning chosen", () => {
   const d = connect(loadDevice());
   d.message("more");
   assert.match(d.status(), /make a new sound first/);
+  d.message("drop", "/samples/mine.wav");
+  d.done("/tad/vary", "/out/var.wav", "kick", 5, 0.5, "/samples/mine.wav", "");
+  d.message("more");
+  assert.match(d.status(), /var.wav was not made from a seed/);
   d.message("modelindex", 0);
   d.message("generate");
   d.done("/tad/generate", "/out/kick_s77.wav", "kick", 77, 12, "dpmpp-2m", 0, "");
@@ -375,6 +379,12 @@ test("'more like this' tweaks the newest new sound, with the amount, count and t
   d.message("/tad/done", "/tad/tweak", "/out/t0.wav", "kick", 77, 0.1, 0, "61 Hz -> A0", tag);
   d.message("/tad/done", "/tad/tweak", "/out/t1.wav", "kick", 77, 0.1, 1, "61 Hz -> A0", tag);
   assert.deepEqual(d.sent(BUFFER, mark), [["replace", "/out/t0.wav"], ["replace", "/out/t1.wav"]]);
+  d.message("historyindex", 3); // the variation again: no seed makes it
+  d.message("more");
+  assert.match(d.status(), /not made from a seed/);
+  d.message("historyindex", 1); // the first relative: its seed's family
+  d.message("more");
+  assert.equal(d.lastOsc("/tad/tweak")[2], 77);
   d.message("generate");
   assert.equal(d.lastOsc("/tad/generate")[5], "tune=A0"); // new sounds are tuned too
   d.message("tuneindex", 0);

@@ -22,6 +22,11 @@ def sound_options(f):
                      help="Start from this seed to make a sound again (file i of a batch uses seed + i).")(f)
     f = click.option("-n", "--count", type=click.IntRange(1, 1024), default=1, show_default=True,
                      help="How many one-shots.")(f)
+    return where_options(f)
+
+
+def where_options(f):
+    """Where to write, the clean-up, the device and the configuration: every command that makes sounds."""
     f = click.option("--out", type=click.Path(file_okay=False),
                      help="Write into this folder (default: the sample folder, one subfolder per model).")(f)
     f = click.option("--post/--no-post", default=True, show_default=True,

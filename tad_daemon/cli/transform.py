@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import click
 
-from tad_daemon.cli.common import Failure, config_option
-from tad_daemon.cli.generate import make, prepare, read_sound, sound_options, tune_option, write_all
+from tad_daemon.cli.common import Failure
+from tad_daemon.cli.generate import make, prepare, read_sound, sound_options, tune_option, where_options, write_all
 from tad_daemon.limits import DRUM_CLASSES, MAX_SEED
-
-
-def _where(f):
-    """The options every command here shares with generate: where to write, clean-up, device, configuration."""
-    f = click.option("--out", type=click.Path(file_okay=False),
-                     help="Write into this folder (default: the sample folder, one subfolder per model).")(f)
-    f = click.option("--post/--no-post", default=True, show_default=True,
-                     help="Clean-up after generation (DC removal, tail gate, peak normalise).")(f)
-    f = click.option("--device", help="auto, cpu, cuda, mps (default: from the configuration).")(f)
-    return config_option(f)
-
 
 ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slower and closer)."
 
@@ -31,7 +20,7 @@ ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slo
 @click.option("-n", "--count", type=click.IntRange(1, 64), default=1, show_default=True,
               help="With N > 1: N sounds evenly between A and B, the ends left out (--position is not used).")
 @click.option("--steps", type=click.IntRange(1, 1000), help=ENCODE_STEPS_HELP)
-@_where
+@where_options
 def morph(model, a, b, position, count, steps, out, post, device, config_file):
     """Sounds between the sounds in files A and B, made by MODEL.
 
@@ -103,7 +92,7 @@ def repaint(model, file, start, end, strength, count, seed, steps, schedule, sam
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Make the same kit again.")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: each model's own).")
 @tune_option
-@_where
+@where_options
 def kit(models, seed, steps, tune, out, post, device, config_file):
     """One one-shot from each of MODELS (default: kick snare hat perc), loudness matched, in one folder.
 
@@ -114,6 +103,7 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
     from dataclasses import replace
 
     from tad_daemon.audio.folder import kit_name
+    from tad_daemon.audio.tune import tune_shot
     from tad_daemon.engine import random_seed
     from tad_daemon.workspace import BadOutput
 
@@ -125,8 +115,6 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
     def job(progress):
         return [replace(engine.generate(m, 1, seed, steps, progress=progress)[0], kind="kit", kit=name)
                 for m in models]
-
-    from tad_daemon.audio.tune import tune_shot
 
     shots = [tune_shot(shot, tune) for shot in make(f"kit of {len(models)}", job)]
     try:
@@ -140,7 +128,7 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
 @click.argument("model")
 @click.argument("file", type=click.Path())
 @click.option("--steps", type=click.IntRange(1, 1000), help=ENCODE_STEPS_HELP)
-@_where
+@where_options
 def encode(model, file, steps, out, post, device, config_file):
     """Find the noise MODEL turns into the sound in FILE, and say how close it comes back.
 
