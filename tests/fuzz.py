@@ -75,7 +75,9 @@ VALID = [osc.encode(*m) for m in [
     ("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1, -1, 0, "tag=f"),
     ("/tad/generate", "kick", 2, 5), ("/tad/vary", "kick", "/nonexistent.wav", 0.5),
     ("/tad/train", "x", "/nonexistent"), ("/tad/jobs",), ("/tad/cancel", "j"),
-    ("/tad/generate", "snare", "post=0")]]
+    ("/tad/generate", "snare", "post=0"), ("/tad/tweak", "kick", 3, 0.1, 2, "tune=A1"),
+    ("/tad/morph", "kick", "/nonexistent.wav", "/nonexistent2.wav", 0.5), ("/tad/kit", "kick,snare", 4),
+    ("/tad/repaint", "snare", "/nonexistent.wav", 0.1, 0.5)]]
 
 
 def fuzz_packets(n: int, seed: int = 1, sounds: list[Path] = ()):
@@ -95,8 +97,11 @@ def fuzz_packets(n: int, seed: int = 1, sounds: list[Path] = ()):
         elif kind == 4:
             inner = rng.choice([rng.choice(VALID), random_message(rng), bundle(*rng.sample(VALID, 3))])
             yield nested_bundle(rng.choice([2, 3, 4, 5, 16, 1000]), inner)
-        elif sounds:
-            yield osc.encode("/tad/vary", rng.choice(["kick", "snare"]), str(rng.choice(sounds)), 0.5, 1)
+        elif sounds:  # every request that reads a sound file
+            model, sound = rng.choice(["kick", "snare"]), str(rng.choice(sounds))
+            yield rng.choice([osc.encode("/tad/vary", model, sound, 0.5, 1),
+                              osc.encode("/tad/repaint", model, sound, 0.05, 0.5, 1.0, 1, -1, "steps=2"),
+                              osc.encode("/tad/morph", model, sound, str(rng.choice(sounds)), 0.5, 1, "steps=2")])
         else:
             yield random_message(rng)
 
