@@ -674,6 +674,19 @@ local function with_models(done, on_models)
   end)
 end
 
+-- A request that makes files: on_paths(paths) with what came, or the problem shown and done(false).
+local function new_files(address, args, timeout, replies, done, on_paths)
+  M.send(address, args, function(result)
+    local problem = M.problem(result)
+    local paths = first_done_paths(result, address)
+    if problem or #paths == 0 then
+      M.alert(problem or "The daemon answered without a file.")
+      return done(false)
+    end
+    on_paths(paths)
+  end, timeout, replies)
+end
+
 -- "Replace selected items with a variation": one /tad/vary per distinct (file, model) with a count of
 -- the items using it, all running at once; then every item gets its new file in one undo block.
 function M.replace_selected_with_variation(done)
@@ -770,19 +783,13 @@ function M.insert_new(model, done)
   done = done or function() end
   local position = reaper.GetCursorPosition() -- where the cursor was when the action ran
   local function generate(name)
-    M.send("/tad/generate", { name, 1, M.tune_options()[1] }, function(result)
-      local problem = M.problem(result)
-      local path = first_done_paths(result, "/tad/generate")[1]
-      if problem or not path then
-        M.alert(problem or "The daemon answered without a file.")
-        return done(false)
-      end
-      if not M.insert_file(path, position, "tad-daemon: insert new " .. name) then
-        M.alert("REAPER cannot read the new file:\n" .. path)
+    new_files("/tad/generate", { name, 1, M.tune_options()[1] }, 60, 1, done, function(paths)
+      if not M.insert_file(paths[1], position, "tad-daemon: insert new " .. name) then
+        M.alert("REAPER cannot read the new file:\n" .. paths[1])
         return done(false)
       end
       done(true)
-    end, 60)
+    end)
   end
   if model then return generate(model) end
 
@@ -890,13 +897,7 @@ function M.morph_selected(done)
   with_models(done, function(models)
     local model = M.model_for(a.name .. " " .. M.basename(a.file), models)
     -- The first morph of two files encodes both (seconds each on a laptop CPU): a generous timeout.
-    M.send("/tad/morph", { model, a.file, b.file, 0.5, n }, function(result)
-      local problem = M.problem(result)
-      local paths = first_done_paths(result, "/tad/morph")
-      if problem or #paths == 0 then
-        M.alert(problem or "The daemon answered without a file.")
-        return done(false)
-      end
+    new_files("/tad/morph", { model, a.file, b.file, 0.5, n }, 120, n, done, function(paths)
       local step = math.max(M.SAMPLE_LENGTH, (pb - pa) / (n + 1))
       local positions = {}
       for k = 1, #paths do positions[k] = pa + k * step end
@@ -905,7 +906,7 @@ function M.morph_selected(done)
         paths = paths, positions = positions } }, "tad-daemon: morph")
       if made == 0 then M.alert("REAPER cannot read the new files:\n" .. table.concat(paths, "\n")) end
       done(made > 0)
-    end, 120, n)
+    end)
   end)
 end
 
@@ -922,19 +923,13 @@ function M.insert_kit(done)
       M.alert("The daemon has no kick, snare, hat or perc model to make a kit from.\nIts models: " .. table.concat(models, ", "))
       return done(false)
     end
-    M.send("/tad/kit", { table.concat(names, ","), -1, M.tune_options()[1] }, function(result)
-      local problem = M.problem(result)
-      local paths = first_done_paths(result, "/tad/kit")
-      if problem or #paths == 0 then
-        M.alert(problem or "The daemon answered without a file.")
-        return done(false)
-      end
+    new_files("/tad/kit", { table.concat(names, ","), -1, M.tune_options()[1] }, 60, #names, done, function(paths)
       local tracks = {}
       for k, path in ipairs(paths) do tracks[k] = { name = names[k], paths = { path }, positions = { position } } end
       local made, missing = M.insert_tracks(reaper.CountTracks(0), tracks, "tad-daemon: insert new kit")
       if missing > 0 then M.alert(missing .. " of the kit's files could not be read by REAPER.") end
       done(made > 0)
-    end, 60, #names)
+    end)
   end)
 end
 

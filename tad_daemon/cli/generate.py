@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
@@ -109,14 +111,22 @@ def _show_export_notice() -> None:
 def write_all(ws, shots, tune: str | None = None, processed: list | None = None) -> None:
     """Write (tuned to `tune`; `processed`: each one's audio and metadata made already) and print each path."""
     from tad_daemon.audio.tune import describe, tune_shot
-    from tad_daemon.workspace import BadOutput
-
-    try:
+    with writing(ws):
         for i, shot in enumerate(shots):
             shot = tune_shot(shot, tune)
             click.echo(ws.save(shot, processed=processed[i] if processed else None))
             if shot.tuning:
                 click.echo(f"  tuned: {describe(shot.tuning)}", err=True)
+
+
+@contextmanager
+def writing(ws):
+    """Writing into the sample folder: a refused output or a file error is a clear failure, and the folder's
+    temporary folder goes either way."""
+    from tad_daemon.workspace import BadOutput
+
+    try:
+        yield
     except BadOutput as e:
         raise Failure(str(e)) from None
     except OSError as e:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from tad_daemon.cli.common import Failure
-from tad_daemon.cli.generate import make, prepare, read_sound, sound_options, tune_option, where_options, write_all
+from tad_daemon.cli.generate import (
+    make,
+    prepare,
+    read_sound,
+    sound_options,
+    tune_option,
+    where_options,
+    write_all,
+    writing,
+)
 from tad_daemon.limits import DRUM_CLASSES, MAX_SEED
 
 ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slower and closer)."
@@ -105,7 +114,6 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
     from tad_daemon.audio.folder import kit_name
     from tad_daemon.audio.tune import tune_shot
     from tad_daemon.engine import random_seed
-    from tad_daemon.workspace import BadOutput
 
     models = models or DRUM_CLASSES
     ws, engine = prepare(config_file, device, out, post, *models)
@@ -117,10 +125,8 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
                 for m in models]
 
     shots = [tune_shot(shot, tune) for shot in make(f"kit of {len(models)}", job)]
-    try:
+    with writing(ws):
         processed = ws.process_kit(shots, post)
-    except BadOutput as e:
-        raise Failure(str(e)) from None
     write_all(ws, shots, processed=processed)
 
 
@@ -139,7 +145,6 @@ def encode(model, file, steps, out, post, device, config_file):
     from safetensors.numpy import save_file
 
     from tad_daemon.engine import ENCODE_STEPS, OneShot, model_level_gain
-    from tad_daemon.workspace import BadOutput
 
     source = read_sound(file)
     ws, engine = prepare(config_file, device, out, post, model)
@@ -149,17 +154,11 @@ def encode(model, file, steps, out, post, device, config_file):
     error_db = 20 * np.log10(np.sqrt(((decoded - level) ** 2).mean() / max(float((level**2).mean()), 1e-20)))
     shot = OneShot(decoded, model, 0, "vsampler", "logsnr", steps or ENCODE_STEPS, engine.get(model).entry.config
                    .sample_rate, "encode", source=click.format_filename(file))
-    try:
+    with writing(ws):
         path = ws.save(shot)
         noise_path = path.with_suffix(".noise.safetensors")
         save_file({"noise": noise[0]}, str(noise_path),
                   metadata={"model": model, "source": shot.source, "round_trip_db": f"{error_db:.1f}"})
-    except BadOutput as e:
-        raise Failure(str(e)) from None
-    except OSError as e:
-        raise Failure(f"cannot write to the sample folder: {e}") from None
-    finally:
-        ws.close()
     click.echo(path)
     click.echo(noise_path)
     click.echo(f"round trip: {error_db:.1f} dB (the decoded sound against {click.format_filename(file)})", err=True)
