@@ -378,8 +378,8 @@ class Engine:
         The last ENCODED_KEPT are remembered: turning a morph's position dial decodes only."""
         with self.lock:
             m = self.get(name)
-            keys = [(name, hashlib.sha1(np.ascontiguousarray(s, np.float32).tobytes()).hexdigest(), steps)
-                    for s in sources]
+            keys = [(name, hashlib.sha1(np.ascontiguousarray(s, np.float32).tobytes()).hexdigest(),
+                     steps or ENCODE_STEPS) for s in sources]
             todo = [i for i, k in enumerate(keys) if k not in self._encoded]
             if todo:
                 x = torch.stack([self._source(m, sources[i])[0] for i in todo])
@@ -413,7 +413,7 @@ class Engine:
             x = torch.cat([sampling.slerp(ends[:1], ends[1:], p) for p in positions])
             audio = self.decode(name, x.numpy(), steps, progress)
             backend, precision, cfg = m.backend, m.precision, m.entry.config
-        used = len(self._ode_times(steps)) - 1
+        used = steps or ENCODE_STEPS
         return [OneShot(y, name, 0, "vsampler", "logsnr", used, cfg.sample_rate, "morph", source=sources[0] or None,
                         source_b=sources[1] or None, position=p, backend=backend, precision=precision)
                 for y, p in zip(audio, positions)]

@@ -156,6 +156,15 @@ class Daemon:
                 self.proc.wait()
 
 
+def kick_and_snare(tmp_path_factory):
+    """A daemon serving two tiny models, kick and snare, for a module's tests (a fixture's body)."""
+    home = tmp_path_factory.mktemp("home")
+    make_models(home / "models", {"kick": "kick", "snare": "snare"})
+    d = Daemon(home).start()
+    yield d
+    d.stop()
+
+
 def make_models(folder: Path, names: dict[str, str]) -> None:
     from tests.conftest import make_model
 

@@ -17,16 +17,12 @@ import soundfile as sf
 from tad_daemon.audio.wav import read_metadata
 from tad_daemon.protocol.table import DONE, FAIL, PROTOCOL
 from tests.conftest import make_model
-from tests.daemon_util import FAST_ARCH, Daemon, make_models, tad
+from tests.daemon_util import FAST_ARCH, kick_and_snare, tad
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    make_models(home / "models", {"kick": "kick", "snare": "snare"})
-    d = Daemon(home).start()
-    yield d
-    d.stop()
+    yield from kick_and_snare(tmp_path_factory)
 
 
 @pytest.fixture

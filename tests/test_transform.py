@@ -22,7 +22,7 @@ from tad_daemon.engine import Engine, model_level_gain
 from tad_daemon.models.registry import read_entry
 from tad_daemon.protocol.table import DONE, FAIL
 from tests.conftest import make_model
-from tests.daemon_util import Daemon, make_models
+from tests.daemon_util import kick_and_snare
 from tests.test_sampling import gaussian_net
 
 SR = 44100
@@ -215,11 +215,7 @@ def test_command_line(home, tmp_path):
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    make_models(home / "models", {"kick": "kick", "snare": "snare"})
-    d = Daemon(home).start()
-    yield d
-    d.stop()
+    yield from kick_and_snare(tmp_path_factory)
 
 
 def test_over_osc(daemon, tmp_path):
