@@ -75,6 +75,7 @@ VALID = [osc.encode(*m) for m in [
     ("/tad/ping",), ("/tad/status",), ("/tad/models",), ("/tad/generate", "snare", 1, -1, 0, "tag=f"),
     ("/tad/generate", "kick", 2, 5), ("/tad/vary", "kick", "/nonexistent.wav", 0.5),
     ("/tad/train", "x", "/nonexistent"), ("/tad/jobs",), ("/tad/cancel", "j"),
+    ("/tad/distill", "x", "no-such-model", 4, 0, "/nonexistent"),
     ("/tad/generate", "snare", "post=0"), ("/tad/tweak", "kick", 3, 0.1, 2, "tune=A1"),
     ("/tad/morph", "kick", "/nonexistent.wav", "/nonexistent2.wav", 0.5), ("/tad/kit", "kick,snare", 4),
     ("/tad/repaint", "snare", "/nonexistent.wav", 0.1, 0.5)]]

@@ -229,17 +229,22 @@ DAEMON = textwrap.dedent("""
         print(step, flush=True)
     runner = Runner(JobQueue(cfg.path("paths.data") / "jobs.sqlite"), cfg, on_progress=progress)
     runner.start()
-    runner.submit("crash", sys.argv[1], base="tiny", steps=40, now=True,
-                  settings={"micro_batch": 2, "accumulation": 1, "checkpoint_every": 3, "license": "CC0-1.0"})
+    settings = {"micro_batch": 2, "accumulation": 1, "checkpoint_every": 3, "license": "CC0-1.0"}
+    if sys.argv[2] == "train":
+        runner.submit("crash", sys.argv[1], base="tiny", steps=40, now=True, settings=settings)
+    else:  # two halvings of 20 steps: 40 in all
+        runner.submit_distill("crash", "tiny", 1, sys.argv[1], steps=20, now=True,
+                              settings={**settings, "teacher_steps": 4})
     time.sleep(600)
 """)
 
 
-def test_a_job_survives_a_daemon_crash_and_installs_its_model(setup):
+@pytest.mark.parametrize("task", ["train", "distill"])
+def test_a_job_survives_a_daemon_crash_and_installs_its_model(setup, task):
     cfg, clock, rec, make = setup
     data = str(kicks(cfg.path("paths.data") / "mine"))
-    daemon = subprocess.Popen([sys.executable, "-c", DAEMON, data], stdout=subprocess.PIPE, text=True, cwd=REPO,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    daemon = subprocess.Popen([sys.executable, "-c", DAEMON, data, task], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     for line in daemon.stdout:
         if int(line) >= 4:  # a checkpoint (every 3 steps) is on disk
             break

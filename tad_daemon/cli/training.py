@@ -12,7 +12,7 @@ import click
 
 from tad_daemon.cli.common import Failure, config_option, load
 from tad_daemon.cli.daemon import client_options, client_target
-from tad_daemon.limits import MAX_SEED
+from tad_daemon.limits import DISTILL_ROUND_STEPS, DISTILL_STEPS, DISTILL_TEACHER_STEPS, MAX_SEED
 from tad_daemon.models.presets import PRESETS  # plain data, no torch
 
 
@@ -233,18 +233,57 @@ def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
       tad-daemon train my-kicks ~/Samples/Kicks --base kick
       tad-daemon train my-snares ./snares --base snare --steps 500 --now
     """
+    dataset = os.path.abspath(os.path.expanduser(dataset_dir))
+    _queue(_target(config_file, host, port), now if follow is None else follow,
+           "/tad/train", name, dataset, base, steps, int(now))
 
+
+@click.command()
+@click.argument("model")
+@click.option("--steps", type=click.IntRange(1, 256), default=DISTILL_STEPS, show_default=True,
+              help="Sampling steps of the student.")
+@click.option("--name", help="The student's name (default: MODEL-STEPSstep, e.g. snare-4step).")
+@click.option("--dataset", "dataset_dir", type=click.Path(),
+              help="Learn from these sound files (default: one-shots the teacher makes itself).")
+@click.option("--teacher-steps", type=click.IntRange(0, 1024), default=0,
+              help=f"DDIM steps of the first teacher: STEPS times 2, 4, 8... (default: {DISTILL_TEACHER_STEPS}).")
+@click.option("--train-steps", type=click.IntRange(0), default=0,
+              help=f"Optimiser steps per halving (default: {DISTILL_ROUND_STEPS}).")
+@click.option("--now", is_flag=True, help="Start as soon as the queue is free, not in the night window.")
+@click.option("--follow/--no-follow", default=None,
+              help="Show a progress bar until the job ends (default: with --now).")
+@client_options
+def distill(model, steps, name, dataset_dir, teacher_steps, train_steps, now, follow, host, port, config_file):
+    """Queue a distillation of MODEL into a student that samples in --steps steps, in the running daemon.
+
+    Progressive distillation: each round halves the steps (64 -> 32 -> 16 -> 8 -> 4 by default), each
+    student learning to do in one step what its teacher does in two. The job runs in the night window
+    unless --now, resumes after any stop, and the daemon loads the student when it is done: generate
+    with it like any model. Exit codes as for `tad-daemon train`.
+
+    \b
+      tad-daemon distill snare                      # snare-4step, tonight
+      tad-daemon distill my-kicks --steps 2 --now
+    """
+    name = name or f"{Path(model).stem if model.endswith('.safetensors') else model}-{steps}step"
+    dataset = os.path.abspath(os.path.expanduser(dataset_dir)) if dataset_dir else ""
+    if model.endswith(".safetensors"):
+        model = os.path.abspath(os.path.expanduser(model))
+    options = [f"{k}={v}" for k, v in (("train_steps", train_steps), ("teacher_steps", teacher_steps)) if v]
+    _queue(_target(config_file, host, port), now if follow is None else follow,
+           "/tad/distill", name, model, steps, int(now), dataset, *options)
+
+
+def _queue(target: tuple[str, int], follow: bool, address: str, *args) -> None:
+    """Send a request that queues a job; with `follow`, show its progress until it ends."""
     from tad_daemon.protocol.client import Broadcasts
 
-    target = _target(config_file, host, port)
-    follow = now if follow is None else follow
     listener = None
     try:
         if follow:
             listener = Broadcasts(*target)
             _call(target, "/tad/notify", 1, listener.port)
-        dataset = os.path.abspath(os.path.expanduser(dataset_dir))
-        replies = _call(target, "/tad/train", name, dataset, base, steps, int(now), timeout=120)
+        replies = _call(target, address, *args, timeout=120)
         job_id, job_name, state = replies[-1].args[1:4]
         click.echo(f"job {job_id} ({job_name}): {state}")
         if listener:
@@ -320,4 +359,4 @@ def cancel(job, host, port, config_file):
     click.echo(f"job {job_id}: {state}")
 
 
-COMMANDS = [train_local, train, jobs, cancel]
+COMMANDS = [train_local, train, distill, jobs, cancel]

@@ -1,4 +1,4 @@
-"""Training in the daemon: /tad/train, /tad/jobs, /tad/cancel, and the queue's broadcasts.
+"""Training in the daemon: /tad/train, /tad/distill, /tad/jobs, /tad/cancel, and the queue's broadcasts.
 
 The queue and its runner live in tad_daemon/training (docs/training.md); here they are wired to OSC. Jobs run
 in their own process; while an interactive request generates, a job on the same device is suspended (the
@@ -30,7 +30,7 @@ class Training:
     """The training addresses and the job queue's runner, given how to broadcast, how to have the models
     reloaded (a finished job's model), the installed model names and where requests may read."""
 
-    ROUTES = {"/tad/train": "train", "/tad/jobs": "jobs", "/tad/cancel": "cancel"}
+    ROUTES = {"/tad/train": "train", "/tad/distill": "distill", "/tad/jobs": "jobs", "/tad/cancel": "cancel"}
 
     def __init__(self, cfg: Config, broadcast: Callable[..., None], reload_models: Callable[[], None],
                  model_names: Callable[[], set[str]], read_roots: list[Path] | None, generation_device: str):
@@ -77,25 +77,38 @@ class Training:
     # -- requests --------------------------------------------------------------------------------------
     def train(self, req: Request) -> None:
         a = req.args
-        dataset = a["dataset_dir"]
+        self._check_dataset(a["dataset_dir"])
+        self._submit_in_background(req, lambda: self.runner.submit(a["name"], a["dataset_dir"], a["base"], a["steps"],
+                                                                   bool(a["now"])))
+
+    def distill(self, req: Request) -> None:
+        a, o = req.args, req.options
+        if a["dataset_dir"]:
+            self._check_dataset(a["dataset_dir"])
+        settings = {"teacher_steps": o["teacher_steps"]} if o["teacher_steps"] else {}
+        self._submit_in_background(req, lambda: self.runner.submit_distill(
+            a["name"], a["model"], a["steps"], a["dataset_dir"], o["train_steps"], bool(a["now"]), settings))
+
+    def _check_dataset(self, dataset: str) -> None:
         if not dataset or not os.path.isabs(dataset):
             raise Refused(f"dataset_dir must be an absolute path, not {dataset!r}")
         roots = self.read_roots
         if roots is not None and not any(is_within(dataset, r) for r in roots):
             raise Refused("dataset_dir is outside the folders this daemon may read (samples, models, data)")
+
+    def _submit_in_background(self, req: Request, submit: Callable[[], Job]) -> None:
+        """Looking through a dataset folder may take a while: not on the server's thread."""
         if not self._submitting.acquire(blocking=False):
             raise Refused("busy")
-        # Looking through the folder may take a while: not on the server's thread.
-        threading.Thread(target=self._submit, args=(req,), name="train-request", daemon=True).start()
+        threading.Thread(target=self._submit, args=(req, submit), name="train-request", daemon=True).start()
 
-    def _submit(self, req: Request) -> None:
-        a = req.args
+    def _submit(self, req: Request, submit: Callable[[], Job]) -> None:
         try:
-            job = self.runner.submit(a["name"], a["dataset_dir"], a["base"], a["steps"], bool(a["now"]))
+            job = submit()
         except ValueError as e:  # bad name, base, steps or dataset, with the reason
             req.fail(str(e))
         except Exception as e:
-            log.exception("/tad/train failed")
+            log.exception("%s failed", req.address)
             req.fail(f"internal error: {e}")
         else:
             req.done(job.id, job.name, job.state)

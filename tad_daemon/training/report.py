@@ -67,6 +67,9 @@ def model_card(path: str | os.PathLike, name: str, config: dict, training: dict,
         f"- Recipe: AdamW lr {t['lr']:g}, betas {tuple(t['betas'])}, eps {t['eps']:g}, weight decay "
         f"{t['weight_decay']:g}; EMA beta {t['ema_beta']}, power {t['ema_power']}; v-diffusion; "
         f"gradient clipping {t['grad_clip'] or 'off'}",
+        *([f"- Distilled: {d['method']} of {d['teacher']} from {d['teacher_steps']} to {d['student_steps']} "
+           f"DDIM steps, {d['steps_per_round']} steps a round; samples with the VSampler in {d['student_steps']} "
+           "steps"] if (d := t.get("distilled")) else []),
         f"- Device: {t['device']}, precision {t['precision']}; {t['hours']:.2f} hours of training",
         f"- Date: {t['date']}",
         "",

@@ -37,6 +37,10 @@ MAX_STEPS = 1_000_000
 JOB_SETTINGS = {"preset", "length", "kind", "license", "description", "micro_batch", "accumulation", "lr",
                 "seed", "augment_gain_db", "augment_flip", "augment_shift_ms", "low_memory", "precision",
                 "checkpoint_every", "snapshot_every", "grad_clip", "warmup_steps"}
+# DistillConfig fields a distillation job may set beyond name, teacher, dataset and steps.
+DISTILL_SETTINGS = {"student_steps", "teacher_steps", "samples", "micro_batch", "accumulation", "lr", "seed",
+                    "low_memory", "precision", "checkpoint_every", "license", "description"}
+DISTILL = "distill"  # a job's settings["task"] for a distillation; other jobs train
 BIG_FILES = ("checkpoint.pt", "data.safetensors")
 
 
@@ -148,28 +152,46 @@ class Runner:
                settings: dict | None = None) -> Job:
         """Check and queue a job; raises ValueError (bad name, dataset, base, steps or settings) with the
         reason. The dataset is looked at quickly here (file headers); silent files are found when it runs."""
+        steps = int(steps) or int(self.cfg["training.steps"])
+        self._check_job(name, base, "base", steps, settings, JOB_SETTINGS)
+        return self._add(name, _resolved(dataset), base, steps, now, dict(settings or {}))
+
+    def submit_distill(self, name: str, teacher: str, student_steps: int = 0, dataset: str = "",
+                       steps: int = 0, now: bool = False, settings: dict | None = None) -> Job:
+        """Check and queue a distillation of model `teacher` into a student NAME of `student_steps` sampling
+        steps (`steps`: optimiser steps per halving); ValueError with the reason. Without a dataset the
+        teacher makes its own one-shots to learn from."""
+        from tad_daemon.limits import DISTILL_ROUND_STEPS, DISTILL_STEPS, DISTILL_TEACHER_STEPS
+        from tad_daemon.training.distill import round_count
+
+        if not teacher:
+            raise ValueError("name the model to distil (the teacher)")
+        steps = int(steps) or DISTILL_ROUND_STEPS
+        self._check_job(name, teacher, "teacher", steps, settings, DISTILL_SETTINGS)
+        student_steps = int(student_steps) or DISTILL_STEPS
+        settings = {"teacher_steps": max(DISTILL_TEACHER_STEPS, 2 * student_steps), **dict(settings or {}),
+                    "task": DISTILL, "student_steps": student_steps}
+        rounds = round_count(student_steps, int(settings["teacher_steps"]))
+        job = self._add(name, _resolved(dataset) if dataset else "", teacher, steps, now, settings)
+        return self.queue.update(job.id, total=rounds * steps)
+
+    def _check_job(self, name: str, base: str, role: str, steps: int, settings: dict | None, known: set) -> None:
         from tad_daemon.models.registry import model_folders, scan
-        from tad_daemon.training.dataset import check_folder
 
         check_name(name)
         if name in BUNDLED_NAMES:  # its result would hide the bundled model (docs/models.md: names reserved)
             raise ValueError(f"{name!r} is a bundled model's name and stays reserved: choose another, e.g. my-{name}")
-        steps = int(steps) or int(self.cfg["training.steps"])
         if not 1 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
-        settings = dict(settings or {})
-        unknown = set(settings) - JOB_SETTINGS
+        unknown = set(settings or {}) - known
         if unknown:
             raise ValueError(f"unknown job settings: {', '.join(sorted(unknown))}")
         if base and not (base.endswith(".safetensors") and Path(base).expanduser().is_file()):
             installed, _ = scan(model_folders(self.models_dir))
             if base not in installed:
-                raise ValueError(f"unknown base model {base!r} (installed: {', '.join(sorted(installed)) or 'none'})")
-        try:
-            dataset = str(Path(dataset).expanduser().resolve())
-        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python 3.11)
-            raise ValueError(f"dataset_dir cannot be resolved: {e}") from None
-        check_folder(dataset)
+                raise ValueError(f"unknown {role} model {base!r} (installed: {', '.join(sorted(installed)) or 'none'})")
+
+    def _add(self, name: str, dataset: str, base: str, steps: int, now: bool, settings: dict) -> Job:
         job = self.queue.add(name, dataset, base, steps, now, settings)
         self._notify_state(job)
         self._wake.set()
@@ -251,28 +273,31 @@ class Runner:
                 with self._lock:
                     self._job_id, self._proc, self._stop_file, self._suspended = None, None, None, False
 
-    def _job_config(self, job: Job, run_dir: Path) -> dict:
+    def _job_config(self, job: Job, run_dir: Path) -> tuple[str, dict]:
+        """The module that runs the job and its config (a TrainConfig or a DistillConfig, as a dict)."""
         cfg = self.cfg
         # Half the cores by default: a laptop running a DAW keeps the rest (see docs/training.md).
         threads = cfg["training.threads"] or max(1, (os.cpu_count() or 2) // 2)
-        config = dict(name=job.name, data=job.dataset, out=str(run_dir), base=job.base,
-                      models_dir=str(self.models_dir), steps=job.steps, preset=cfg["training.preset"],
-                      device=cfg["training.device"] or cfg["device.device"], threads=threads,
+        config = dict(name=job.name, data=job.dataset, out=str(run_dir), models_dir=str(self.models_dir),
+                      steps=job.steps, device=cfg["training.device"] or cfg["device.device"], threads=threads,
                       checkpoint_minutes=cfg["training.checkpoint_minutes"])
-        config.update(job.settings)
-        return config
+        settings = dict(job.settings)
+        if settings.pop("task", "") == DISTILL:
+            return "tad_daemon.training.distill", config | {"teacher": job.base} | settings
+        return "tad_daemon.training.train", config | {"base": job.base, "preset": cfg["training.preset"]} | settings
 
     def _run(self, job: Job) -> None:
         run_dir = Path(job.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         config_path = run_dir / "job.json"
-        config_path.write_text(json.dumps(self._job_config(job, run_dir), indent=1), encoding="utf-8")
+        module, config = self._job_config(job, run_dir)
+        config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
         stop_file = run_dir / "stop"
         stop_file.unlink(missing_ok=True)
         # stdin stays an open pipe that nobody writes: if the daemon dies, the trainer reads end-of-file and
         # exits rather than train on, orphaned, holding the run folder. Its own session keeps the terminal's
         # Ctrl-C away from it: the runner decides when it stops.
-        command = [sys.executable, "-m", "tad_daemon.training.train", str(config_path), "--stop-file", str(stop_file),
+        command = [sys.executable, "-m", module, str(config_path), "--stop-file", str(stop_file),
                    "--exit-with-parent", "--nice", str(self.nice)]
         with open(run_dir / "stderr.log", "ab") as errors:
             flags = 0
@@ -314,6 +339,8 @@ class Runner:
                 s = event["summary"]
                 skipped = f", {len(s['skipped'])} skipped" if s["skipped"] else ""
                 self.queue.update(job.id, message=f"training on {s['files']} files{skipped}")
+            elif kind == "teacher_oneshots":
+                self.queue.update(job.id, message=f"the teacher made {event['done']} of {event['total']} one-shots")
             elif kind == "error":
                 error = event["message"]
             elif kind == "model":
@@ -385,6 +412,18 @@ class Runner:
     def _notify_state(self, job: Job) -> None:
         log.info("job %s (%s): %s %s", job.id, job.name, job.state, job.message)
         _call(self.on_state, job, job.state, job.message)
+
+
+def _resolved(dataset: str) -> str:
+    """A dataset folder, resolved and looked at quickly (file headers); silent files are found when it runs."""
+    from tad_daemon.training.dataset import check_folder
+
+    try:
+        dataset = str(Path(dataset).expanduser().resolve())
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python 3.11)
+        raise ValueError(f"dataset_dir cannot be resolved: {e}") from None
+    check_folder(dataset)
+    return dataset
 
 
 def _call(callback: Callable | None, *args) -> None:

@@ -306,7 +306,7 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
-def _log_to(out: Path) -> logging.Handler:
+def log_to(out: Path) -> logging.Handler:
     handler = logging.FileHandler(out / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -338,7 +338,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: Callable[[dict], None
         out.mkdir(parents=True, exist_ok=True)
         lock = ckpt.RunLock(out)
     with lock:
-        handler = _log_to(out) if procs.main else None
+        handler = log_to(out) if procs.main else None
         try:
             return _train(cfg, resume, procs, out, emit, stop or (lambda: False), events)
         finally:
@@ -580,9 +580,11 @@ def format_seconds(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m tad_daemon.training.train CONFIG.json`: progress as JSON lines on stdout (rank 0)."""
-    p = argparse.ArgumentParser(description="Run a training described by a TrainConfig JSON file.")
+def main(argv: list[str] | None = None, config_class=TrainConfig, run: Callable = train) -> int:
+    """`python -m tad_daemon.training.train CONFIG.json`: progress as JSON lines on stdout (rank 0).
+
+    distill.py's main is this one with its own config and loop."""
+    p = argparse.ArgumentParser(description=f"Run what a {config_class.__name__} JSON file describes.")
     p.add_argument("config")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--stop-file", help="checkpoint and stop (exit code 3) once this file exists")
@@ -595,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_with_parent:
         threading.Thread(target=_exit_at_end_of_input, daemon=True).start()
     try:
-        cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+        cfg = config_class.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as e:
         print(json.dumps({"event": "error", "message": f"{args.config}: {e}"}), flush=True)
         return 2
@@ -610,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         return signalled() or (stop_file is not None and stop_file.exists())
 
     try:
-        result = train(cfg, resume=not args.no_resume, progress=show, stop=stop)
+        result = run(cfg, resume=not args.no_resume, progress=show, stop=stop)
     except (ValueError, RuntimeError, OSError) as e:  # TrainError, DatasetError, bad model files, disk full
         show({"event": "error", "message": str(e)})
         return 1
