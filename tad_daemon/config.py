@@ -54,6 +54,7 @@ def _defaults() -> dict:
         "device.precision": "auto",  # auto, fp32, fp16, bf16
         "device.threads": 0,  # 0: torch's default
         "device.backend": "auto",  # auto (ONNX Runtime on the CPU where installed), torch, onnx
+        "device.cuda_graphs": True,  # replay each model's forward from a CUDA graph per batch size (CUDA only)
         "generate.steps": 0,  # 0: the model's own default
         "generate.sampler": "",  # empty: the model's own default
         "generate.bits": 24,

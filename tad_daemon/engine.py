@@ -21,6 +21,7 @@ from tad_daemon.audio.post import loudness
 from tad_daemon.limits import MAX_SEED, TRAINING_LUFS
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
+from tad_daemon.models.graphs import GraphedNet
 from tad_daemon.models.registry import ModelEntry, load_net
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,16 @@ class LoadedModel:
     dtype: torch.dtype | None  # autocast dtype, None for fp32
     backend: str = "torch"  # "onnx" once the ONNX Runtime net has replaced the torch one
     why: str = ""  # why this backend and precision (for the log and `tad-daemon status`)
+    graphs: bool = False  # `net` is a GraphedNet: CUDA graphs per batch size, autocast inside
+
 
     @property
     def precision(self) -> str:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, str(self.dtype))
 
     def describe(self) -> str:
-        return f"{self.backend} {self.precision}" + (f": {self.why}" if self.why else "")
+        graphs = " with CUDA graphs" if self.graphs else ""
+        return f"{self.backend} {self.precision}{graphs}" + (f": {self.why}" if self.why else "")
 
 
 def random_seed() -> int:
@@ -136,9 +140,10 @@ class Engine:
 
     def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
                  max_batch: int | None = None, backend: str = "auto", cache_dir: str | Path | None = None,
-                 steps: int | None = None, sampler: str | None = None):
+                 steps: int | None = None, sampler: str | None = None, cuda_graphs: bool = True):
         """`steps` and `sampler`: what a request that names none gets (generate.steps and generate.sampler);
-        None: each model's own default. Resolved here alone."""
+        None: each model's own default. Resolved here alone. `cuda_graphs`: torch nets on a CUDA device
+        replay their forward from graphs (models/graphs.py)."""
         if threads:
             torch.set_num_threads(threads)
         self.device = pick_device(device)
@@ -148,6 +153,7 @@ class Engine:
         # by nothing on ONNX Runtime, and 8 was slower per one-shot than 4 on both (bench/cpu.py, batch).
         self.max_batch = max_batch or (4 if self.device.type == "cpu" else 16)
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self.backend, self._torch_why = pick_backend(backend, self.device, self.cache_dir)
         self.models: dict[str, LoadedModel] = {}
         self.lock = threading.RLock()
@@ -166,10 +172,9 @@ class Engine:
                 if onnx_net is not None:
                     return self._keep(LoadedModel(entry, onnx_net, None, "onnx", why))
             elif choice is not None:  # torch was measured faster: no ONNX session at all
-                net = load_net(entry, self.device)
-                return self._keep(LoadedModel(entry, net, self._dtype(choice), "torch", why))
+                return self._keep(self._torch(entry, self._dtype(choice), why))
         why = self._torch_why if self.backend == "torch" else "until its ONNX export is made and timed"
-        loaded = self._keep(LoadedModel(entry, load_net(entry, self.device), self._dtype(), "torch", why))
+        loaded = self._keep(self._torch(entry, self._dtype(), why))
         if self.backend != "torch":
             job = threading.Thread(target=self._to_onnx, args=(loaded,), name=f"onnx-{entry.name}", daemon=True)
             job.start()
@@ -178,6 +183,14 @@ class Engine:
             if wait:
                 job.join()
         return loaded
+
+    def _torch(self, entry: ModelEntry, dtype: torch.dtype | None, why: str) -> LoadedModel:
+        net = load_net(entry, self.device)
+        if self.device.type != "cpu" and dtype is not None:
+            dtype, why = checked_precision(net, entry, self.device, dtype, why)
+        if self.cuda_graphs:
+            return LoadedModel(entry, GraphedNet(net, dtype), dtype, "torch", why, graphs=True)
+        return LoadedModel(entry, net, dtype, "torch", why)
 
     def _dtype(self, choice: str | None = None) -> torch.dtype | None:
         """The autocast dtype of a torch candidate ('torch-bf16'...), or of the configured precision."""
@@ -258,6 +271,8 @@ class Engine:
                 except Exception as e:  # e.g. out of memory for a huge batch: torch may still manage
                     log.error("model %s: ONNX Runtime failed (%s); going back to torch", m.entry.name, e)
                     m.net, m.backend, m.why = load_net(m.entry, self.device), "torch", f"ONNX Runtime failed ({e})"
+            if m.graphs:
+                return m.net(x, t)
             with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
                 return m.net(x, t)
 
@@ -470,6 +485,24 @@ class Engine:
             raise ValueError("count must be at least 1")
         base = random_seed() if seed is None or seed < 0 else check_seed(seed)
         return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+def checked_precision(net: torch.nn.Module, entry: ModelEntry, device: torch.device, dtype: torch.dtype,
+                      why: str) -> tuple[torch.dtype | None, str]:
+    """`dtype`, or fp32 when one forward pass under its autocast fails or is not finite on this GPU (bf16
+    on an MPS of macOS 13, fp16 overflowing in a model trained in fp32), with the reason."""
+    x = sampling.noise([0], entry.config.channels, entry.config.length).to(device)
+    try:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype):
+            ok = all(bool(torch.isfinite(net(x, torch.full((1,), t, device=device))).all()) for t in (0.98, 0.05))
+        problem = "" if ok else "gave non-finite outputs"
+    except Exception as e:  # e.g. "MPS does not support this dtype"
+        problem = f"failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    if not problem:
+        return dtype, why
+    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+    log.warning("model %s: %s on %s %s; running in fp32", entry.name, name, device.type, problem)
+    return None, f"{name} {problem} on {device.type}; fp32"
 
 
 def model_level_gain(source: np.ndarray, sample_rate: int) -> float:

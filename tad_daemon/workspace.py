@@ -56,7 +56,8 @@ class Workspace:
         threads = self.cfg["device.threads"] or None
         return Engine(self.cfg["device.device"], self.cfg["device.precision"], threads,
                       backend=self.cfg["device.backend"], cache_dir=self.cfg.path("paths.cache") / "onnx",
-                      steps=self.cfg["generate.steps"] or None, sampler=self.cfg["generate.sampler"] or None)
+                      steps=self.cfg["generate.steps"] or None, sampler=self.cfg["generate.sampler"] or None,
+                      cuda_graphs=self.cfg["device.cuda_graphs"])
 
     def process(self, shot: OneShot, post: PostProcess | None = None) -> tuple[np.ndarray, dict]:
         """The post-processed audio (with `post`, default: the configured settings) and the file's metadata."""
