@@ -12,7 +12,9 @@ def pick_device(requested: str = "auto") -> torch.device:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("CUDA was asked for but this torch has no CUDA device")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError("MPS was asked for but is not available on this machine")
+            why = ("this torch was built without MPS" if not torch.backends.mps.is_built()
+                   else "it needs macOS 12.3 or later on a Mac with an Apple or AMD GPU")
+            raise RuntimeError(f"MPS was asked for but is not available: {why}; use device cpu")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
