@@ -15,6 +15,9 @@ after every measurement, so a run cut short keeps what it had), within a total t
   training  the trainer's low-memory mode on the seed architecture (micro-batch 1, accumulation to 32):
             peak allocated (target: <= 2.0 GB, stretch <= 1.0 GB) and throughput, plus the normal mode beside
             it; each run in its own process through the trainer's public train() on a small synthetic data set
+  engine    the daemon's own path, request -> WAV file (Engine.generate, post-processing, the sample folder's
+            atomic write), one one-shot and 16, with and without the engine's CUDA graphs, for the preset's
+            model and each --models (e.g. the bundled snare and its distilled student); peak memory
   compile   torch.compile of the forward (compile seconds against the eager time), if budget is left
 Latencies are medians over repeats after warm-up runs (warm-up, graph capture and compilation excluded).
 """
@@ -43,6 +46,7 @@ from bench.common import machine, mrstft, preset_model  # noqa: E402
 from tad_daemon import sampling  # noqa: E402
 from tad_daemon.models.adp import VSampler  # noqa: E402
 from tad_daemon.models.device import autocast_dtype  # noqa: E402
+from tad_daemon.models.graphs import GraphedNet  # noqa: E402
 from tad_daemon.models.network import build_unet  # noqa: E402
 from tad_daemon.models.registry import load_net  # noqa: E402
 
@@ -66,41 +70,6 @@ def reset_peak(device: torch.device) -> None:
 
 def peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
-
-class GraphedNet:
-    """The U-Net's forward replayed from a CUDA graph, one graph per batch size (the shapes are fixed)."""
-
-    def __init__(self, net, dtype, device: torch.device):
-        self.net, self.dtype, self.device = net, dtype, device
-        self.graphs: dict[int, tuple] = {}
-
-    def _eager(self, x, t):
-        # No autocast weight cache: its casts would be freed after capture while the graph still reads them.
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None,
-                            cache_enabled=False):
-            return self.net(x, t)
-
-    def capture(self, batch: int, length: int) -> None:
-        x = torch.zeros(batch, 2, length, device=self.device)
-        t = torch.full((batch,), 0.5, device=self.device)
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):  # warm-up on a side stream, as torch's documentation asks
-            for _ in range(3):
-                self._eager(x, t)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = self._eager(x, t)
-        self.graphs[batch] = (graph, x, t, out)
-
-    def __call__(self, x, t):
-        graph, sx, st, out = self.graphs[x.shape[0]]
-        sx.copy_(x)
-        st.copy_(t)
-        graph.replay()
-        return out
 
 
 def autocast_net(net, dtype, device):
@@ -203,11 +172,11 @@ def inference(run: Run, device: torch.device) -> None:
     def graphs() -> dict:
         if device.type != "cuda":
             return {"skipped": "CUDA graphs need a CUDA device"}
-        g = GraphedNet(ours, dtype, device)
+        g = GraphedNet(ours, dtype, sizes=tuple(batches))  # the engine's own, captured on first use
         t0 = time.perf_counter()
         with torch.inference_mode():
             for b in batches:
-                g.capture(b, length)
+                g(noise[b], torch.full((b,), 0.5, device=device))
         sync(device)
         capture = time.perf_counter() - t0
         return dict(capture_s=capture, **latencies(lambda b: g, "graphs"))
@@ -255,12 +224,17 @@ def inference(run: Run, device: torch.device) -> None:
         return dict(compile_s=compile_s, forward_compiled_s=statistics.median(comp),
                     forward_eager_s=statistics.median(eag), speedup=statistics.median(eag) / statistics.median(comp))
 
+    for model in [str(entry.path), *args.models]:
+        for graphs in (False, True):
+            run.measure(f"engine-{Path(model).stem}-{'graphs' if graphs else 'eager'}", 30,
+                        lambda model=model, graphs=graphs: engine_path(model, graphs, device, batches, reps, warm))
+
     if args.compile:
         run.measure("compile", 150, compiled)
 
     ms = run.results["measurements"]
     summary = {}
-    for name in ("ours", "graphs", "seed"):
+    for name in ("ours", "graphs", "seed", *(k for k in ms if k.startswith("engine-"))):
         for b in batches:
             v = ms.get(name, {}).get(f"batch{b}_s")
             if v is not None:
@@ -273,6 +247,35 @@ def inference(run: Run, device: torch.device) -> None:
                 summary[f"{name}_batch{b}_speedup_vs_seed"] = seed_s / ours_s
     run.results["summary"] = summary
     run.save()
+
+
+def engine_path(model: str, graphs: bool, device: torch.device, batches: list[int], reps: int, warm: int) -> dict:
+    """Request -> file as the daemon's worker does it: the engine's sounds, post-processed and written."""
+    from tad_daemon.config import load_config
+    from tad_daemon.models.registry import model_folders, read_entry, scan
+    from tad_daemon.workspace import Workspace
+
+    entry = read_entry(Path(model)) if model.endswith(".safetensors") else scan(model_folders(None))[0][model]
+    folder = Path(tempfile.mkdtemp(prefix="tad-gpu-engine-"))
+    cfg = load_config(overrides={"paths.samples": str(folder / "samples"), "paths.data": str(folder / "data"),
+                                 "device.device": str(device), "device.cuda_graphs": graphs})
+    ws = Workspace(cfg)
+    engine = ws.engine()
+    loaded = engine.load(entry, wait=True)
+    out = {"model": entry.name, "runs_on": loaded.describe(), "steps": entry.config.default_steps,
+           "sampler": entry.config.default_sampler}
+    for b in batches:
+        def request(b=b) -> None:
+            for shot in engine.generate(entry.name, b, seed=1):
+                ws.save(shot)
+
+        reset_peak(device)
+        secs = timed(request, device, reps, warm)
+        out[f"batch{b}_s"] = statistics.median(secs)
+        out[f"batch{b}_all_s"] = secs
+        out[f"batch{b}_peak_allocated_mb"] = peak_mb(device)
+    ws.close()
+    return out
 
 
 # -- training: the trainer's public train() in a child process (its peak memory is its own) -----------------
@@ -359,6 +362,8 @@ def main() -> None:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure torch.compile (last, only if budget is left)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--models", nargs="*", default=["snare"],
+                   help="models (names or files) also timed through the engine's request -> file path")
     p.add_argument("--only", choices=("inference", "training"), help="run one half only")
     p.add_argument("--train-child", help=argparse.SUPPRESS)
     args = p.parse_args()
