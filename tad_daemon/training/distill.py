@@ -70,7 +70,7 @@ class DistillConfig:
     steps: int = DISTILL_ROUND_STEPS  # optimiser steps per round
     micro_batch: int = 4
     accumulation: int = 2
-    lr: float = 5e-5
+    lr: float = 1e-4  # the seed's training rate
     betas: tuple[float, float] = (0.95, 0.999)
     eps: float = 1e-6
     weight_decay: float = 0.0
