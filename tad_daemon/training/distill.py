@@ -25,7 +25,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -35,12 +34,13 @@ from tad_daemon.limits import DISTILL_ROUND_STEPS, DISTILL_STEPS, DISTILL_TEACHE
 from tad_daemon.models.device import pick_device
 from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_weights, save_model
 from tad_daemon.models.network import build_unet, parameter_count
+from tad_daemon.models.registry import ModelEntry
 from tad_daemon.names import check_name
 from tad_daemon.training import checkpoint as ckpt
 from tad_daemon.training.dataset import Dataset, DataSummary, load_cache, prepare, save_cache
 from tad_daemon.training.recipe import EMA, checkpoint_blocks
-from tad_daemon.training.report import loss_curve, model_card
 from tad_daemon.training.train import (
+    Processes,
     TrainError,
     TrainResult,
     amp_dtype,
@@ -50,6 +50,8 @@ from tad_daemon.training.train import (
     micro_batch_indices,
     random_key,
     resolve_base,
+    training_record,
+    write_model,
 )
 from tad_daemon.training.train import main as train_main
 
@@ -229,12 +231,13 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
 
     # The teacher: from its file in a new run; from the checkpoint (the current round's teacher) when resuming.
     if state:
-        teacher_config = ModelConfig.from_json(state["teacher_config"])
-        teacher_name = state["teacher_name"]
+        teacher_entry = ModelEntry(state["teacher_name"], Path(state["teacher_path"]),
+                                   ModelConfig.from_json(state["teacher_config"]))
     else:
-        entry = resolve_base(cfg.teacher, cfg.models_dir)
-        teacher_config, teacher_name = entry.config, entry.name
-        teacher_weights = {k: v.float() if v.is_floating_point() else v for k, v in read_weights(entry.path).items()}
+        teacher_entry = resolve_base(cfg.teacher, cfg.models_dir)
+        teacher_weights = {k: v.float() if v.is_floating_point() else v
+                           for k, v in read_weights(teacher_entry.path).items()}
+    teacher_config, teacher_name = teacher_entry.config, teacher_entry.name
     torch.manual_seed(cfg.seed)
     teacher = build_unet(teacher_config.arch).to(device)
     student = build_unet(teacher_config.arch).to(device)
@@ -288,7 +291,7 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
         nonlocal last_save
         last_save = time.perf_counter()
         ckpt.save_checkpoint(out / "checkpoint.pt", {
-            "config": asdict(cfg), "step": step, "teacher_name": teacher_name,
+            "config": asdict(cfg), "step": step, "teacher_name": teacher_name, "teacher_path": str(teacher_entry.path),
             "teacher_config": teacher_config.to_json(), "elapsed": elapsed + time.perf_counter() - run_start,
             "teacher": teacher.state_dict(), "student": student.state_dict(), "ema": ema.state_dict(),
             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled() else {},
@@ -326,7 +329,7 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
             log.info("step %d/%d (student of %d steps) loss %.5f  %.2f s/step  ETA %s", step, total, n,
                      losses[-1], mean, format_seconds(mean * (total - step)))
         if step % cfg.steps == 0:  # a round ends: its student (EMA) is the next teacher and starting point
-            student_config = _student_config(cfg, teacher_config, teacher_name, n, data, step, losses,
+            student_config = _student_config(cfg, teacher_entry, n, data, step, losses,
                                              device, dtype, params, elapsed + time.perf_counter() - run_start)
             path = save_model(out / "rounds" / f"{cfg.name}-{n}steps{SUFFIX}", ema.weights, student_config)
             emit({"event": "snapshot", "step": step, "path": str(path)})
@@ -346,19 +349,11 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
             return TrainResult("stopped", step, events=events)
 
     seconds = elapsed + time.perf_counter() - run_start
-    config = _student_config(cfg, teacher_config, teacher_name, cfg.student_steps, data, step, losses, device,
-                             dtype, params, seconds)
-    model_path = save_model(out / f"{cfg.name}{SUFFIX}", teacher.state_dict(), config)  # the last round's EMA
+    config = _student_config(cfg, teacher_entry, cfg.student_steps, data, step, losses, device, dtype, params,
+                             seconds)
     title = (f"{cfg.name}: {teacher_name} distilled to {cfg.student_steps} steps, {params / 1e6:.1f} M parameters\n"
              f"{cfg.rounds} rounds of {cfg.steps} steps, batch {cfg.micro_batch * cfg.accumulation}, {device}")
-    picture = loss_curve(losses, out / f"{cfg.name}-loss.png", title)
-    card = model_card(out / f"{cfg.name}.md", cfg.name, asdict(config), config.training, data.summary.lines(),
-                      picture.name)
-    final = config.training["final_loss"]
-    log.info("finished: %s (final loss %.5f)", model_path, final)
-    emit({"event": "model", "path": str(model_path), "card": str(card), "picture": str(picture),
-          "final_loss": final, "step": step})
-    return TrainResult("done", step, model_path, final, events)
+    return write_model(out, cfg.name, teacher.state_dict(), config, losses, title, data, emit, events)
 
 
 def _data(cfg: DistillConfig, out: Path, teacher: torch.nn.Module, teacher_config: ModelConfig,
@@ -382,29 +377,20 @@ def _data(cfg: DistillConfig, out: Path, teacher: torch.nn.Module, teacher_confi
     return data
 
 
-def _student_config(cfg: DistillConfig, teacher: ModelConfig, teacher_name: str, steps: int, data: Dataset,
-                    step: int, losses: list[float], device: torch.device, dtype: torch.dtype | None, params: int,
+def _student_config(cfg: DistillConfig, teacher: ModelEntry, steps: int, data: Dataset, step: int,
+                    losses: list[float], device: torch.device, dtype: torch.dtype | None, params: int,
                     seconds: float) -> ModelConfig:
     """The student's model file config: the teacher's, sampling with the VSampler (DDIM) on the linear grid
     in `steps` steps, and what the distillation was."""
-    last = losses[-min(len(losses), 50):] or [float("nan")]
-    training = {
-        "base": teacher_name, "base_source": teacher.source, "data": data.summary.short(), "steps": step,
-        "final_loss": sum(last) / len(last), "final_loss_steps": len(last),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": str(device),
-        "precision": str(dtype).replace("torch.", "") if dtype else "fp32", "parameters": params,
-        "hours": seconds / 3600, "batch": cfg.micro_batch * cfg.accumulation, "micro_batch": cfg.micro_batch,
-        "accumulation": cfg.accumulation, "processes": 1, "lr": cfg.lr, "betas": list(cfg.betas), "eps": cfg.eps,
-        "weight_decay": cfg.weight_decay, "grad_clip": cfg.grad_clip, "ema_beta": cfg.ema_beta,
-        "ema_power": cfg.ema_power, "seed": cfg.seed, "data_license": cfg.license or teacher.license,
-        "distilled": {"method": "progressive distillation", "teacher": teacher_name,
-                      "teacher_steps": cfg.teacher_steps, "student_steps": steps,
-                      "steps_per_round": cfg.steps},
-    }
+    t = teacher.config
+    training = training_record(cfg, teacher, data, step, losses, Processes(device=device), dtype, params, seconds)
+    training |= {"data_license": cfg.license or t.license,
+                 "distilled": {"method": "progressive distillation", "teacher": teacher.name,
+                               "teacher_steps": cfg.teacher_steps, "student_steps": steps,
+                               "steps_per_round": cfg.steps}}
     return ModelConfig(
-        arch=teacher.arch, preset=teacher.preset, kind=teacher.kind, length=teacher.length,
-        license=cfg.license or teacher.license, source="trained",
-        description=cfg.description or f"{teacher_name} distilled to {steps} steps",
+        arch=t.arch, preset=t.preset, kind=t.kind, length=t.length, license=cfg.license or t.license,
+        source="trained", description=cfg.description or f"{teacher.name} distilled to {steps} steps",
         default_steps=steps, default_sampler="vsampler", default_schedule="linear", training=training)
 
 

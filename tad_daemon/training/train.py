@@ -531,14 +531,19 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
         raise TrainError("no training steps were run")
     seconds = elapsed + time.perf_counter() - run_start
     config = model_config(cfg, arch, base, data, step, losses, procs, dtype, params, seconds)
-    model_path = save_model(out / f"{cfg.name}{SUFFIX}", ema.weights, config)
     title = (f"{cfg.name}: {what}, {params / 1e6:.1f} M parameters\n{n} files, batch "
              f"{cfg.micro_batch * cfg.accumulation}, {step} steps, {procs.device}")
-    picture = loss_curve(losses, out / f"{cfg.name}-loss.png", title)
-    card = model_card(out / f"{cfg.name}.md", cfg.name, asdict(config), config.training, data.summary.lines(),
-                      picture.name)
-    final = config.training["final_loss"]
-    log.info("finished: %s (final loss %.4f)", model_path, final)
+    return write_model(out, cfg.name, ema.weights, config, losses, title, data, emit, events)
+
+
+def write_model(out: Path, name: str, weights: dict, config: ModelConfig, losses: list[float], title: str,
+                data: Dataset, emit: Callable[[dict], None], events: list) -> TrainResult:
+    """A finished run's model file, loss curve and card in its run folder, and the `model` event."""
+    model_path = save_model(out / f"{name}{SUFFIX}", weights, config)
+    picture = loss_curve(losses, out / f"{name}-loss.png", title)
+    card = model_card(out / f"{name}.md", name, asdict(config), config.training, data.summary.lines(), picture.name)
+    final, step = config.training["final_loss"], config.training["steps"]
+    log.info("finished: %s (final loss %.4g)", model_path, final)
     emit({"event": "model", "path": str(model_path), "card": str(card), "picture": str(picture),
           "final_loss": final, "step": step})
     return TrainResult("done", step, model_path, final, events)
@@ -549,11 +554,26 @@ def model_config(cfg: TrainConfig, arch: dict, base: ModelEntry | None, data: Da
                  seconds: float) -> ModelConfig:
     """The model file's config: architecture and defaults from the base model (if any), and what the
     training was (base, data summary, steps, final loss, date, device, recipe)."""
-    last = losses[-min(len(losses), 50):] if losses else [float("nan")]
     license_ = cfg.license
     if base and base.config.license not in (cfg.license, "unspecified"):
         license_ = f"data: {cfg.license}; base model {base.name}: {base.config.license}"
-    training = {
+    training = training_record(cfg, base, data, step, losses, procs, dtype, params, seconds) | {
+        "augment": {"gain_db": cfg.augment_gain_db, "flip": cfg.augment_flip, "shift_ms": cfg.augment_shift_ms}}
+    kind = cfg.kind or (base.config.kind if base else "custom")
+    preset = base.config.preset if base else None if cfg.arch else cfg.preset
+    return ModelConfig(
+        arch=arch, preset=preset, kind=kind, length=data.audio.shape[-1],
+        license=license_, source="trained", description=cfg.description,
+        default_steps=base.config.default_steps if base else 12,
+        default_sampler=base.config.default_sampler if base else "dpmpp-2m",
+        default_schedule=base.config.default_schedule if base else "", training=training)
+
+
+def training_record(cfg, base: ModelEntry | None, data: Dataset, step: int, losses: list[float],
+                    procs: Processes, dtype: torch.dtype | None, params: int, seconds: float) -> dict:
+    """What a run was, for the model file's header and card (`cfg`: a TrainConfig or a DistillConfig)."""
+    last = losses[-min(len(losses), 50):] or [float("nan")]
+    return {
         "base": base.name if base else "", "base_source": base.config.source if base else "",
         "data": data.summary.short(), "steps": step, "final_loss": sum(last) / len(last),
         "final_loss_steps": len(last), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -563,16 +583,7 @@ def model_config(cfg: TrainConfig, arch: dict, base: ModelEntry | None, data: Da
         "processes": procs.world, "lr": cfg.lr, "betas": list(cfg.betas),
         "eps": cfg.eps, "weight_decay": cfg.weight_decay, "grad_clip": cfg.grad_clip, "ema_beta": cfg.ema_beta,
         "ema_power": cfg.ema_power, "seed": cfg.seed, "data_license": cfg.license,
-        "augment": {"gain_db": cfg.augment_gain_db, "flip": cfg.augment_flip, "shift_ms": cfg.augment_shift_ms},
     }
-    kind = cfg.kind or (base.config.kind if base else "custom")
-    preset = base.config.preset if base else None if cfg.arch else cfg.preset
-    return ModelConfig(
-        arch=arch, preset=preset, kind=kind, length=data.audio.shape[-1],
-        license=license_, source="trained", description=cfg.description,
-        default_steps=base.config.default_steps if base else 12,
-        default_sampler=base.config.default_sampler if base else "dpmpp-2m",
-        default_schedule=base.config.default_schedule if base else "", training=training)
 
 
 def format_seconds(s: float) -> str:
