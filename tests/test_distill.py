@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -19,7 +18,7 @@ from tad_daemon.training.dataset import load_cache
 from tad_daemon.training.distill import DistillConfig, distill, distill_loss
 from tad_daemon.training.train import TrainError
 from tests.conftest import make_model
-from tests.daemon_util import Daemon, make_models, tad_env
+from tests.daemon_util import Daemon, make_models, tad
 
 L = 2048
 
@@ -107,8 +106,7 @@ def test_bad_settings_are_refused(tmp_path):
 
 
 def cli(home, port, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tad_daemon", *args, "--port", str(port)], capture_output=True,
-                          text=True, env=tad_env(home), timeout=600)
+    return tad(home, *args, "--port", str(port), timeout=600)
 
 
 def test_a_distillation_through_the_daemon_is_loaded_and_generates(tmp_path):

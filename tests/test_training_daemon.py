@@ -5,16 +5,14 @@ from it; and the queue's answers to bad requests."""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from tad_daemon.protocol.table import DONE, FAIL
 from tad_daemon.synth import write_corpus
-from tests.daemon_util import Daemon, make_models, tad_env
+from tests.daemon_util import Daemon, make_models, tad
 
 
 def cli(home, port, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tad_daemon", *args, "--port", str(port)], capture_output=True,
-                          text=True, env=tad_env(home), timeout=600)
+    return tad(home, *args, "--port", str(port), timeout=600)
 
 
 def test_fine_tune_through_the_daemon(tmp_path):

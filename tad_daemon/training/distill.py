@@ -50,6 +50,7 @@ from tad_daemon.training.train import (
     micro_batch_indices,
     random_key,
     resolve_base,
+    settings_from,
     training_record,
     write_model,
 )
@@ -94,13 +95,7 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DistillConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TrainError(f"unknown distillation settings: {', '.join(sorted(unknown))}")
-        d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
+        return settings_from(cls, d, "distillation")
 
     @property
     def rounds(self) -> int:

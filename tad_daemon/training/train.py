@@ -101,13 +101,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TrainError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
+        return settings_from(cls, d, "training")
+
+
+def settings_from(cls, d: dict, what: str):
+    """A config dataclass from JSON: unknown keys refused with their names, betas a tuple."""
+    unknown = set(d) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise TrainError(f"unknown {what} settings: {', '.join(sorted(unknown))}")
+    d = dict(d)
+    if "betas" in d:
+        d["betas"] = tuple(d["betas"])
+    return cls(**d)
 
 
 # Settings that may change between a run and its resumption without changing what is computed.
