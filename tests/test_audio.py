@@ -254,3 +254,14 @@ def test_sample_folder_layout_and_names(tmp_path):
     flat = SampleFolder(tmp_path / "flat", per_model=False)
     assert flat.write("kick", decaying_hit(), SR, {"seed": 1}, "kick_s1").parent == (tmp_path / "flat").resolve()
     assert flat.write("kick", decaying_hit(), SR, {}, "kick", kit="k_s1").parent == (tmp_path / "flat/k_s1").resolve()
+
+
+def test_window_sums_are_np_convolves():
+    from tad_daemon.audio.post import window_sums
+
+    rng = np.random.default_rng(1)
+    for length, n in ((100, 7), (100, 8), (5, 9), (4096, 441), (10, 1)):
+        x = rng.standard_normal(length)
+        np.testing.assert_allclose(window_sums(x, n), np.convolve(x, np.ones(n)), atol=1e-9)
+        b = (rng.random(length) < 0.5).astype(np.int64)
+        np.testing.assert_array_equal(window_sums(b, n), np.convolve(b, np.ones(n, dtype=np.int64)))
