@@ -123,13 +123,14 @@ def test_a_distillation_through_the_daemon_is_loaded_and_generates(tmp_path):
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "job 1 (kick-1step): queued"
         assert "step 4/4" in out.stderr and "job 1: done (finished" in out.stderr
-        got = client.until(lambda ms: any(m.address == "/tad/model/added" and m.args[0] == "kick-1step" for m in ms),
-                           timeout=120)
+        assert "model kick-1step loaded" in out.stderr  # the CLI returns once the daemon has it
+        got = client.request("/tad/generate", "kick-1step", 1, 7)  # so this finds it at once
+        (made,) = [m for m in got if m.address == DONE and m.args[0] == "/tad/generate"]
+        assert made.args[2:6] == ["kick-1step", 7, 2, "vsampler"]  # the student's sampler (steps: generate.steps)
         assert [m.args[2] for m in got if m.address == "/tad/job/state"] == ["queued", "running", "done"]
+        assert ["kick-1step", "kick"] in [m.args for m in got if m.address == "/tad/model/added"]
         client.request("/tad/notify", 0)
         client.quiet(0.3)
-        (made,) = [m for m in client.request("/tad/generate", "kick-1step", 1, 7) if m.address == DONE]
-        assert made.args[2:6] == ["kick-1step", 7, 2, "vsampler"]  # the student's sampler (steps: generate.steps)
         models = home / "models"
         student = read_config(models / "kick-1step.safetensors")
         assert (models / "kick-1step.md").is_file() and (student.kind, student.default_steps) == ("kick", 1)

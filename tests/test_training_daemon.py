@@ -28,8 +28,10 @@ def test_fine_tune_through_the_daemon(tmp_path):
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "job 1 (my-kicks): queued"
         assert "step 3/3" in out.stderr and "job 1: done (finished: final loss" in out.stderr
-        got = client.until(lambda ms: any(m.address == "/tad/model/added" and m.args[0] == "my-kicks" for m in ms),
-                           timeout=120)
+        assert "model my-kicks loaded" in out.stderr  # the CLI returns once the daemon has loaded it
+        got = client.request("/tad/generate", "my-kicks", 1, 7)  # so this finds it at once
+        (made,) = [m for m in got if m.address == DONE and m.args[0] == "/tad/generate"]
+        assert made.args[2:4] == ["my-kicks", 7] and (home / "samples" / "my-kicks").is_dir()
         states = [m.args[2] for m in got if m.address == "/tad/job/state" and m.args[0] == "1"]
         assert states == ["queued", "running", "done"]
         progress = [m.args for m in got if m.address == "/tad/progress"]
@@ -43,8 +45,6 @@ def test_fine_tune_through_the_daemon(tmp_path):
         assert jobs[-1].args == ["/tad/jobs", 1]
         (status,) = client.request("/tad/status")
         assert status.args[6:9] == [0, "", 0.0]  # nothing queued, nothing running
-        (made,) = [m for m in client.request("/tad/generate", "my-kicks", 1, 7) if m.address == DONE]
-        assert made.args[2:4] == ["my-kicks", 7] and (home / "samples" / "my-kicks").is_dir()
 
         listed = cli(home, daemon.port, "jobs")
         assert listed.returncode == 0 and "my-kicks" in listed.stdout and "done" in listed.stdout

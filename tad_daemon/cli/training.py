@@ -287,7 +287,7 @@ def _queue(target: tuple[str, int], follow: bool, address: str, *args) -> None:
         job_id, job_name, state = replies[-1].args[1:4]
         click.echo(f"job {job_id} ({job_name}): {state}")
         if listener:
-            _follow(target, listener, str(job_id))
+            _follow(target, listener, str(job_id), str(job_name))
     finally:
         if listener:
             try:
@@ -297,17 +297,26 @@ def _queue(target: tuple[str, int], follow: bool, address: str, *args) -> None:
             listener.close()
 
 
-def _follow(target: tuple[str, int], listener, job_id: str) -> None:
-    """Progress bar from the daemon's broadcasts until the job is done, failed or cancelled."""
+def _follow(target: tuple[str, int], listener, job_id: str, name: str, load_timeout: float = 120.0) -> None:
+    """Progress bar from the daemon's broadcasts until the job has failed or been cancelled, or is done and
+    its model loaded (the daemon loads it just after the job ends: a request sent at once would not find it)."""
     tty = sys.stderr.isatty()
     renewed = time.monotonic()
+    finished_at, loaded = None, False
     try:
-        while True:
+        while not (finished_at and loaded):
+            if finished_at and time.monotonic() - finished_at > load_timeout:
+                click.echo(f"the daemon has not loaded {name} yet (tad-daemon models)", err=True)
+                return
             if time.monotonic() - renewed > 600:  # registrations expire after an hour without renewal
                 _call(target, "/tad/notify", 1, listener.port)
                 renewed = time.monotonic()
-            msg = listener.receive(5.0)
-            if msg is None or not msg.args or str(msg.args[0]) != job_id:
+            msg = listener.receive(1.0 if finished_at else 5.0)
+            if msg is None or not msg.args:
+                continue
+            if msg.address == "/tad/model/added" and str(msg.args[0]) == name:
+                loaded = True
+            if str(msg.args[0]) != job_id:
                 continue
             if msg.address == "/tad/progress":
                 _, _, step, total, loss, eta = msg.args[:6]
@@ -320,9 +329,10 @@ def _follow(target: tuple[str, int], listener, job_id: str) -> None:
                 click.echo(("\n" if tty else "") + f"job {job_id}: {state}" + (f" ({message})" if message else ""),
                            err=True)
                 if state == "done":
-                    return
+                    finished_at = time.monotonic()
                 if state in ("failed", "cancelled"):
                     raise Failure(f"job {job_id} {state}" + (f": {message}" if message else ""), 1)
+        click.echo(f"model {name} loaded: tad-daemon send /tad/generate {name}", err=True)
     except KeyboardInterrupt:
         click.echo(f"\nstopped following; job {job_id} goes on in the daemon (tad-daemon jobs)", err=True)
 
