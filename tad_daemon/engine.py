@@ -84,8 +84,11 @@ class LoadedModel:
     dtype: torch.dtype | None  # autocast dtype, None for fp32
     backend: str = "torch"  # "onnx" once the ONNX Runtime net has replaced the torch one
     why: str = ""  # why this backend and precision (for the log and `tad-daemon status`)
-    graphs: bool = False  # `net` is a GraphedNet: CUDA graphs per batch size, autocast inside
 
+    @property
+    def graphs(self) -> bool:
+        """`net` is a GraphedNet: CUDA graphs per batch size, autocast inside."""
+        return isinstance(self.net, GraphedNet)
 
     @property
     def precision(self) -> str:
@@ -189,7 +192,7 @@ class Engine:
         if self.device.type != "cpu" and dtype is not None:
             dtype, why = checked_precision(net, entry, self.device, dtype, why)
         if self.cuda_graphs:
-            return LoadedModel(entry, GraphedNet(net, dtype), dtype, "torch", why, graphs=True)
+            return LoadedModel(entry, GraphedNet(net, dtype), dtype, "torch", why)
         return LoadedModel(entry, net, dtype, "torch", why)
 
     def _dtype(self, choice: str | None = None) -> torch.dtype | None:

@@ -99,12 +99,13 @@ class JobQueue:
             self._db.close()
 
     def add(self, name: str, dataset: str, base: str = "", steps: int = 1000, now: bool = False,
-            settings: dict | None = None) -> Job:
+            settings: dict | None = None, total: int = 0) -> Job:
+        """`total`: the job's optimiser steps in all, when not `steps` (a distillation: steps per round)."""
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO jobs (name, dataset, base, steps, now, state, total, created, settings) "
                 "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (name, dataset, base, steps, int(now), steps, time.time(), json.dumps(settings or {})))
+                (name, dataset, base, steps, int(now), total or steps, time.time(), json.dumps(settings or {})))
             return self._get(str(cur.lastrowid))
 
     def get(self, job_id: str) -> Job:

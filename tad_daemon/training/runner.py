@@ -172,8 +172,7 @@ class Runner:
         settings = {"teacher_steps": max(DISTILL_TEACHER_STEPS, 2 * student_steps), **dict(settings or {}),
                     "task": DISTILL, "student_steps": student_steps}
         rounds = round_count(student_steps, int(settings["teacher_steps"]))
-        job = self._add(name, _resolved(dataset) if dataset else "", teacher, steps, now, settings)
-        return self.queue.update(job.id, total=rounds * steps)
+        return self._add(name, _resolved(dataset) if dataset else "", teacher, steps, now, settings, rounds * steps)
 
     def _check_job(self, name: str, base: str, role: str, steps: int, settings: dict | None, known: set) -> None:
         from tad_daemon.models.registry import model_folders, scan
@@ -191,8 +190,8 @@ class Runner:
             if base not in installed:
                 raise ValueError(f"unknown {role} model {base!r} (installed: {', '.join(sorted(installed)) or 'none'})")
 
-    def _add(self, name: str, dataset: str, base: str, steps: int, now: bool, settings: dict) -> Job:
-        job = self.queue.add(name, dataset, base, steps, now, settings)
+    def _add(self, name: str, dataset: str, base: str, steps: int, now: bool, settings: dict, total: int = 0) -> Job:
+        job = self.queue.add(name, dataset, base, steps, now, settings, total)
         self._notify_state(job)
         self._wake.set()
         return job
