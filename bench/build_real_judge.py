@@ -3,9 +3,10 @@
     python bench/real_drums.py data/real          # first: render and split the real kits
     python bench/build_real_judge.py data/real    # then: the classifier and the held-out kits' statistics
 
-The classifier learns from the training split only (plus augmented copies); everything the report compares
-against is the held-out split, whose recordings no model and no classifier here has seen. Prints the
-held-out figures per class: what "real-drum level" means on this yardstick.
+The classifier learns every drum kind (tad_daemon/kinds.py) from the training split only (plus augmented
+copies); everything the report compares against is the held-out split, whose recordings no model and no
+classifier here has seen. Prints the held-out figures per kind: what "real-drum level" means on this
+yardstick.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tad_daemon.limits import DRUM_CLASSES  # noqa: E402
+from tad_daemon.kinds import KINDS  # noqa: E402
 from tad_daemon.quality import DrumClassifier, augment, extract_batch  # noqa: E402
 from tad_daemon.quality.measures import measure  # noqa: E402
 from tad_daemon.quality.report import (  # noqa: E402
@@ -46,12 +47,12 @@ def load(corpus: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.nda
     audio, labels, splits, groups = [], [], [], []
     with open(corpus / "manifest.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row["class"] not in DRUM_CLASSES:
-                continue  # claps, rims, cymbals, shakers...: not one of the four classes judged
+            if row["kind"] not in KINDS:
+                continue
             x, rate = sf.read(corpus / row["file"], dtype="float32", always_2d=True)
             assert rate == 44100, row["file"]
             audio.append(x.T)
-            labels.append(row["class"])
+            labels.append(row["kind"])
             splits.append(row["split"])
             groups.append(row["group"])
     return audio, np.array(labels), np.array(splits), np.array(groups)
@@ -71,7 +72,7 @@ def main() -> None:
     copies = [augment(a, rng) for a, t in zip(audio, train) if t for _ in range(args.augment)]
     x = np.concatenate([feats[train], extract_batch(copies)])
     y = list(labels[train]) + [c for c in labels[train] for _ in range(args.augment)]
-    clf = DrumClassifier(hidden=32, l2=0.1, seed=args.seed).fit(x, y, classes=DRUM_CLASSES)
+    clf = DrumClassifier(hidden=32, l2=0.1, seed=args.seed).fit(x, y, classes=KINDS)
 
     emb = clf.embed(feats)
     mean = emb[train].mean(axis=0)
@@ -79,7 +80,7 @@ def main() -> None:
     components = vt[:DIMS]
     held_audio = np.stack([a for a, h in zip(audio, held) if h])
     examples, example_labels = [], []
-    for kind in DRUM_CLASSES:  # one sound from each of several recording groups, loudest velocity first
+    for kind in KINDS:  # one sound from each of several recording groups
         seen = set()
         for i in np.flatnonzero(held & (labels == kind)):
             if groups[i] not in seen and len(seen) < EXAMPLES:
@@ -94,12 +95,15 @@ def main() -> None:
     shutil.copyfile(args.corpus / "LICENSES.md", REFERENCE / "NOTICE.md")
     print(f"wrote {REAL_CLASSIFIER}, {REAL_KITS} and {REFERENCE / 'NOTICE.md'}")
     print(f"training split: {train.sum()} one-shots (+{len(copies)} augmented); held out: {held.sum()}")
-    print("class  held-out  groups  called its class  tail dB  >8 kHz dB  decay ms  kit-to-kit Frechet  diversity")
-    for kind in DRUM_CLASSES:
+    print("kind        held-out  groups  called its kind  tail dB  >8 kHz dB  decay ms  kit-to-kit Frechet  diversity")
+    for kind in KINDS:
         m = kits.of(kind)
         a, b = kit_halves(kits.groups[m])
         floor = frechet(kits.z[m][a], kits.z[m][b]) if min(a.sum(), b.sum()) >= 2 else float("nan")
-        print(f"{kind:6s} {m.sum():8d}  {len(set(kits.groups[m])):6d}  {np.mean(kits.predicted[m] == kind):16.0%}  "
+        if not m.any():
+            print(f"{kind:11s} {0:8d}  (none held out: the corpus has one recording group of it)")
+            continue
+        print(f"{kind:11s} {m.sum():8d}  {len(set(kits.groups[m])):6d}  {np.mean(kits.predicted[m] == kind):15.0%}  "
               f"{np.median(kits.measures['tail_db'][m]):7.1f}  {np.median(kits.measures['high_band_db'][m]):9.1f}  "
               f"{np.median(kits.measures['decay_ms'][m]):8.0f}  {floor:18.2f}  "
               f"{mean_pairwise_distance(kits.z[m]):9.2f}")

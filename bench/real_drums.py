@@ -44,6 +44,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tad_daemon.kinds import GM_NOTES  # noqa: E402
+
 RATE = 44100
 LENGTH = 32768
 VELOCITIES = (45, 75, 105, 127)
@@ -56,41 +58,37 @@ SOUNDFONTS = (
     (Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"), "MuseScore_General", "MIT"),
 )
 
-# General MIDI percussion key map (keys 27-34 and 82-87 are GS additions most kits carry), with the kind each
-# note is filed under; None: not a drum one-shot we learn (sound effects, whistles, clicks, tuned bells).
-GM_DRUMS: dict[int, tuple[str, str | None]] = {
-    27: ("High Q", None), 28: ("Slap", "clap"), 29: ("Scratch Push", None), 30: ("Scratch Pull", None),
-    31: ("Sticks", "rim"), 32: ("Square Click", None), 33: ("Metronome Click", None), 34: ("Metronome Bell", None),
-    35: ("Acoustic Bass Drum", "kick"), 36: ("Bass Drum 1", "kick"), 37: ("Side Stick", "rim"),
-    38: ("Acoustic Snare", "snare"), 39: ("Hand Clap", "clap"), 40: ("Electric Snare", "snare"),
-    41: ("Low Floor Tom", "tom"), 42: ("Closed Hi-Hat", "closed-hat"), 43: ("High Floor Tom", "tom"),
-    44: ("Pedal Hi-Hat", "closed-hat"), 45: ("Low Tom", "tom"), 46: ("Open Hi-Hat", "open-hat"),
-    47: ("Low-Mid Tom", "tom"), 48: ("Hi-Mid Tom", "tom"), 49: ("Crash Cymbal 1", "cymbal"),
-    50: ("High Tom", "tom"), 51: ("Ride Cymbal 1", "cymbal"), 52: ("Chinese Cymbal", "cymbal"),
-    53: ("Ride Bell", "cymbal"), 54: ("Tambourine", "tambourine"), 55: ("Splash Cymbal", "cymbal"),
-    56: ("Cowbell", "cowbell"), 57: ("Crash Cymbal 2", "cymbal"), 58: ("Vibraslap", None),
-    59: ("Ride Cymbal 2", "cymbal"), 60: ("Hi Bongo", "hand-drum"), 61: ("Low Bongo", "hand-drum"),
-    62: ("Mute Hi Conga", "hand-drum"), 63: ("Open Hi Conga", "hand-drum"), 64: ("Low Conga", "hand-drum"),
-    65: ("High Timbale", "hand-drum"), 66: ("Low Timbale", "hand-drum"), 67: ("High Agogo", "cowbell"),
-    68: ("Low Agogo", "cowbell"), 69: ("Cabasa", "shaker"), 70: ("Maracas", "shaker"),
-    71: ("Short Whistle", None), 72: ("Long Whistle", None), 73: ("Short Guiro", None), 74: ("Long Guiro", None),
-    75: ("Claves", "wood"), 76: ("Hi Wood Block", "wood"), 77: ("Low Wood Block", "wood"), 78: ("Mute Cuica", None),
-    79: ("Open Cuica", None), 80: ("Mute Triangle", None), 81: ("Open Triangle", None), 82: ("Shaker", "shaker"),
-    83: ("Jingle Bell", None), 84: ("Belltree", None), 85: ("Castanets", "wood"), 86: ("Mute Surdo", "hand-drum"),
-    87: ("Open Surdo", "hand-drum"),
+# General MIDI percussion key map (keys 27-34 and 82-87 are GS additions most kits carry); the kind each note
+# is filed under is tad_daemon.kinds.GM_NOTES's (notes it does not list: sound effects, whistles, clicks,
+# tuned bells, not drum one-shots we learn).
+GM_DRUMS: dict[int, str] = {
+    27: "High Q", 28: "Slap", 29: "Scratch Push", 30: "Scratch Pull", 31: "Sticks", 32: "Square Click",
+    33: "Metronome Click", 34: "Metronome Bell", 35: "Acoustic Bass Drum", 36: "Bass Drum 1", 37: "Side Stick",
+    38: "Acoustic Snare", 39: "Hand Clap", 40: "Electric Snare", 41: "Low Floor Tom", 42: "Closed Hi-Hat",
+    43: "High Floor Tom", 44: "Pedal Hi-Hat", 45: "Low Tom", 46: "Open Hi-Hat", 47: "Low-Mid Tom", 48: "Hi-Mid Tom",
+    49: "Crash Cymbal 1", 50: "High Tom", 51: "Ride Cymbal 1", 52: "Chinese Cymbal", 53: "Ride Bell",
+    54: "Tambourine", 55: "Splash Cymbal", 56: "Cowbell", 57: "Crash Cymbal 2", 58: "Vibraslap",
+    59: "Ride Cymbal 2", 60: "Hi Bongo", 61: "Low Bongo", 62: "Mute Hi Conga", 63: "Open Hi Conga", 64: "Low Conga",
+    65: "High Timbale", 66: "Low Timbale", 67: "High Agogo", 68: "Low Agogo", 69: "Cabasa", 70: "Maracas",
+    71: "Short Whistle", 72: "Long Whistle", 73: "Short Guiro", 74: "Long Guiro", 75: "Claves", 76: "Hi Wood Block",
+    77: "Low Wood Block", 78: "Mute Cuica", 79: "Open Cuica", 80: "Mute Triangle", 81: "Open Triangle",
+    82: "Shaker", 83: "Jingle Bell", 84: "Belltree", 85: "Castanets", 86: "Mute Surdo", 87: "Open Surdo",
 }
+KIND_OF_NOTE = {note: kind for kind, notes in GM_NOTES.items() for note in notes}
 # The bundled models' classes, made of the finer kinds above. Perc is the drum and wood percussion that is
 # neither kick, snare nor hat (toms, hand drums, cowbells, wood): what the seed's percussion model makes.
 CLASS_OF_KIND = {"kick": "kick", "snare": "snare", "closed-hat": "hat", "open-hat": "hat", "tom": "perc",
                  "hand-drum": "perc", "cowbell": "perc", "wood": "perc"}
 # Presets that are not drum kits in the usual sense, and notes a kit maps to something else than the GM name.
-SKIP_PRESETS = {"Metronome"}
-ORCHESTRA_KINDS = {35: "kick", 36: "kick", 38: "snare", 40: "snare", 49: "cymbal", 57: "cymbal"}  # the rest: timpani
+# The marching kits (MuseScore_General 56-96) give the General MIDI keys to their own articulations (rim
+# clicks and shots on the cymbal keys), so the drum map's names do not hold there.
+SKIP_PRESETS = ("Metronome", "March", "OldMarch")  # preset names starting so
+ORCHESTRA_KINDS = {35: "kick", 36: "kick", 38: "snare", 40: "snare", 49: "crash", 57: "crash"}  # the rest: timpani
 
 # sonic-pi-samples: the finer kind of each one-shot tad_daemon.quality.reference files under the four classes.
 SONIC_PI_KINDS = {"drum_cymbal_closed": "closed-hat", "drum_cymbal_pedal": "closed-hat",
-                  "drum_cymbal_open": "open-hat", "drum_cymbal_soft": "cymbal", "drum_cymbal_hard": "cymbal",
-                  "drum_splash_hard": "cymbal", "drum_splash_soft": "cymbal", "elec_cymbal": "cymbal",
+                  "drum_cymbal_open": "open-hat", "drum_cymbal_soft": "crash", "drum_cymbal_hard": "crash",
+                  "drum_splash_hard": "crash", "drum_splash_soft": "crash", "elec_cymbal": "crash",
                   "drum_cowbell": "cowbell", "perc_snap": "clap", "perc_snap2": "clap", "elec_wood": "wood",
                   "elec_tick": "wood"}
 SONIC_PI_DEFAULT = {"kick": "kick", "snare": "snare", "hat": "closed-hat", "perc": "tom"}
@@ -257,12 +255,11 @@ def soundfont_hits(work: Path) -> list[Hit]:
             continue
         font = read_soundfont(path)
         for number, preset in sorted(font.presets.items()):
-            if preset.name in SKIP_PRESETS:
+            if preset.name.startswith(SKIP_PRESETS):
                 continue
             notes, meta = [], []
-            for key, (_, kind) in GM_DRUMS.items():
-                if preset.name.startswith("Orchestra"):
-                    kind = ORCHESTRA_KINDS.get(key)
+            for key in GM_DRUMS:
+                kind = ORCHESTRA_KINDS.get(key) if preset.name.startswith("Orchestra") else KIND_OF_NOTE.get(key)
                 for velocity in VELOCITIES:
                     samples = font.samples_for(number, key, velocity)
                     if kind and samples:
@@ -293,17 +290,18 @@ def sonic_pi_hits() -> list[Hit]:
 
 
 def remove_duplicates(hits: list[Hit], threshold: float = 0.995) -> list[Hit]:
-    """Drop renders that sound the same as an earlier one of the same kind (the same sample played by another
-    kit with the same settings, or its mono copy in MuseScore's font): peak-normalised mono waveforms whose
-    correlation over the first 0.37 s is above `threshold`."""
+    """Drop renders that sound the same as an earlier one of the same kind and velocity (the same sample
+    played by another kit with the same settings, or its mono copy in MuseScore's font): peak-normalised mono
+    waveforms whose correlation over the first 0.37 s is above `threshold`. A sample's layers at other
+    velocities stay: they are what velocity layers are learned from."""
     kept: list[Hit] = []
-    by_kind: dict[str, list[np.ndarray]] = defaultdict(list)
+    seen: dict[tuple, list[np.ndarray]] = defaultdict(list)
     for hit in hits:
         mono = hit.audio.mean(axis=0)[: LENGTH // 2]
         v = mono / (np.linalg.norm(mono) + 1e-12)
-        if any(float(v @ w) > threshold for w in by_kind[hit.kind]):
+        if any(float(v @ w) > threshold for w in seen[(hit.kind, hit.velocity)]):
             continue
-        by_kind[hit.kind].append(v)
+        seen[(hit.kind, hit.velocity)].append(v)
         kept.append(hit)
     return kept
 
@@ -329,16 +327,23 @@ def assign_groups(hits: list[Hit]) -> None:
 
 
 def split(hits: list[Hit], share: float = HELD_OUT) -> None:
-    """Whole recording groups held out, about `share` of each kind's groups, chosen by a hash of the group's
-    name (stable when sources are added)."""
+    """Whole recording groups held out, about `share` of each kind's groups (at least one where a kind has
+    two or more), chosen by a hash of the group's name (stable when sources are added). A group is held out
+    for every kind it holds, so no recording is on both sides; the kinds with fewest groups choose first,
+    and a later kind passes over a group that would hold out more of an earlier kind than its share."""
     by_kind: dict[str, set[str]] = defaultdict(set)
     for hit in hits:
         by_kind[hit.kind].add(hit.group)
+    target = {k: max(1, round(share * len(g))) if len(g) > 1 else 0 for k, g in by_kind.items()}
     held: set[str] = set()
-    for kind, groups in by_kind.items():
-        ranked = sorted(groups, key=lambda g: hashlib.sha256(f"{kind}|{g}".encode()).hexdigest())
-        held |= set(ranked[: max(1, round(share * len(ranked)))]) if len(ranked) > 1 else set()
-    # A group is held out if any kind holds it out, so no recording is on both sides.
+    for kind in sorted(by_kind, key=lambda k: (len(by_kind[k]), k)):
+        groups = by_kind[kind]
+        for g in sorted(groups, key=lambda g: hashlib.sha256(f"{kind}|{g}".encode()).hexdigest()):
+            if len(groups & held) >= target[kind]:
+                break
+            others = [k for k in by_kind if g in by_kind[k] and k != kind]
+            if all(len(by_kind[k] & (held | {g})) <= target[k] for k in others):
+                held.add(g)
     for hit in hits:
         hit.split = "heldout" if hit.group in held else "train"
 
@@ -363,7 +368,7 @@ def write(hits: list[Hit], out: Path) -> None:
                     "samples", "group", "split"])
         for h in hits:
             w.writerow([h.file, h.kind, CLASS_OF_KIND.get(h.kind, ""), h.note or "",
-                        GM_DRUMS[h.note][0] if h.note else "", h.source, h.licence, h.kit, h.velocity or "",
+                        GM_DRUMS[h.note] if h.note else "", h.source, h.licence, h.kit, h.velocity or "",
                         "|".join(h.samples), h.group, h.split])
     (out / "LICENSES.md").write_text(LICENSES, encoding="utf-8")
 
@@ -427,9 +432,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
     p.add_argument("--summary", action="store_true", help="only print what OUT holds")
+    p.add_argument("--resplit", action="store_true", help="split OUT's one-shots again, without rendering")
     args = p.parse_args()
     out = Path(args.out)
-    if not args.summary:
+    if args.resplit:
+        hits = [Hit(sf.read(out / r["file"], dtype="float32", always_2d=True)[0].T, r["kind"],
+                    int(r["gm_note"]) if r["gm_note"] else None, r["source"], r["licence"], r["kit"],
+                    int(r["velocity"]) if r["velocity"] else None, r["samples"].split("|"))
+                for r in read_manifest(out) if not r["kit"].split(" ", 1)[-1].startswith(SKIP_PRESETS)]
+        assign_groups(hits)
+        split(hits)
+        write(hits, out)
+    elif not args.summary:
         if not shutil.which("fluidsynth"):
             sys.exit("fluidsynth is needed to render the soundfonts (Debian: apt install fluidsynth)")
         out.mkdir(parents=True, exist_ok=True)

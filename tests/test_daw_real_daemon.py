@@ -34,7 +34,8 @@ def daemon(tmp_path_factory):
     home = root / "home"
     (home / "models").mkdir(parents=True)
     for name in ("kick", "snare", "hat", "perc"):
-        make_model(home / "models", name, kind=name)
+        path = make_model(home / "models", name, kind=name)
+        os.utime(path, (time.time() - 60, time.time() - 60))  # installed before the daemon starts (SETTLE_SECONDS)
     port, *reply_ports = _free_udp_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAD_DAEMON_")}
     env.update(TAD_DAEMON_HOME=str(home), TAD_DAEMON_MODELS_BUNDLED="0",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from a_unet.blocks import Attention
@@ -42,27 +44,62 @@ class PositionalUNet(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, **kwargs) -> torch.Tensor:
         ramp = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype) / POSITION_SCALE
-        return self.net(torch.cat([x, ramp.expand(x.shape[0], 1, -1)], dim=1), t)
+        return self.net(torch.cat([x, ramp.expand(x.shape[0], 1, -1)], dim=1), t, **kwargs)
 
 
 POSITION_SCALE = 32768.0
+VELOCITY_HARMONICS = 4  # sin and cos of k*pi*velocity, k = 1..4: enough for a smooth curve over 0..1
+
+
+class KindUNet(nn.Module):
+    """A U-Net that makes every drum kind it was trained on, at any velocity: `net(x, t, kinds, velocity)`.
+
+    `kinds` (batch, len(self.kinds)) weighs the kinds' embeddings (one-hot for one kind, fractions for a
+    blend, all zero for "any kind"); `velocity` (batch,) is 0..1, or negative for "any velocity". Both
+    become one vector added to the time conditioning that modulates every block (a-unet's `features`), so
+    the U-Net itself is the unconditional one: both embeddings start at zero, and a new KindUNet samples
+    exactly as the model its U-Net's weights came from.
+    """
+
+    def __init__(self, net: nn.Module, kinds: list[str], features: int):
+        super().__init__()
+        self.net, self.kinds = net, list(kinds)
+        self.kind_embedding = nn.Parameter(torch.zeros(len(kinds), features))
+        self.velocity_embedding = nn.Linear(2 * VELOCITY_HARMONICS, features)
+        nn.init.zeros_(self.velocity_embedding.weight)
+        nn.init.zeros_(self.velocity_embedding.bias)
+
+    def conditioning(self, kinds: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+        k = torch.arange(1, VELOCITY_HARMONICS + 1, device=velocity.device, dtype=velocity.dtype)
+        angle = math.pi * velocity.clamp(0, 1)[:, None] * k
+        known = (velocity >= 0).to(velocity.dtype)[:, None]
+        return kinds @ self.kind_embedding + known * self.velocity_embedding(torch.cat([angle.sin(), angle.cos()], 1))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, kinds: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+        return self.net(x, t, features=self.conditioning(kinds.to(x.dtype), velocity.to(x.dtype)))
 
 
 def build_unet(arch: dict, fused_attention: bool = True) -> nn.Module:
     """The seed's UNetV0 (v-diffusion velocity net: `net(x_t, t)`) for a stereo architecture dict.
 
-    `arch` holds UNetV0's arguments, plus `position: true` for a PositionalUNet.
+    `arch` holds UNetV0's arguments, plus `position: true` for a PositionalUNet and `kinds: [...]` for a
+    KindUNet.
     """
     arch = dict(arch)
     position = bool(arch.pop("position", False))
+    kinds = arch.pop("kinds", None)
     net = UNetV0(dim=1, in_channels=2 + position, out_channels=2, **arch)
     if fused_attention:
         for module in net.modules():
             if isinstance(module, Attention):
                 module.attention = FusedAttention(module.attention.blocks[0], arch["attention_heads"])
-    return PositionalUNet(net) if position else net
+    net = PositionalUNet(net) if position else net
+    return KindUNet(net, kinds, arch.get("modulation_features", MODULATION_FEATURES)) if kinds else net
+
+
+MODULATION_FEATURES = 1024  # UNetV0's default width of the time conditioning
 
 
 def parameter_count(net: nn.Module) -> int:

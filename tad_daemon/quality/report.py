@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from tad_daemon.audio.post import count_clicks
-from tad_daemon.limits import DRUM_CLASSES, SAMPLE_RATE, SILENT_PEAK
+from tad_daemon.kinds import kinds_of
+from tad_daemon.limits import SAMPLE_RATE, SILENT_PEAK
 from tad_daemon.quality.classifier import DrumClassifier
 from tad_daemon.quality.features import extract_batch
 from tad_daemon.quality.frechet import gaussian_frechet
@@ -56,7 +57,8 @@ class RealKits:
         return (embeddings - self.mean) @ self.components.T
 
     def of(self, kind: str) -> np.ndarray:
-        return self.labels == kind
+        """The held-out drums of `kind` (a mixture's name, `perc`, stands for all of its kinds)."""
+        return np.isin(self.labels, kinds_of(kind))
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, mean=self.mean, components=self.components, z=self.z, labels=self.labels,
@@ -98,7 +100,7 @@ def kit_halves(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Masks of two halves of the real drums, whole recording groups to a side (alternating, in name order)."""
     names = sorted(set(groups))
     first = {g for i, g in enumerate(names) if i % 2 == 0}
-    a = np.array([g in first for g in groups])
+    a = np.array([g in first for g in groups], dtype=bool)
     return a, ~a
 
 
@@ -171,7 +173,7 @@ class QualityReport:
 def judge(processed: np.ndarray, raw: np.ndarray, kind: str, kits: RealKits | None = None,
           classifier: DrumClassifier | None = None) -> dict:
     """Every figure of the report for one-shots of `kind`: `processed` as written to disk, `raw` before;
-    NaN where `kind` is not one of the drum classes the real kits hold."""
+    NaN where `kind` is not one of the drum kinds the real kits hold (tad_daemon/kinds.py)."""
     clf = classifier or shipped_classifier()
     kits = kits or shipped_kits()
     feats = extract_batch(processed)
@@ -190,8 +192,8 @@ def judge(processed: np.ndarray, raw: np.ndarray, kind: str, kits: RealKits | No
     floor = frechet(kits.z[real][a], kits.z[real][b]) if min(a.sum(), b.sum()) >= 2 else float("nan")
     distance = frechet(z, kits.z[real]) if len(z) >= 2 else float("nan")
     return out | {
-        "class_consistency": float(np.mean(predicted == kind)),
-        "real_consistency": float(np.mean(kits.predicted[real] == kind)),
+        "class_consistency": float(np.mean(np.isin(predicted, kinds_of(kind)))),
+        "real_consistency": float(np.mean(np.isin(kits.predicted[real], kinds_of(kind)))),
         "real_tail_db": float(np.median(kits.measures["tail_db"][real])),
         "real_high_band_db": float(np.median(kits.measures["high_band_db"][real])),
         "real_decay_ms": float(np.median(kits.measures["decay_ms"][real])),
@@ -210,7 +212,7 @@ def contact_sheet(audio: np.ndarray, path: str | Path, title: str, kind: str = "
     import matplotlib.pyplot as plt
 
     kits = kits or shipped_kits()
-    real = kits.examples[kits.example_labels == kind][:3].astype(np.float32) / 32767 if kind in DRUM_CLASSES else []
+    real = kits.examples[np.isin(kits.example_labels, kinds_of(kind))][:3].astype(np.float32) / 32767
     shown = [(x.mean(axis=0), "model") for x in audio[:6]] + [(x, "real") for x in real]
     fig, axes = plt.subplots(2, len(shown), figsize=(2.4 * len(shown), 4.4), squeeze=False)
     t = np.arange(audio.shape[-1]) / sample_rate

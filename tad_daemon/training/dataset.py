@@ -10,6 +10,7 @@ so a resumed run trains on exactly the same data even if the folder changed mean
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -80,6 +81,50 @@ class DataSummary:
 class Dataset:
     audio: torch.Tensor  # (files, 2, length) float32
     summary: DataSummary
+    # For a model of several kinds (KindUNet): each file's kind (an index into `kind_names`) and velocity
+    # (0..1, or -1 where unknown). None for a model of one kind.
+    kinds: torch.Tensor | None = None
+    velocity: torch.Tensor | None = None
+    kind_names: list[str] = field(default_factory=list)
+
+    def kind_counts(self) -> dict[str, int]:
+        if self.kinds is None:
+            return {}
+        counts = torch.bincount(self.kinds, minlength=len(self.kind_names)).tolist()
+        return dict(zip(self.kind_names, counts))
+
+
+LABELS_FILE = "labels.csv"  # optional, in a data folder: file (relative path), kind, velocity (0..1)
+
+
+def read_labels(folder: Path) -> dict[str, dict]:
+    """The rows of `folder`/labels.csv by file path (empty without one). A file's kind given there wins over
+    its subfolder's name; its velocity is known only from there."""
+    path = folder / LABELS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
+        raise DatasetError(f"{path}: cannot be read as file,kind,velocity ({e})") from None
+
+
+def label_of(rel: str, labels: dict[str, dict], kinds: list[str], kind: str) -> tuple[int, float]:
+    """(kind index, velocity) of the file at `rel`: labels.csv's kind, else its first subfolder's name if
+    that is a kind, else `kind`; raises ValueError (the file is skipped) when none of those is a kind."""
+    row = labels.get(rel, {})
+    top = rel.split("/")[0] if "/" in rel else ""
+    name = row.get("kind") or (top if top in kinds else kind)
+    if name not in kinds:
+        raise ValueError(f"no kind: put it in a folder named after one of {', '.join(kinds)}")
+    try:
+        velocity = float(row.get("velocity") or -1.0)
+    except ValueError:
+        raise ValueError(f"velocity {row.get('velocity')!r} in {LABELS_FILE} is not a number") from None
+    if not (velocity == -1.0 or 0.0 <= velocity <= 1.0):
+        raise ValueError(f"velocity {velocity} in {LABELS_FILE} is not within 0..1")
+    return kinds.index(name), velocity
 
 
 def _reason(error: Exception, path: Path) -> str:
@@ -174,14 +219,23 @@ def check_folder(folder: str | os.PathLike) -> int:
     return readable
 
 
-def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = TRAINING_LUFS) -> Dataset:
-    """Read and prepare every sound file under `folder`; raises DatasetError if none is usable."""
+def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = TRAINING_LUFS,
+            kinds: list[str] | None = None, kind: str = "") -> Dataset:
+    """Read and prepare every sound file under `folder`; raises DatasetError if none is usable.
+
+    With `kinds` (a model of several kinds), each file is labelled as `label_of` says."""
     folder = _open_folder(folder)
     paths, skipped, ignored = find_sound_files(folder)
     summary = DataSummary(str(folder), length, skipped=skipped, ignored=ignored)
-    clips = []
+    labels = read_labels(folder) if kinds else {}
+    clips, kind_of, velocity_of = [], [], []
     for path in paths:
         rel = path.relative_to(folder).as_posix()
+        try:
+            label = label_of(rel, labels, kinds, kind) if kinds else None
+        except ValueError as e:
+            skipped.append([rel, str(e)])
+            continue
         try:
             x = load_oneshot(path, length)
             seconds = sound_info(path).duration
@@ -195,19 +249,29 @@ def prepare(folder: str | os.PathLike, length: int = LENGTH, lufs: float = TRAIN
             skipped.append([rel, "silent"])
             continue
         clips.append(x)
+        if label:
+            kind_of.append(label[0])
+            velocity_of.append(label[1])
         summary.files += 1
         summary.seconds += seconds
         summary.cropped += seconds * SAMPLE_RATE > length + 1
     if not clips:
         raise _no_usable_files(folder, skipped)
-    return Dataset(torch.from_numpy(np.stack(clips)), summary)
+    if not kinds:
+        return Dataset(torch.from_numpy(np.stack(clips)), summary)
+    return Dataset(torch.from_numpy(np.stack(clips)), summary, torch.tensor(kind_of),
+                   torch.tensor(velocity_of, dtype=torch.float32), list(kinds))
 
 
 def save_cache(path: str | os.PathLike, data: Dataset) -> None:
     """The prepared set as one safetensors file, written atomically."""
     path = Path(path)
-    meta = {"format": CACHE_FORMAT, "summary": json.dumps(asdict(data.summary))}
-    atomic_write(path, lambda tmp: save_file({"audio": data.audio.contiguous()}, tmp, metadata=meta))
+    meta = {"format": CACHE_FORMAT, "summary": json.dumps(asdict(data.summary)),
+            "kind_names": json.dumps(data.kind_names)}
+    tensors = {"audio": data.audio.contiguous()}
+    if data.kinds is not None:
+        tensors |= {"kinds": data.kinds.contiguous(), "velocity": data.velocity.contiguous()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def load_cache(path: str | os.PathLike) -> Dataset:
@@ -215,8 +279,10 @@ def load_cache(path: str | os.PathLike) -> Dataset:
         meta = f.metadata() or {}
         if meta.get("format") != CACHE_FORMAT:
             raise ValueError(f"{path}: not a prepared dataset")
-        audio = f.get_tensor("audio")
-    return Dataset(audio, DataSummary(**json.loads(meta["summary"])))
+        labelled = "kinds" in f.keys()
+        return Dataset(f.get_tensor("audio"), DataSummary(**json.loads(meta["summary"])),
+                       f.get_tensor("kinds") if labelled else None, f.get_tensor("velocity") if labelled else None,
+                       json.loads(meta.get("kind_names", "[]")))
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, gain_db: float = 0.0, flip: bool = False,

@@ -12,8 +12,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 
-def v_loss(net: nn.Module, x0: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """audio-diffusion-pytorch's VDiffusion loss, drawing from `gen` in the same order (time, then noise).
+def v_loss(net: nn.Module, x0: torch.Tensor, gen: torch.Generator, **cond: torch.Tensor) -> torch.Tensor:
+    """audio-diffusion-pytorch's VDiffusion loss, drawing from `gen` in the same order (time, then noise);
+    `cond` goes to the net as it is (a KindUNet's kinds and velocity).
 
     t ~ U(0, 1), x_t = cos(t*pi/2) x0 + sin(t*pi/2) noise, target v = cos(t*pi/2) noise - sin(t*pi/2) x0.
     """
@@ -24,7 +25,7 @@ def v_loss(net: nn.Module, x0: torch.Tensor, gen: torch.Generator) -> torch.Tens
     alpha, sigma = torch.cos(angle), torch.sin(angle)
     x_t = alpha * x0 + sigma * noise
     v = alpha * noise - sigma * x0
-    return F.mse_loss(net(x_t, t), v)
+    return F.mse_loss(net(x_t, t, **cond), v)
 
 
 class EMA:

@@ -41,7 +41,7 @@ import torch.distributed as dist
 from tad_daemon.limits import TRAINING_LUFS
 from tad_daemon.models.device import pick_device
 from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_weights, save_model
-from tad_daemon.models.network import build_unet, parameter_count
+from tad_daemon.models.network import KindUNet, build_unet, parameter_count
 from tad_daemon.models.presets import LENGTH, PRESETS, architecture, downsampling
 from tad_daemon.models.registry import ModelEntry, model_folders, read_entry, scan
 from tad_daemon.names import check_name
@@ -67,6 +67,11 @@ class TrainConfig:
     models_dir: str = ""  # where `base` names are looked up, after the bundled models
     length: int = 0  # samples per one-shot; 0: the base model's, else 32768 (the seed's)
     kind: str = ""  # drum class stored in the model (kick, snare, hat, perc, custom); "": the base's or custom
+    # -- a model of several kinds (KindUNet): what it makes, and how its data is labelled (dataset.label_of)
+    kinds: list = field(default_factory=list)  # a new such model's kinds; empty: the base's (or a one-kind model)
+    condition_dropout: float = 0.1  # share of one-shots trained without their kind, and without their velocity
+    balance: float = 0.0  # 0: every file as often; 1: every kind as often (rare kinds' files repeated)
+    condition_lr_scale: float = 10.0  # the kind and velocity embeddings' learning rate, x lr
     license: str = "unspecified"  # license of the training data; goes into the model file and card
     description: str = ""
     # -- data
@@ -149,6 +154,8 @@ def check(cfg: TrainConfig) -> None:
         raise TrainError("lr must be a positive number")
     if cfg.precision not in PRECISIONS:
         raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}")
+    if not 0 <= cfg.condition_dropout < 1 or not 0 <= cfg.balance <= 1:
+        raise TrainError("condition_dropout must be within 0..1 (below 1), balance within 0..1")
     if min(cfg.grad_clip, cfg.snapshot_every, cfg.warmup_steps, cfg.length, cfg.checkpoint_minutes) < 0:
         raise TrainError("grad_clip, snapshot_every, warmup_steps, length and checkpoint_minutes cannot be negative")
 
@@ -172,6 +179,14 @@ def new_model(cfg: TrainConfig) -> dict:
     """Architecture, length and base model (name, file, config) of a new run."""
     base = resolve_base(cfg.base, cfg.models_dir) if cfg.base else None
     arch = dict(base.config.arch) if base else dict(cfg.arch) or architecture(cfg.preset)
+    if cfg.kinds and arch.get("kinds", cfg.kinds) != cfg.kinds:
+        raise TrainError(f"the base model makes {', '.join(arch['kinds'])}; it cannot learn other kinds")
+    if cfg.kinds:
+        for kind in cfg.kinds:
+            check_name(kind, "kind")
+        arch["kinds"] = list(cfg.kinds)
+    if arch.get("kinds") and (cfg.kind or (base.config.kind if base else "kit")) not in [*arch["kinds"], "kit"]:
+        raise TrainError(f"kind {cfg.kind!r} is not one the model makes ({', '.join(arch['kinds'])})")
     length = cfg.length or (base.config.length if base else LENGTH)
     if length % downsampling(arch):
         raise TrainError(f"length {length} is not a multiple of the architecture's downsampling "
@@ -246,23 +261,47 @@ def any_rank(flags: list[bool], procs: Processes) -> list[bool]:
     return [bool(v) for v in t.tolist()]
 
 
-def load_data(cfg: TrainConfig, out: Path, length: int, procs: Processes, resuming: bool) -> Dataset:
-    """Rank 0 prepares the set (or reads the cache of this run when resuming) and shares it."""
+def load_data(cfg: TrainConfig, out: Path, length: int, procs: Processes, resuming: bool,
+              kinds: list[str] | None = None, kind: str = "") -> Dataset:
+    """Rank 0 prepares the set (or reads the cache of this run when resuming) and shares it. With `kinds`,
+    every file is labelled with its kind (or `kind`) and velocity."""
     state = None
     if procs.main:
         cache = out / "data.safetensors"
         if resuming and cache.is_file():
             data = load_cache(cache)
         else:
-            data = prepare(cfg.data, length, cfg.loudness_lufs)
+            data = prepare(cfg.data, length, cfg.loudness_lufs, kinds, kind)
             save_cache(cache, data)
         if data.audio.shape[-1] != length:
             raise TrainError(f"{cache}: prepared for {data.audio.shape[-1]} samples, not {length}")
-        state = {"audio": data.audio, "summary": json.dumps(asdict(data.summary))}
+        state = {"audio": data.audio, "summary": json.dumps(asdict(data.summary)), "kinds": data.kinds,
+                 "velocity": data.velocity, "kind_names": data.kind_names}
     state = broadcast_state(state, procs)
     from tad_daemon.training.dataset import DataSummary
 
-    return Dataset(state["audio"], DataSummary(**json.loads(state["summary"])))
+    return Dataset(state["audio"], DataSummary(**json.loads(state["summary"])), state["kinds"], state["velocity"],
+                   state["kind_names"])
+
+
+def repeats(data: Dataset, balance: float) -> np.ndarray:
+    """How many times each file is in an epoch: 1, or for a labelled set with `balance` b, about
+    (largest kind's count / the file's kind's count) ** b, so rare kinds are heard more often."""
+    if data.kinds is None or balance == 0:
+        return np.ones(data.audio.shape[0], dtype=np.int64)
+    counts = np.bincount(data.kinds.numpy(), minlength=len(data.kind_names)).astype(np.float64)
+    factor = np.round((counts.max() / np.maximum(counts, 1)) ** balance)
+    return factor[data.kinds.numpy()].astype(np.int64)
+
+
+def conditioning(data: Dataset, idx: list[int], dropout: float, gen: torch.Generator) -> dict:
+    """The `kinds` (one-hot) and `velocity` a KindUNet is given for these files, each dropped (all-zero
+    kinds; velocity -1) for a share `dropout` of them, so the model also learns "any kind" (guidance)."""
+    b = len(idx)
+    kinds = torch.nn.functional.one_hot(data.kinds[idx], len(data.kind_names)).float()
+    kinds = kinds * (torch.rand(b, 1, generator=gen) >= dropout)
+    velocity = torch.where(torch.rand(b, generator=gen) >= dropout, data.velocity[idx], -1.0)
+    return {"kinds": kinds, "velocity": velocity}
 
 
 def data_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -277,22 +316,31 @@ def stream_position(step: int, micro: int, mb: int, accum: int, procs: Processes
     return step * mb * accum * procs.world + (micro * procs.world + procs.rank) * mb
 
 
-def micro_batch_indices(start: int, mb: int, n: int, seed: int, orders: dict) -> list[int]:
-    """The files of the micro-batch that starts at `start` in the stream (`orders` caches an epoch's order)."""
+def micro_batch_indices(start: int, mb: int, n: int, seed: int, orders: dict,
+                        times: np.ndarray | None = None) -> list[int]:
+    """The files of the micro-batch that starts at `start` in the stream (`orders` caches an epoch's order).
+
+    `times` (see `repeats`) puts file i in each epoch times[i] times; by default once."""
+    items = np.arange(n) if times is None else np.repeat(np.arange(n), times)
     out = []
     for i in range(start, start + mb):
-        epoch = i // n
+        epoch = i // len(items)
         if epoch not in orders:
             orders.clear()
-            orders[epoch] = data_order(seed, epoch, n)
-        out.append(int(orders[epoch][i % n]))
+            orders[epoch] = items[data_order(seed, epoch, len(items))]
+        out.append(int(orders[epoch][i % len(items)]))
     return out
 
 
 def make_optimizer(net: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW as the seed sets it. Fused on CUDA: faster, and without the foreach variant's temporary copies
     of the state; one tensor at a time in low-memory mode elsewhere, for the same reason."""
-    return torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+    groups = [{"params": list(net.parameters()), "scale": 1.0}]
+    if isinstance(net, KindUNet):  # the new embeddings start at zero and have far to go: a faster rate
+        new = {id(p) for p in (net.kind_embedding, *net.velocity_embedding.parameters())}
+        groups = [{"params": [p for p in net.parameters() if id(p) not in new], "scale": 1.0},
+                  {"params": [p for p in net.parameters() if id(p) in new], "scale": cfg.condition_lr_scale}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                              weight_decay=cfg.weight_decay, fused=device.type == "cuda" or None,
                              foreach=False if cfg.low_memory and device.type != "cuda" else None)
 
@@ -396,10 +444,13 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
     net = build_unet(arch)
     if base and procs.main and not resuming:
         weights = {k: v.float() if v.is_floating_point() else v for k, v in read_weights(base.path).items()}
-        net.load_state_dict(weights, strict=True)
+        # A base of one kind becomes the U-Net of a new model of several (its embeddings start at zero).
+        target = net.net if isinstance(net, KindUNet) and "kind_embedding" not in weights else net
+        target.load_state_dict(weights, strict=True)
     net.to(device).train()
 
-    data = load_data(cfg, out, length, procs, resuming)
+    kind = cfg.kind or (base.config.kind if base else "")
+    data = load_data(cfg, out, length, procs, resuming, arch.get("kinds"), kind)
     if procs.main:
         for line in data.summary.lines():
             log.info(line)
@@ -435,6 +486,10 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
 
     params = parameter_count(net)
     n = data.audio.shape[0]
+    times = repeats(data, cfg.balance)
+    if data.kinds is not None:
+        counts = ", ".join(f"{k} {c}" for k, c in data.kind_counts().items())
+        log.info("kinds: %s; %d files an epoch (balance %.2f)", counts, int(times.sum()), cfg.balance)
     shift = round(cfg.augment_shift_ms * 44.1)
     what = f"fine-tuning {base.name}" if base else f"{'custom' if cfg.arch else cfg.preset} from scratch"
     describe = (f"{cfg.name}: {what}, "
@@ -468,18 +523,20 @@ def _train(cfg: TrainConfig, resume: bool, procs: Processes, out: Path, emit, st
 
     while step < cfg.steps:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(cfg, step)
+            group["lr"] = lr_at(cfg, step) * group.get("scale", 1.0)  # no scale: a checkpoint from before
         loss_sum = torch.zeros((), device=device)
         for micro in range(accum):
             position = stream_position(step, micro, cfg.micro_batch, accum, procs)
-            idx = micro_batch_indices(position, cfg.micro_batch, n, cfg.seed, orders)
+            idx = micro_batch_indices(position, cfg.micro_batch, n, cfg.seed, orders, times)
             aug_gen.manual_seed(random_key(cfg.seed, position, 0))
             noise_gen.manual_seed(random_key(cfg.seed, position, 1))
             x = augment(data.audio[idx], aug_gen, cfg.augment_gain_db, cfg.augment_flip, shift).to(device)
+            cond = {} if data.kinds is None else {
+                k: v.to(device) for k, v in conditioning(data, idx, cfg.condition_dropout, aug_gen).items()}
             sync = procs.world == 1 or micro == accum - 1  # DDP averages gradients once per optimiser step
             with contextlib.nullcontext() if sync else model.no_sync():
                 with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    loss = v_loss(model, x, noise_gen)
+                    loss = v_loss(model, x, noise_gen, **cond)
                 scaler.scale(loss / accum).backward()
             loss_sum += loss.detach().float()
         scaler.unscale_(optimizer)
@@ -564,7 +621,7 @@ def model_config(cfg: TrainConfig, arch: dict, base: ModelEntry | None, data: Da
         license_ = f"data: {cfg.license}; base model {base.name}: {base.config.license}"
     training = training_record(cfg, base, data, step, losses, procs, dtype, params, seconds) | {
         "augment": {"gain_db": cfg.augment_gain_db, "flip": cfg.augment_flip, "shift_ms": cfg.augment_shift_ms}}
-    kind = cfg.kind or (base.config.kind if base else "custom")
+    kind = cfg.kind or (base.config.kind if base else "kit" if arch.get("kinds") else "custom")
     preset = base.config.preset if base else None if cfg.arch else cfg.preset
     return ModelConfig(
         arch=arch, preset=preset, kind=kind, length=data.audio.shape[-1],

@@ -1,0 +1,150 @@
+"""Train the kit model: one U-Net for every drum kind, conditioned on kind and velocity, started from the
+bundled models' weights, on the real-drum corpus. Resumable: run it again and it continues where it stopped.
+
+    python bench/real_drums.py data/real                             # the corpus (needs fluidsynth)
+    nice -n 19 python bench/train_kit.py data/real runs/kit          # prepare, then train (hours on a CPU)
+    python bench/train_kit.py data/real runs/kit --minutes 20        # at most 20 minutes this time
+    python bench/train_kit.py data/real runs/kit --base FILE         # a new run from FILE (e.g. the shipped kit)
+
+What it prepares in OUT (once): OUT/data/KIND/*.flac, the training split of each kind (retuned copies of
+the thin kinds' one-shots, THIN below; synthesised ones of the thinnest, SYNTH_BELOW), with
+OUT/data/labels.csv giving each file's velocity (the rendered MIDI velocity / 127; sonic-pi's one-shots:
+unknown); OUT/base.safetensors, the mean of the bundled models' weights (they are fine-tunes of one model, so
+their mean is a working model: weight-space ensembling), unless --base names another start. The run folder
+is OUT/run (checkpoint, log, snapshots/ every --snapshot-every steps, judged with bench/kit_report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tad_daemon.kinds import KINDS  # noqa: E402
+
+# Kinds with few recordings in the corpus get retuned copies: a drum tuned up is shorter and brighter, as a
+# tighter head or a smaller cymbal is. Semitones per copy.
+THIN = (-3.0, -1.5, 1.5, 3.0)
+THIN_BELOW = 80  # one-shots in the training split
+# Kinds with fewer recording groups than this also get one-shots of the procedural synthesiser
+# (tad_daemon/synth, docs/synth.md): its variants of the kind, SYNTH_COUNT of them, velocity unknown.
+SYNTH_BELOW = 5
+SYNTH_COUNT = 48
+SYNTH_VARIANTS = {"rim": ("perc", ("rim",)), "clap": ("perc", ("clap", "snap")), "cowbell": ("perc", ("cowbell",)),
+                  "wood": ("perc", ("clave", "woodblock")), "shaker": ("perc", ("shaker",)),
+                  "tambourine": ("perc", ("tambourine",)), "tom": ("perc", ("tom", "808_tom")),
+                  "hand-drum": ("perc", ("conga", "bongo", "tabla")), "closed-hat": ("hat", ("closed", "pedal")),
+                  "open-hat": ("hat", ("open", "808_open")), "crash": ("hat", ("crash",)), "ride": ("hat", ("ride",)),
+                  "kick": ("kick", ()), "snare": ("snare", ())}
+
+
+def kit_data(corpus: Path, folder: Path) -> dict[str, int]:
+    """The training split by kind, in `folder`/KIND/, with labels.csv; returns the count per kind."""
+    import soundfile as sf
+    import soxr
+
+    with open(corpus / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == "train" and r["kind"] in KINDS]
+    counts = {k: sum(r["kind"] == k for r in rows) for k in KINDS}
+    groups = {k: len({r["group"] for r in rows if r["kind"] == k}) for k in KINDS}
+    labels = []
+    for kind in (k for k in KINDS if groups[k] < SYNTH_BELOW):
+        import numpy as np
+
+        from tad_daemon.synth import render
+
+        cls, variants = SYNTH_VARIANTS[kind]
+        for i in range(SYNTH_COUNT):
+            rel = f"{kind}/synth-{i:03d}.flac"
+            if not (folder / rel).exists():
+                rng = np.random.default_rng([7, KINDS.index(kind), i])
+                variant = variants[i % len(variants)] if variants else None
+                (folder / kind).mkdir(parents=True, exist_ok=True)
+                sf.write(folder / rel, render(cls, rng, variant).T, 44100, subtype="PCM_24")
+            labels.append((rel, kind, ""))
+    for r in rows:
+        src = corpus / r["file"]
+        velocity = f"{int(r['velocity']) / 127:.4f}" if r["velocity"] else ""
+        tunings = THIN if counts[r["kind"]] < THIN_BELOW else ()
+        for st in (0.0, *tunings):
+            rel = f"{r['kind']}/{src.stem}{f'-tuned{st:+g}' if st else ''}.flac"
+            target = folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                if st:
+                    audio, rate = sf.read(src, always_2d=True)
+                    # played 2^(st/12) times faster: resampled to fewer samples, read at the same rate
+                    sf.write(target, soxr.resample(audio, rate, rate / 2 ** (st / 12)), rate, subtype="PCM_24")
+                else:
+                    shutil.copyfile(src, target)
+            labels.append((rel, r["kind"], velocity))
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "kind", "velocity"])
+        w.writerows(labels)
+    return counts
+
+
+def soup(path: Path) -> None:
+    """The mean of the bundled models' weights, as a model file of kind 'kit'."""
+    import torch
+
+    from tad_daemon.limits import DRUM_CLASSES
+    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+    from tad_daemon.models.registry import BUNDLED
+
+    weights = [read_weights(BUNDLED / f"{c}.safetensors") for c in DRUM_CLASSES]
+    mean = {k: torch.stack([w[k].float() for w in weights]).mean(0) for k in weights[0]}
+    config = read_config(BUNDLED / "kick.safetensors")
+    config.kind, config.source, config.description = "custom", "trained", "mean of the bundled models' weights"
+    save_model(path, mean, config)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("corpus", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--base", type=Path, help="start from this model file (default: the bundled models' mean)")
+    p.add_argument("--run", default="run", help="run folder under OUT")
+    p.add_argument("--steps", type=int, default=40000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--balance", type=float, default=0.5)
+    p.add_argument("--dropout", type=float, default=0.1, help="share trained without kind and velocity")
+    p.add_argument("--minutes", type=float, default=0.0, help="stop (checkpointed) after this long; 0: never")
+    p.add_argument("--snapshot-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+
+    from tad_daemon.training.train import TrainConfig, train
+
+    data = args.out / "data"
+    if not (data / "labels.csv").exists():
+        counts = kit_data(args.corpus, data)
+        print("training split by kind:", ", ".join(f"{k} {n}" for k, n in counts.items()), flush=True)
+    base = args.base or args.out / "base.safetensors"
+    if not args.base and not base.exists():
+        soup(base)
+    cfg = TrainConfig(
+        name="kit", data=str(data), out=str(args.out / args.run), base=str(base), kinds=list(KINDS), kind="kit",
+        license="MIT (FluidR3_GM, MuseScore_General) and CC0 (sonic-pi-samples): see data/real/LICENSES.md",
+        description="every drum kind of the real-drum corpus (bench/real_drums.py), training split",
+        steps=args.steps, micro_batch=args.batch, accumulation=1, lr=args.lr, balance=args.balance,
+        condition_dropout=args.dropout, augment_gain_db=3.0, augment_flip=True, device=args.device, seed=1,
+        threads=args.threads, checkpoint_every=args.snapshot_every, checkpoint_minutes=10.0,
+        snapshot_every=args.snapshot_every, log_every=50)
+    started = time.monotonic()
+    result = train(cfg, resume=True,
+                   stop=lambda: bool(args.minutes) and time.monotonic() - started > 60 * args.minutes)
+    print(f"kit: {result.state} at step {result.step} of {args.steps} ({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

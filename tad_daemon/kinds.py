@@ -1,0 +1,29 @@
+"""The drum kinds a producer reaches for, as the kit model names them. Torch-free: the CLI and the OSC
+client import it.
+
+Each kind is the sounds of some General MIDI drum-map notes (bench/real_drums.py files every rendered note
+under one). `hat` and `perc`, the names of the first bundled models, keep their meaning: `hat` is the closed
+hi-hat, `perc` any of the drum and wood percussion that is neither kick, snare nor cymbal.
+"""
+
+from __future__ import annotations
+
+KINDS = ("kick", "snare", "rim", "clap", "closed-hat", "open-hat", "tom", "crash", "ride", "tambourine",
+         "cowbell", "shaker", "hand-drum", "wood")
+
+# General MIDI drum-map notes of each kind (35-81; 27-34 and 82-87 are the GS extensions most kits carry).
+GM_NOTES = {"kick": (35, 36), "snare": (38, 40), "rim": (31, 37), "clap": (28, 39), "closed-hat": (42, 44),
+            "open-hat": (46,), "tom": (41, 43, 45, 47, 48, 50), "crash": (49, 52, 55, 57), "ride": (51, 53, 59),
+            "tambourine": (54,), "cowbell": (56, 67, 68), "shaker": (69, 70, 82),
+            "hand-drum": (60, 61, 62, 63, 64, 65, 66, 86, 87), "wood": (75, 76, 77, 85)}
+
+# A name that stands for several kinds: each one-shot is one of them, the seed choosing which.
+MIXTURES = {"hat": ("closed-hat",), "perc": ("tom", "hand-drum", "cowbell", "wood")}
+
+# What a beat needs: the default of "new kit".
+KIT_DEFAULT = ("kick", "snare", "closed-hat", "open-hat", "clap", "tom")
+
+
+def kinds_of(name: str) -> tuple[str, ...]:
+    """The kinds a name stands for: itself, or a mixture's; empty when it is neither."""
+    return MIXTURES.get(name, (name,) if name in KINDS else ())
