@@ -260,7 +260,7 @@ def engine_path(model: str, graphs: bool, device: torch.device, batches: list[in
     cfg = load_config(overrides={"paths.samples": str(folder / "samples"), "paths.data": str(folder / "data"),
                                  "device.device": str(device), "device.cuda_graphs": graphs})
     ws = Workspace(cfg)
-    engine = ws.engine()
+    engine = ws.make_engine()
     loaded = engine.load(entry, wait=True)
     out = {"model": entry.name, "runs_on": loaded.describe(), "steps": entry.config.default_steps,
            "sampler": entry.config.default_sampler}
@@ -293,7 +293,8 @@ def synthetic_data(folder: Path, n: int = 8) -> None:
 
 
 def train_child(spec: dict) -> dict:
-    from tad_daemon.training.train import TrainConfig, train
+    from tad_daemon.training.settings import TrainConfig
+    from tad_daemon.training.train import train
     device = torch.device(spec["device"])
     root = Path(spec["folder"])
     synthetic_data(root / "data")

@@ -9,9 +9,10 @@ bundled models' weights, on the real-drum corpus. Resumable: run it again and it
 What it prepares in OUT (once): OUT/data/KIND/*.flac, the training split of each kind (retuned copies of
 the thin kinds' one-shots, THIN below; synthesised ones of the thinnest, SYNTH_BELOW), with
 OUT/data/labels.csv giving each file's velocity (the rendered MIDI velocity / 127; sonic-pi's one-shots:
-unknown); OUT/base.safetensors, the mean of the bundled models' weights (they are fine-tunes of one model, so
-their mean is a working model: weight-space ensembling), unless --base names another start. The run folder
-is OUT/run (checkpoint, log, snapshots/ every --snapshot-every steps, judged with bench/kit_report.py).
+unknown). The model starts from the bundled snare (--base another file): the mean of the bundled models'
+weights, which worked for the kick's two stages, is no working model here (measured: every one-shot a
+clap-like burst that never decays; they were fine-tuned too far apart). The run folder is OUT/run
+(checkpoint, log, snapshots/ every --snapshot-every steps, judged with bench/kit_report.py).
 """
 
 from __future__ import annotations
@@ -91,26 +92,11 @@ def kit_data(corpus: Path, folder: Path) -> dict[str, int]:
     return counts
 
 
-def soup(path: Path) -> None:
-    """The mean of the bundled models' weights, as a model file of kind 'kit'."""
-    import torch
-
-    from tad_daemon.limits import DRUM_CLASSES
-    from tad_daemon.models.modelfile import read_config, read_weights, save_model
-    from tad_daemon.models.registry import BUNDLED
-
-    weights = [read_weights(BUNDLED / f"{c}.safetensors") for c in DRUM_CLASSES]
-    mean = {k: torch.stack([w[k].float() for w in weights]).mean(0) for k in weights[0]}
-    config = read_config(BUNDLED / "kick.safetensors")
-    config.kind, config.source, config.description = "custom", "trained", "mean of the bundled models' weights"
-    save_model(path, mean, config)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("corpus", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--base", type=Path, help="start from this model file (default: the bundled models' mean)")
+    p.add_argument("--base", type=Path, help="start from this model file (default: the bundled snare)")
     p.add_argument("--run", default="run", help="run folder under OUT")
     p.add_argument("--steps", type=int, default=40000)
     p.add_argument("--batch", type=int, default=8)
@@ -123,15 +109,15 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     args = p.parse_args()
 
-    from tad_daemon.training.train import TrainConfig, train
+    from tad_daemon.models.registry import BUNDLED
+    from tad_daemon.training.settings import TrainConfig
+    from tad_daemon.training.train import train
 
     data = args.out / "data"
     if not (data / "labels.csv").exists():
         counts = kit_data(args.corpus, data)
         print("training split by kind:", ", ".join(f"{k} {n}" for k, n in counts.items()), flush=True)
-    base = args.base or args.out / "base.safetensors"
-    if not args.base and not base.exists():
-        soup(base)
+    base = args.base or BUNDLED / "snare.safetensors"
     cfg = TrainConfig(
         name="kit", data=str(data), out=str(args.out / args.run), base=str(base), kinds=list(KINDS), kind="kit",
         license="MIT (FluidR3_GM, MuseScore_General) and CC0 (sonic-pi-samples): see data/real/LICENSES.md",

@@ -91,7 +91,8 @@ def main() -> None:
 
     from tad_daemon.models.modelfile import SUFFIX
     from tad_daemon.models.registry import BUNDLED
-    from tad_daemon.training.train import TrainConfig, train
+    from tad_daemon.training.settings import TrainConfig
+    from tad_daemon.training.train import train
 
     cuda = args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())
     micro = args.micro_batch or (args.batch if cuda else min(4, args.batch))

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tad_daemon.models.network import build_unet, parameter_count  # noqa: E402
 from tad_daemon.models.presets import LENGTH, architecture  # noqa: E402
 from tad_daemon.training.recipe import EMA, checkpoint_blocks, v_loss  # noqa: E402
-from tad_daemon.training.train import TrainConfig, amp_dtype, make_optimizer  # noqa: E402
+from tad_daemon.training.run import amp_dtype, make_optimizer  # noqa: E402
+from tad_daemon.training.settings import TrainConfig  # noqa: E402
 
 BATCH = 32
 

@@ -63,7 +63,7 @@ def main(real: Path) -> None:
                   f"{np.median(errors[4:]):.1f} ({min(errors[4:]):.1f} to {max(errors[4:]):.1f}) | {steps} |")
 
     a, b = (s.audio for s in engine.generate("snare", 2, seed=7))
-    first = median_time(lambda: (engine._encoded.clear(), engine.morph("snare", a, b, 0.5)), 2)
+    first = median_time(lambda: (engine.encoded.clear(), engine.morph("snare", a, b, 0.5)), 2)
     again = median_time(lambda: engine.morph("snare", a, b, 0.3))
     print("\n| what (snare, one sound) | median seconds |")
     print("| --- | --- |")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from tad_daemon.training.settings import CHECKPOINT_MINUTES, TrainConfig, defaults
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -43,7 +45,7 @@ def _defaults() -> dict:
         "server.port": 9310,
         "server.allow": [],  # client IPs allowed when listening beyond loopback
         "server.allow_remote": False,  # listening beyond loopback needs this too (and server.allow)
-        "server.queue": 32,  # generate/vary requests waiting at most; more are answered "busy"
+        "server.queue": 32,  # sound requests waiting at most; more are answered "busy"
         "paths.samples": str(samples),
         "paths.models": str(data / "models"),
         "paths.data": str(data),  # job queue, checkpoints, training runs
@@ -59,7 +61,7 @@ def _defaults() -> dict:
         "generate.sampler": "",  # empty: the model's own default
         "generate.bits": 24,
         "generate.max_count": 64,
-        "generate.batch": 0,  # queued requests for one model merged into batches this big; 0: auto (see daemon)
+        "generate.batch": 0,  # queued requests for one model merged into batches this big; 0: engine.batch_limits
         "post.clicks": True,  # bridge isolated 1-3 sample spikes (clicks) that no recorded drum has
         "post.floor": True,  # gate a stationary noise floor in the tail (never a drum's own decay)
         "post.dc": True,
@@ -71,11 +73,11 @@ def _defaults() -> dict:
         "training.night_start": "01:00",  # queued fine-tunes run between these local times (may wrap midnight)
         "training.night_end": "07:00",
         "training.steps": 2000,  # optimiser steps of a job queued without a step count
-        "training.preset": "cpu-small",  # architecture of a job without a base model
+        "training.preset": defaults(TrainConfig)["preset"],  # architecture of a job without a base model
         "training.device": "",  # empty: device.device
         "training.threads": 0,  # 0: half the CPU cores
         "training.pause_for_generation": "auto",  # auto: when training runs on the CPU; always; never
-        "training.checkpoint_minutes": 10.0,  # also checkpoint this often, whatever the step count
+        "training.checkpoint_minutes": CHECKPOINT_MINUTES,  # also checkpoint this often, whatever the step count
         "training.inbox": False,  # watch <data>/inbox/<model>/ and queue a fine-tune when sounds arrive there
     }
 

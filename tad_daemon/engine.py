@@ -1,4 +1,9 @@
-"""The diffusion engine: models loaded on one device, turning (model, seed, steps) into raw one-shots."""
+"""The diffusion engine: models loaded on one device, turning (model, seed, steps) into raw one-shots.
+
+Every sound operation (generate, vary, morph, tweak, repaint, kit, encode, decode) has the same shape: under
+the engine's lock, the model and the settings it samples with (`_use`), a batch of starting points, one
+sampling run (`_run`), and the one-shots with what made them (`Use.shots`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ import logging
 import math
 import secrets
 import threading
-import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -17,17 +22,18 @@ import numpy as np
 import torch
 
 from tad_daemon import __version__, sampling
+from tad_daemon.audio.folder import kit_name
 from tad_daemon.audio.post import loudness
-from tad_daemon.limits import MAX_SEED, TRAINING_LUFS
+from tad_daemon.limits import MAX_SEED, MAX_STEPS, TRAINING_LUFS
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.graphs import GraphedNet
 from tad_daemon.models.registry import ModelEntry, load_net
+from tad_daemon.names import unknown_model
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
-MAX_STEPS = 1000
 ENCODE_STEPS = 30  # encode and morph: the round trip's error falls with steps (docs/daw.md)
 ENCODED_KEPT = 16  # encoded sounds remembered (256 kB each)
 REPAINT_RAMP_S = 0.005  # the remade region fades in and out over this, inside it: no seam, the kept part exact
@@ -44,7 +50,7 @@ class OneShot:
     schedule: str
     steps: int
     sample_rate: int
-    kind: str = "generate"  # generate, vary, morph, tweak, repaint, kit or encode: what made it
+    made: str = "generate"  # generate, vary, morph, tweak, repaint, kit or encode: the operation that made it
     strength: float | None = None  # vary, repaint: how far from the source
     source: str | None = None  # vary, repaint: the source file; morph: the first one
     backend: str | None = None  # torch or onnx (their outputs differ by float rounding only)
@@ -59,22 +65,18 @@ class OneShot:
     tuning: dict | None = None  # --tune: what was measured and what was done
 
     def metadata(self) -> dict:
-        meta = {k: v for k, v in asdict(self).items() if k != "audio" and v is not None}
+        meta = {k: v for k, v in asdict(self).items() if k not in ("audio", "made") and v is not None}
+        meta["kind"] = self.made  # the key files have always carried (REAPER reads it)
         meta["software"] = f"tad-daemon {__version__}"
         return meta
 
     def file_label(self) -> str:
         """What the file name says after the time stamp (the kit's folder says the rest)."""
-        if self.kind == "kit":
-            return self.model
-        if self.kind == "encode":
-            return f"{self.model}_encoded"
-        what = {"generate": "", "vary": "_var", "repaint": "_repaint"}.get(self.kind)
-        if what is not None:
-            return f"{self.model}{what}_s{self.seed}"
-        if self.kind == "tweak":
-            return f"{self.model}_tweak_s{self.seed}_a{self.amount:.2f}_{self.variant}"
-        return f"{self.model}_morph_p{self.position:.2f}"
+        labels = {"generate": f"{self.model}_s{self.seed}", "vary": f"{self.model}_var_s{self.seed}",
+                  "repaint": f"{self.model}_repaint_s{self.seed}", "kit": self.model, "encode": f"{self.model}_encoded",
+                  "tweak": f"{self.model}_tweak_s{self.seed}_a{self.amount or 0:.2f}_{self.variant}",
+                  "morph": f"{self.model}_morph_p{self.position or 0:.2f}"}
+        return labels[self.made]
 
 
 @dataclass
@@ -99,6 +101,31 @@ class LoadedModel:
         return f"{self.backend} {self.precision}{graphs}" + (f": {self.why}" if self.why else "")
 
 
+@dataclass
+class Use:
+    """A loaded model and the settings one request samples it with."""
+
+    model: LoadedModel
+    steps: int
+    sampler: str
+    schedule: str
+
+    @property
+    def config(self):
+        return self.model.entry.config
+
+    def times(self, steps: int | None = None, t_start: float = 1.0) -> list[float]:
+        return sampling.times_for(self.schedule, steps or self.steps, t_start)
+
+    def shots(self, audio: np.ndarray, seeds: list[int], made: str, steps: int | None = None,
+              **fields) -> list[OneShot]:
+        """One OneShot per item of `audio`, saying what made it (`fields`: the operation's own, the same for all)."""
+        m = self.model
+        return [OneShot(a, m.entry.name, s, self.sampler, self.schedule, self.steps if steps is None else steps,
+                        self.config.sample_rate, made, backend=m.backend, precision=m.precision, **fields)
+                for a, s in zip(audio, seeds)]
+
+
 def random_seed() -> int:
     return secrets.randbelow(MAX_SEED + 1)
 
@@ -109,10 +136,28 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def seeds_from(seed: int | None, count: int) -> list[int]:
+    """The seeds of `count` one-shots: seed, seed + 1, ... (wrapping at MAX_SEED), from a random one when
+    `seed` is None; so each file of a batch can be made again on its own."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    base = random_seed() if seed is None or seed < 0 else check_seed(seed)
+    return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+def batch_limits(device: torch.device) -> tuple[int, int]:
+    """(one-shots of one request that go through the net at once, one-shots of waiting requests merged into
+    one batch) on `device`. On a GPU a batch costs little more than one: 16 and 16. On a CPU a batch of a few
+    is a little cheaper per one-shot than singles and a batch of 8 dearer than 4 (bench/cpu.py, batch): a
+    request's own one-shots go 4 at a time; but waiting requests are not merged (1), as every one of them
+    would wait for the whole batch (bench/latency.py). The figures: docs/benchmarks.md."""
+    return (4, 1) if device.type == "cpu" else (16, 16)
+
+
 def pick_backend(requested: str, device: torch.device, cache_dir: Path | None) -> tuple[str, str]:
     """What `requested` (auto, torch or onnx) comes to here, and why: 'auto' stays 'auto' (measured per model,
-    see Engine.load) on a CPU where ONNX Runtime is installed and exports have a cache folder; else 'torch'.
-    A request for onnx that cannot be met falls back to torch with a log line.
+    see onnxrt.Exports) on a CPU where ONNX Runtime is installed and exports have a cache folder; else
+    'torch'. A request for onnx that cannot be met falls back to torch with a log line.
     """
     if requested not in BACKENDS:
         raise ValueError(f"unknown backend {requested!r} ({', '.join(BACKENDS)})")
@@ -132,6 +177,36 @@ def pick_backend(requested: str, device: torch.device, cache_dir: Path | None) -
     return requested, ""
 
 
+class EncodedSounds:
+    """The noises the latest sounds were encoded into, by (model, the sound's hash, steps): turning a morph's
+    position dial then only decodes."""
+
+    def __init__(self, kept: int = ENCODED_KEPT):
+        self.kept = kept
+        self._noises: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    @staticmethod
+    def key(model: str, sound: np.ndarray, steps: int) -> tuple:
+        return model, hashlib.sha1(np.ascontiguousarray(sound, np.float32).tobytes()).hexdigest(), steps
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        if key in self._noises:
+            self._noises.move_to_end(key)
+        return self._noises.get(key)
+
+    def put(self, key: tuple, noise: np.ndarray) -> None:
+        self._noises[key] = noise
+        while len(self._noises) > self.kept:
+            self._noises.popitem(last=False)
+
+    def forget(self, model: str) -> None:
+        for key in [k for k in self._noises if k[0] == model]:
+            del self._noises[key]
+
+    def clear(self) -> None:
+        self._noises.clear()
+
+
 class Engine:
     """Owns the device. Not thread-safe by design beyond the lock: one worker thread should drive it.
 
@@ -142,8 +217,8 @@ class Engine:
     """
 
     def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
-                 max_batch: int | None = None, backend: str = "auto", cache_dir: str | Path | None = None,
-                 steps: int | None = None, sampler: str | None = None, cuda_graphs: bool = True):
+                 backend: str = "auto", cache_dir: str | Path | None = None, steps: int | None = None,
+                 sampler: str | None = None, cuda_graphs: bool = True):
         """`steps` and `sampler`: what a request that names none gets (generate.steps and generate.sampler);
         None: each model's own default. Resolved here alone. `cuda_graphs`: torch nets on a CUDA device
         replay their forward from graphs (models/graphs.py)."""
@@ -152,39 +227,29 @@ class Engine:
         self.device = pick_device(device)
         self.precision = precision
         self.steps, self.sampler = steps, sampler
-        # The most one-shots run as one batch. On a CPU a batch of 2-4 beat singles by up to 1.4x on torch and
-        # by nothing on ONNX Runtime, and 8 was slower per one-shot than 4 on both (bench/cpu.py, batch).
-        self.max_batch = max_batch or (4 if self.device.type == "cpu" else 16)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.chunk = batch_limits(self.device)[0]  # one-shots per pass through the net
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.cache_dir = Path(cache_dir) if cache_dir else None  # where ONNX exports are kept
         self.backend, self._torch_why = pick_backend(backend, self.device, self.cache_dir)
+        self.exports = onnxrt.Exports(self.cache_dir, self.backend, precision) if self.backend != "torch" else None
         self.models: dict[str, LoadedModel] = {}
         self.lock = threading.RLock()
-        self._export_lock = threading.Lock()  # one export at a time: each wants every core
-        self._exports: list[threading.Thread] = []
-        self._closing = threading.Event()
-        self._encoded: OrderedDict[tuple, np.ndarray] = OrderedDict()  # (model, sha1 of the sound, steps)
+        self.encoded = EncodedSounds()
 
     # -- models --------------------------------------------------------------------------------------
     def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
-        if self.backend != "torch":
-            record = onnxrt.read_record(entry, self.cache_dir)
-            choice, why = self._choose(record) if record else (None, "")
-            if choice == "onnx-fp32":  # from the cache, the torch net is not even read: less memory
-                onnx_net = onnxrt.load_cached(entry, self.cache_dir, torch.get_num_threads())
-                if onnx_net is not None:
-                    return self._keep(LoadedModel(entry, onnx_net, None, "onnx", why))
-            elif choice is not None:  # torch was measured faster: no ONNX session at all
+        if self.exports:
+            choice, why, onnx_net = self.exports.cached(entry, torch.get_num_threads())
+            if onnx_net is not None:  # from the cache, the torch net is not even read: less memory
+                return self._keep(LoadedModel(entry, onnx_net, None, "onnx", why))
+            if choice is not None:  # torch was measured faster: no ONNX session at all
                 return self._keep(self._torch(entry, self._dtype(choice), why))
-        why = self._torch_why if self.backend == "torch" else "until its ONNX export is made and timed"
+        why = self._torch_why if not self.exports else "until its ONNX export is made and timed"
         loaded = self._keep(self._torch(entry, self._dtype(), why))
-        if self.backend != "torch":
-            job = threading.Thread(target=self._to_onnx, args=(loaded,), name=f"onnx-{entry.name}", daemon=True)
-            job.start()
-            with self.lock:
-                self._exports = [j for j in self._exports if j.is_alive()] + [job]
-            if wait:
-                job.join()
+        if self.exports:
+            self.exports.start(entry, loaded.net, torch.get_num_threads(),
+                               still_wanted=lambda: self._is_loaded(loaded),
+                               done=partial(self._switch, loaded), wait=wait)
         return loaded
 
     def _torch(self, entry: ModelEntry, dtype: torch.dtype | None, why: str) -> LoadedModel:
@@ -199,87 +264,53 @@ class Engine:
         """The autocast dtype of a torch candidate ('torch-bf16'...), or of the configured precision."""
         return autocast_dtype(self.device, choice.split("-")[1] if choice else self.precision)
 
-    def _choose(self, record: dict) -> tuple[str, str]:
-        """The candidate to run a model on, from its export record: the fastest measured (backend auto and
-        precision auto), ONNX Runtime for backend onnx; a set precision leaves only what gives it."""
-        if self.backend == "onnx":
-            return "onnx-fp32", "backend onnx in the configuration"
-        allowed = {"auto": onnxrt.CANDIDATES, "fp32": ("onnx-fp32", "torch-fp32")}.get(self.precision)
-        if allowed is None:
-            return f"torch-{self.precision}", f"precision {self.precision} in the configuration"
-        return onnxrt.fastest(record, allowed)
-
-    def _forget(self, name: str) -> None:
-        for key in [k for k in self._encoded if k[0] == name]:
-            del self._encoded[key]
-
     def _keep(self, loaded: LoadedModel) -> LoadedModel:
         with self.lock:
-            self._forget(loaded.entry.name)
+            self.encoded.forget(loaded.entry.name)
             self.models[loaded.entry.name] = loaded
         log.info("model %s runs on %s", loaded.entry.name, loaded.describe())
         return loaded
 
-    def _to_onnx(self, m: LoadedModel) -> None:
-        """Export the model (once per model file) and switch to the fastest way measured, if the model is still
-        the loaded one by then."""
-        with self._export_lock:
-            with self.lock:
-                if self._closing.is_set() or self.models.get(m.entry.name) is not m:
-                    return  # shutting down, or unloaded or replaced meanwhile
-            try:
-                onnx_net = onnxrt.prepare(m.entry, m.net, self.cache_dir, torch.get_num_threads())
-                choice, why = self._choose(onnxrt.read_record(m.entry, self.cache_dir) or {})
-            except Exception as e:
-                log.warning("model %s stays on torch: ONNX Runtime backend failed (%s)", m.entry.name, e)
+    def _is_loaded(self, m: LoadedModel) -> bool:
+        with self.lock:
+            return self.models.get(m.entry.name) is m
+
+    def _switch(self, m: LoadedModel, choice: str, why: str, onnx_net: onnxrt.OnnxNet) -> None:
+        """An export is done: run the model the fastest way measured, if it is still the loaded one."""
+        with self.lock:
+            if self.models.get(m.entry.name) is not m:
                 return
-            with self.lock:
-                if choice == "onnx-fp32":
-                    m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
-                else:
-                    m.dtype = self._dtype(choice)
-                m.why = why
-            log.info("model %s runs on %s", m.entry.name, m.describe())
+            if choice == "onnx-fp32":
+                m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
+            else:
+                m.dtype = self._dtype(choice)
+            m.why = why
+        log.info("model %s runs on %s", m.entry.name, m.describe())
 
     def close(self, timeout: float = 120.0) -> None:
-        """Start no more ONNX exports and wait for the one running: a thread still inside torch's exporter
-        when the interpreter exits aborts the process ("terminate called without an active exception")."""
-        self._closing.set()
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            jobs = list(self._exports)
-        for job in jobs:
-            job.join(max(0.0, deadline - time.monotonic()))
+        """Start no more ONNX exports and wait for the one running (see onnxrt.Exports.close)."""
+        if self.exports:
+            self.exports.close(timeout)
 
     def unload(self, name: str) -> bool:
         with self.lock:
-            self._forget(name)
+            self.encoded.forget(name)
             return self.models.pop(name, None) is not None
 
     def get(self, name: str) -> LoadedModel:
         with self.lock:
             if name not in self.models:
-                known = ", ".join(sorted(self.models)) or "none"
-                raise KeyError(f"unknown model {name!r} (loaded: {known})")
+                raise KeyError(unknown_model(name, self.models, "loaded"))
             return self.models[name]
 
     # -- sampling ------------------------------------------------------------------------------------
-    def _net_fn(self, m: LoadedModel):
-        device_type = self.device.type
-
-        def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            if m.backend == "onnx":
-                try:
-                    return m.net(x, t)
-                except Exception as e:  # e.g. out of memory for a huge batch: torch may still manage
-                    log.error("model %s: ONNX Runtime failed (%s); going back to torch", m.entry.name, e)
-                    m.net, m.backend, m.why = load_net(m.entry, self.device), "torch", f"ONNX Runtime failed ({e})"
-            if m.graphs:
-                return m.net(x, t)
-            with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
-                return m.net(x, t)
-
-        return net
+    @contextmanager
+    def _use(self, name: str, steps: int | None = None, sampler: str | None = None, schedule: str | None = None):
+        """The opening every sound operation shares: under the lock, the model and the settings it samples
+        with (the request's, else the configuration's, else the model's own)."""
+        with self.lock:
+            m = self.get(name)
+            yield Use(m, *self._settings(m, steps, sampler, schedule))
 
     def _settings(self, m: LoadedModel, steps: int | None, sampler: str | None,
                   schedule: str | None) -> tuple[int, str, str]:
@@ -297,15 +328,32 @@ class Engine:
             raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(sampling.SCHEDULES)})")
         return steps, sampler, schedule
 
+    def _net_fn(self, m: LoadedModel):
+        device_type = self.device.type
+
+        def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if m.backend == "onnx":
+                try:
+                    return m.net(x, t)
+                except Exception as e:  # e.g. out of memory for a huge batch: torch may still manage
+                    log.error("model %s: ONNX Runtime failed (%s); going back to torch", m.entry.name, e)
+                    m.net, m.backend, m.why = load_net(m.entry, self.device), "torch", f"ONNX Runtime failed ({e})"
+            if m.graphs:
+                return m.net(x, t)
+            with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
+                return m.net(x, t)
+
+        return net
+
     def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress,
              seeds: list[int], wrap=None, towards: tuple[list[int], float] | None = None) -> np.ndarray:
-        """Sample `x` (a batch started at times[0]) in chunks of max_batch; `wrap(net)` alters the network
-        (repaint), sampler "invert" runs the deterministic sampler backwards (encode). `towards` (seeds,
-        amount): a stochastic sampler's fresh noise is nudged towards those seeds' (tweak)."""
+        """Sample `x` (a batch started at times[0]) in chunks; `wrap(net)` alters the network (repaint),
+        sampler "invert" runs the deterministic sampler backwards (encode). `towards` (seeds, amount): a
+        stochastic sampler's fresh noise is nudged towards those seeds' (tweak)."""
         outs = []
         done = 0
         net = wrap(self._net_fn(m)) if wrap else self._net_fn(m)
-        for chunk in x.split(self.max_batch):
+        for chunk in x.split(self.chunk):
             noise = sampling.step_noise(seeds[done:done + len(chunk)], *chunk.shape[1:])
             if towards:
                 other = sampling.step_noise(towards[0][done:done + len(chunk)], *chunk.shape[1:])
@@ -324,6 +372,7 @@ class Engine:
             done += len(chunk)
         return np.concatenate(outs).astype(np.float32)
 
+    # -- the sound operations ------------------------------------------------------------------------
     def generate(self, name: str, count: int = 1, seed: int | None = None, steps: int | None = None,
                  sampler: str | None = None, schedule: str | None = None, progress=None,
                  seeds: list[int] | None = None) -> list[OneShot]:
@@ -331,16 +380,11 @@ class Engine:
 
         `seeds` (one per one-shot) replaces `count` and `seed`: the daemon batches requests that way.
         """
-        with self.lock:
-            m = self.get(name)
-            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
-            seeds = [check_seed(s) for s in seeds] if seeds else self._seeds(seed, count)
-            cfg = m.entry.config
-            x = sampling.noise(seeds, cfg.channels, cfg.length)
-            audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress, seeds)
-            backend, precision = m.backend, m.precision
-        return [OneShot(a, name, s, sampler, schedule, steps, cfg.sample_rate, backend=backend, precision=precision)
-                for a, s in zip(audio, seeds)]
+        with self._use(name, steps, sampler, schedule) as use:
+            seeds = [check_seed(s) for s in seeds] if seeds else seeds_from(seed, count)
+            x = sampling.noise(seeds, use.config.channels, use.config.length)
+            audio = self._run(use.model, x, use.sampler, use.times(), progress, seeds)
+            return use.shots(audio, seeds, "generate")
 
     def vary(self, name: str, source: np.ndarray, strength: float, count: int = 1, seed: int | None = None,
              steps: int | None = None, sampler: str | None = None, schedule: str | None = None,
@@ -351,35 +395,91 @@ class Engine:
         """
         if not (0.0 <= strength <= 1.0) or math.isnan(strength):
             raise ValueError("strength must be between 0 and 1")
-        with self.lock:
-            m = self.get(name)
-            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
-            seeds = self._seeds(seed, count)
-            cfg = m.entry.config
-            x0, gain = self._source(m, source)
-            eps = sampling.noise(seeds, cfg.channels, cfg.length)
+        with self._use(name, steps, sampler, schedule) as use:
+            seeds = seeds_from(seed, count)
+            x0, gain = self._source(use, source)
+            eps = sampling.noise(seeds, use.config.channels, use.config.length)
             x = sampling.noised(x0.expand_as(eps), eps, strength)
-            used = math.ceil(steps * strength)
-            if used == 0:
-                audio = x.numpy()
-            else:
-                audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress,
-                                   seeds)
-            backend, precision = m.backend, m.precision
-        src = str(Path(source_name)) if source_name else None
-        return [OneShot(a / gain, name, s, sampler, schedule, used, cfg.sample_rate, "vary", strength, src, backend,
-                        precision) for a, s in zip(audio, seeds)]
+            used = math.ceil(use.steps * strength)
+            audio = x.numpy() if used == 0 else self._run(use.model, x, use.sampler, use.times(used, strength),
+                                                          progress, seeds)
+            return use.shots(audio / gain, seeds, "vary", used, strength=strength, source=_name(source_name))
 
-    # -- encode, morph, tweak, repaint (docs/daw.md) --------------------------------------------------------------
+    def morph(self, name: str, a: np.ndarray, b: np.ndarray, position: float = 0.5, count: int = 1,
+              steps: int | None = None, sources: tuple[str, str] = ("", ""), progress=None) -> list[OneShot]:
+        """Sounds between `a` and `b`: both encoded, their noises slerped, decoded. One at `position` (0 gives
+        back `a`, 1 `b`), or with count > 1 that many evenly between them, the ends left out."""
+        if not 0.0 <= position <= 1.0:
+            raise ValueError("position must be between 0 and 1")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        positions = [position] if count == 1 else [(k + 1) / (count + 1) for k in range(count)]
+        with self.lock:
+            ends = torch.from_numpy(self.encode(name, np.stack([a, b]), steps, progress))
+            x = torch.cat([sampling.slerp(ends[:1], ends[1:], p) for p in positions])
+            audio = self.decode(name, x.numpy(), steps, progress)
+            use = Use(self.get(name), steps or ENCODE_STEPS, "vsampler", "logsnr")
+            return [replace(shot, position=p) for shot, p in zip(
+                use.shots(audio, [0] * len(audio), "morph", source=sources[0] or None, source_b=sources[1] or None),
+                positions)]
+
+    def tweak(self, name: str, seed: int, amount: float, count: int = 1, steps: int | None = None,
+              sampler: str | None = None, schedule: str | None = None, progress=None) -> list[OneShot]:
+        """Close relatives of the sound `seed` makes: its noise turned by amount * 90 degrees towards the noise
+        of seed + 1 + k for variant k (amount 0: the seed's own sound, 1: seed + 1 + k's)."""
+        if not (0.0 <= amount <= 1.0) or math.isnan(amount):
+            raise ValueError("amount must be between 0 and 1")
+        check_seed(seed)
+        with self._use(name, steps, sampler, schedule) as use:
+            c = use.config
+            others = seeds_from((seed + 1) % (MAX_SEED + 1), count)
+            fresh = sampling.noise(others, c.channels, c.length)
+            x = sampling.nudged(sampling.noise([seed], c.channels, c.length).expand_as(fresh), fresh, amount)
+            audio = self._run(use.model, x, use.sampler, use.times(), progress, [seed] * count,
+                              towards=(others, amount))
+            return [replace(shot, variant=k) for k, shot in enumerate(
+                use.shots(audio, [seed] * count, "tweak", amount=amount))]
+
+    def repaint(self, name: str, source: np.ndarray, start: float, end: float, strength: float = 1.0,
+                count: int = 1, seed: int | None = None, steps: int | None = None, sampler: str | None = None,
+                schedule: str | None = None, source_name: str | None = None, progress=None) -> list[OneShot]:
+        """Remake `source` between `start` and `end` seconds and keep the rest (sample for sample, before
+        post-processing). `strength` below 1 starts from the noised source, as a variation does: the new
+        part then keeps some of the old one."""
+        if not (0.0 < strength <= 1.0) or math.isnan(strength):
+            raise ValueError("strength must be above 0 and at most 1")
+        with self._use(name, steps, sampler, schedule) as use:
+            c = use.config
+            x0, gain = self._source(use, source)
+            mask = region_mask(c.length, c.sample_rate, start, end)
+            seeds = seeds_from(seed, count)
+            x = sampling.noised(x0.expand(len(seeds), -1, -1), sampling.noise(seeds, c.channels, c.length), strength)
+            used = math.ceil(use.steps * strength)
+            keep = x0.to(self.device), mask.to(self.device)
+            audio = self._run(use.model, x, use.sampler, use.times(used, strength), progress, seeds,
+                              wrap=lambda net: sampling.keep_region(net, *keep))
+            return use.shots(audio / gain, seeds, "repaint", used, strength=strength, source=_name(source_name),
+                             start=start, end=end)
+
+    def kit(self, names: list[str] | tuple[str, ...], seed: int | None = None, steps: int | None = None,
+            sampler: str | None = None, progress=None) -> list[OneShot]:
+        """One one-shot of each model in `names`, all from one seed, filed together in one kit folder."""
+        seed = seeds_from(seed, 1)[0]
+        folder = kit_name(seed)
+        with self.lock:
+            return [replace(self.generate(name, 1, seed, steps, sampler, progress=progress)[0], made="kit", kit=folder)
+                    for name in names]
+
+    # -- encode and decode (morph is built on them) --------------------------------------------------------------
     @staticmethod
-    def _source(m: LoadedModel, source: np.ndarray) -> tuple[torch.Tensor, float]:
+    def _source(use: Use, source: np.ndarray) -> tuple[torch.Tensor, float]:
         """A source sound at the level the model learned (and the gain that took it there): a quiet real drum
-        is as strange to a model as a distorted one (bench/transform.py, the perc's round trip on 4 held-out
-        real drums: median -1.2 dB, worst +15 dB, as they came; -23.1 and -9.0 dB at that level)."""
-        cfg = m.entry.config
-        if source.shape != (cfg.channels, cfg.length):
-            raise ValueError(f"source must be {cfg.channels} x {cfg.length} samples")
-        gain = model_level_gain(source, cfg.sample_rate)
+        is as strange to a model as a distorted one (docs/daw.md, section 4: the round trip of held-out real
+        drums, as they came and at that level)."""
+        c = use.config
+        if source.shape != (c.channels, c.length):
+            raise ValueError(f"source must be {c.channels} x {c.length} samples")
+        gain = model_level_gain(source, c.sample_rate)
         return torch.from_numpy(np.ascontiguousarray(source * gain, dtype=np.float32)), gain
 
     @staticmethod
@@ -394,100 +494,25 @@ class Engine:
         """The noise each of `sources` (batch x channels x frames) comes from, at the level the model learned
         (model_level_gain): `decode` gives them back at that level, within the round-trip error (docs/daw.md).
         The last ENCODED_KEPT are remembered: turning a morph's position dial decodes only."""
-        with self.lock:
-            m = self.get(name)
-            keys = [(name, hashlib.sha1(np.ascontiguousarray(s, np.float32).tobytes()).hexdigest(),
-                     steps or ENCODE_STEPS) for s in sources]
-            todo = [i for i, k in enumerate(keys) if k not in self._encoded]
+        with self._use(name) as use:
+            keys = [self.encoded.key(name, s, steps or ENCODE_STEPS) for s in sources]
+            todo = [i for i, k in enumerate(keys) if self.encoded.get(k) is None]
             if todo:
-                x = torch.stack([self._source(m, sources[i])[0] for i in todo])
-                for i, z in zip(todo, self._run(m, x, "invert", self._ode_times(steps), progress, [0] * len(x))):
-                    self._encoded[keys[i]] = z
-            for k in keys:
-                self._encoded.move_to_end(k)
-            while len(self._encoded) > ENCODED_KEPT:
-                self._encoded.popitem(last=False)
-            return np.stack([self._encoded[k] for k in keys])
+                x = torch.stack([self._source(use, sources[i])[0] for i in todo])
+                for i, z in zip(todo, self._run(use.model, x, "invert", self._ode_times(steps), progress,
+                                                [0] * len(x))):
+                    self.encoded.put(keys[i], z)
+            return np.stack([self.encoded.get(k) for k in keys])
 
     def decode(self, name: str, noise: np.ndarray, steps: int | None = None, progress=None) -> np.ndarray:
         """The sounds `encode` found these noises for (DDIM on the same times)."""
-        with self.lock:
-            m = self.get(name)
+        with self._use(name) as use:
             x = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32))
-            return self._run(m, x, "vsampler", self._ode_times(steps), progress, [0] * len(x))
+            return self._run(use.model, x, "vsampler", self._ode_times(steps), progress, [0] * len(x))
 
-    def morph(self, name: str, a: np.ndarray, b: np.ndarray, position: float = 0.5, count: int = 1,
-              steps: int | None = None, sources: tuple[str, str] = ("", ""), progress=None) -> list[OneShot]:
-        """Sounds between `a` and `b`: both encoded, their noises slerped, decoded. One at `position` (0 gives
-        back `a`, 1 `b`), or with count > 1 that many evenly between them, the ends left out."""
-        if not 0.0 <= position <= 1.0:
-            raise ValueError("position must be between 0 and 1")
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        positions = [position] if count == 1 else [(k + 1) / (count + 1) for k in range(count)]
-        with self.lock:
-            m = self.get(name)
-            ends = torch.from_numpy(self.encode(name, np.stack([a, b]), steps, progress))
-            x = torch.cat([sampling.slerp(ends[:1], ends[1:], p) for p in positions])
-            audio = self.decode(name, x.numpy(), steps, progress)
-            backend, precision, cfg = m.backend, m.precision, m.entry.config
-        used = steps or ENCODE_STEPS
-        return [OneShot(y, name, 0, "vsampler", "logsnr", used, cfg.sample_rate, "morph", source=sources[0] or None,
-                        source_b=sources[1] or None, position=p, backend=backend, precision=precision)
-                for y, p in zip(audio, positions)]
 
-    def tweak(self, name: str, seed: int, amount: float, count: int = 1, steps: int | None = None,
-              sampler: str | None = None, schedule: str | None = None, progress=None) -> list[OneShot]:
-        """Close relatives of the sound `seed` makes: its noise turned by amount * 90 degrees towards the noise
-        of seed + 1 + k for variant k (amount 0: the seed's own sound, 1: seed + 1 + k's)."""
-        if not (0.0 <= amount <= 1.0) or math.isnan(amount):
-            raise ValueError("amount must be between 0 and 1")
-        check_seed(seed)
-        with self.lock:
-            m = self.get(name)
-            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
-            cfg = m.entry.config
-            others = self._seeds((seed + 1) % (MAX_SEED + 1), count)
-            fresh = sampling.noise(others, cfg.channels, cfg.length)
-            x = sampling.nudged(sampling.noise([seed], cfg.channels, cfg.length).expand_as(fresh), fresh, amount)
-            audio = self._run(m, x, sampler, sampling.times_for(schedule, steps), progress, [seed] * count,
-                              towards=(others, amount))
-            backend, precision = m.backend, m.precision
-        return [OneShot(y, name, seed, sampler, schedule, steps, cfg.sample_rate, "tweak", amount=amount, variant=k,
-                        backend=backend, precision=precision) for k, y in enumerate(audio)]
-
-    def repaint(self, name: str, source: np.ndarray, start: float, end: float, strength: float = 1.0,
-                count: int = 1, seed: int | None = None, steps: int | None = None, sampler: str | None = None,
-                schedule: str | None = None, source_name: str | None = None, progress=None) -> list[OneShot]:
-        """Remake `source` between `start` and `end` seconds and keep the rest (sample for sample, before
-        post-processing). `strength` below 1 starts from the noised source, as a variation does: the new
-        part then keeps some of the old one."""
-        if not (0.0 < strength <= 1.0) or math.isnan(strength):
-            raise ValueError("strength must be above 0 and at most 1")
-        with self.lock:
-            m = self.get(name)
-            steps, sampler, schedule = self._settings(m, steps, sampler, schedule)
-            cfg = m.entry.config
-            x0, gain = self._source(m, source)
-            mask = region_mask(cfg.length, cfg.sample_rate, start, end)
-            seeds = self._seeds(seed, count)
-            x = sampling.noised(x0.expand(len(seeds), -1, -1), sampling.noise(seeds, cfg.channels, cfg.length),
-                                strength)
-            used = math.ceil(steps * strength)
-            keep = x0.to(self.device), mask.to(self.device)
-            audio = self._run(m, x, sampler, sampling.times_for(schedule, used, strength), progress, seeds,
-                              wrap=lambda net: sampling.keep_region(net, *keep))
-            backend, precision = m.backend, m.precision
-        src = str(Path(source_name)) if source_name else None
-        return [OneShot(y / gain, name, s, sampler, schedule, used, cfg.sample_rate, "repaint", strength, src,
-                        backend, precision, start=start, end=end) for y, s in zip(audio, seeds)]
-
-    @staticmethod
-    def _seeds(seed: int | None, count: int) -> list[int]:
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        base = random_seed() if seed is None or seed < 0 else check_seed(seed)
-        return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+def _name(path: str | None) -> str | None:
+    return str(Path(path)) if path else None
 
 
 def checked_precision(net: torch.nn.Module, entry: ModelEntry, device: torch.device, dtype: torch.dtype,

@@ -20,8 +20,8 @@ GM_NOTES = {"kick": (35, 36), "snare": (38, 40), "rim": (31, 37), "clap": (28, 3
 # A name that stands for several kinds: each one-shot is one of them, the seed choosing which.
 MIXTURES = {"hat": ("closed-hat",), "perc": ("tom", "hand-drum", "cowbell", "wood")}
 
-# What a beat needs: the default of "new kit".
-KIT_DEFAULT = ("kick", "snare", "closed-hat", "open-hat", "clap", "tom")
+# The default of "new kit".
+KIT_DEFAULT = ("kick", "snare", "hat", "perc")
 
 
 def kinds_of(name: str) -> tuple[str, ...]:

@@ -16,9 +16,4 @@ SILENT_PEAK = 10 ** (-60 / 20)  # a one-shot whose peak is below -60 dBFS is sil
 DRUM_CLASSES = ("kick", "snare", "hat", "perc")  # the bundled models' names and kinds
 SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # tad_daemon/sampling.py implements each
 SCHEDULES = ("karras", "linear", "logsnr")
-
-# Progressive distillation (tad_daemon/training/distill.py): the student's sampling steps unless asked otherwise,
-# the first teacher's DDIM steps (the student's times a power of two) and optimiser steps per halving.
-DISTILL_STEPS = 4
-DISTILL_TEACHER_STEPS = 64
-DISTILL_ROUND_STEPS = 1000
+MAX_STEPS = 1000  # sampling steps of one request

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: `$` would let a final newline pass
@@ -33,3 +34,10 @@ def is_within(path: str | os.PathLike, root: str | os.PathLike) -> bool:
         return True
     except ValueError:
         return False
+
+
+def unknown_model(name: str, known: Iterable[str], where: str = "installed", role: str = "") -> str:
+    """Why a request's model cannot be used: it is not among `known` (the models `where` says: loaded,
+    installed). `role`: what the model was to be (base, teacher)."""
+    listed = ", ".join(sorted(known)) or "none"
+    return f"unknown {role + ' ' if role else ''}model {name!r} ({where}: {listed})"

@@ -21,8 +21,8 @@ StepNoise = Callable[[], torch.Tensor]  # fresh unit noise shaped like the batch
 
 
 # Each sampler's schedule unless a model names its own. The seed's VSampler is defined on its linear schedule;
-# parity needs exactly that. DPM-Solver++ steps evenly in log-SNR: 2.2x closer to a 250-step reference than
-# Karras's schedule at 12 steps on a trained model (bench/samplers.py).
+# parity needs exactly that. DPM-Solver++ steps evenly in log-SNR, which lands closer to a many-step reference
+# than Karras's schedule at the same steps on our models (bench/samplers.py measures it; docs/benchmarks.md).
 # The SDE variant goes with Karras's schedule, as in k-diffusion.
 OWN_SCHEDULE = {"dpmpp-2m": "logsnr", "dpmpp-2m-sde": "karras", "vsampler": "linear"}
 

@@ -52,7 +52,7 @@ class Workspace:
     def scan(self) -> tuple[dict[str, ModelEntry], list[str]]:
         return scan(model_folders(self.models_dir, self.cfg["models.bundled"]))
 
-    def engine(self) -> Engine:
+    def make_engine(self) -> Engine:
         threads = self.cfg["device.threads"] or None
         return Engine(self.cfg["device.device"], self.cfg["device.precision"], threads,
                       backend=self.cfg["device.backend"], cache_dir=self.cfg.path("paths.cache") / "onnx",

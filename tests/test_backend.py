@@ -155,12 +155,12 @@ def test_configuration_picks_the_backend(home, monkeypatch):
 
     monkeypatch.setenv("TAD_DAEMON_DEVICE_DEVICE", "cpu")
     monkeypatch.setenv("TAD_DAEMON_DEVICE_PRECISION", "fp32")
-    assert Workspace(load_config()).engine().backend == "auto"
-    assert Workspace(load_config()).engine().cache_dir == home / "cache" / "onnx"
+    assert Workspace(load_config()).make_engine().backend == "auto"
+    assert Workspace(load_config()).make_engine().cache_dir == home / "cache" / "onnx"
     monkeypatch.setenv("TAD_DAEMON_PATHS_CACHE", str(home / "elsewhere"))
-    assert Workspace(load_config()).engine().cache_dir == home / "elsewhere" / "onnx"
+    assert Workspace(load_config()).make_engine().cache_dir == home / "elsewhere" / "onnx"
     monkeypatch.setenv("TAD_DAEMON_DEVICE_BACKEND", "torch")
-    assert Workspace(load_config()).engine().backend == "torch"
+    assert Workspace(load_config()).make_engine().backend == "torch"
 
 
 def test_auto_runs_each_model_the_way_measured_fastest_and_says_why(model, tmp_path, monkeypatch, caplog):

@@ -126,7 +126,7 @@ BAD = [
     (("/tad/train", "name", "/nonexistent-dataset"), "no such folder"),
     (("/tad/train", "name", "relative/kicks"), "absolute path"),
     (("/tad/train", "../evil", "/nonexistent-dataset"), "invalid model name"),
-    (("/tad/train", "name", "/nonexistent-dataset", "", 10**7), "steps must be between 1 and 1000000"),
+    (("/tad/train", "name", "/nonexistent-dataset", "", 10**7), "steps must be between 0 and 1000000"),
     (("/tad/cancel", "job"), "unknown job 'job'"),
 ]
 
@@ -315,8 +315,10 @@ def test_send_command(daemon, tmp_path):
     assert words[5] == "0.3"  # floats print with 7 significant digits
     out = tad(daemon.home, "send", "/tad/generate", "snare", "s:2", "--port", port)
     assert out.returncode == 1 and "count: expected an integer (i), got a string" in out.stdout
-    out = tad(daemon.home, "send", "/tad/generate", "nope", "--tabs", "--port", port)
-    assert out.returncode == 1 and out.stdout.startswith("/tad/fail\t/tad/generate\tunknown model")
+    out = tad(daemon.home, "send", "/tad/generate", "nope", "--json", "--port", port)
+    failed = json.loads(out.stdout)
+    assert out.returncode == 1 and failed["address"] == "/tad/fail"
+    assert failed["args"][:2] == ["/tad/generate", "unknown model 'nope' (loaded: kick, snare)"]
     out = tad(daemon.home, "send", "/tad/generate", "snare", "100000", "--port", port)
     assert out.returncode == 1 and "generate.max_count" in out.stdout
     log = daemon.output()  # every /tad/fail is logged with its reason

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tad_daemon.daemon.pool import Pool
-from tad_daemon.daemon.scheduler import Job, Scheduler
+from tad_daemon.daemon.scheduler import Scheduler, SoundJob
 from tad_daemon.daemon.server import Refused
 from tad_daemon.engine import OneShot
 
@@ -74,11 +74,15 @@ class FakeWriter:
     def full(self):
         return False
 
-    def prepare(self, shot):
-        return shot
+    def refill(self, pool, shot, version):
+        pool.add(shot.model, shot, version)
 
-    def put(self, request, shots, post, pool=False):
-        self.items += [(request, s.seed, pool) for s in shots]
+    def serve(self, request, shots):
+        self.items += [(request, s.seed, True) for s in shots]
+        self.done.set()
+
+    def finish(self, job, shots):
+        self.items += [(job.request, s.seed, False) for s in shots]
         self.done.set()
 
 
@@ -92,12 +96,15 @@ class FakeRequest:
     def fail(self, message):
         self.failed = message
 
-    def done(self, *args):
+    def done(self, **fields):
         pass
 
 
-def job(model="snare", count=1, seed=None, steps=None) -> Job:
-    return Job(FakeRequest(), "generate", model, count, seed=seed, steps=steps)
+def job(engine, model="snare", count=1, seed=None, steps=None) -> SoundJob:
+    """A /tad/generate request's job, as the handler makes it."""
+    return SoundJob(FakeRequest(), engine.generate, {"name": model, "count": count, "seed": seed, "steps": steps,
+                                                     "sampler": None}, count, pool=seed is None and steps is None,
+                    batch=(model, steps, None))
 
 
 def wait_for(condition, timeout=10.0):
@@ -110,11 +117,12 @@ def wait_for(condition, timeout=10.0):
 def test_scheduler_batches_same_model_requests_and_answers_busy():
     engine, writer = FakeEngine(), FakeWriter()
     s = Scheduler(engine, Pool(0), writer, lambda: ["snare", "kick"], max_queue=4, max_batch=16)
-    jobs = [job(seed=10), job(count=2, seed=20), job(steps=8, seed=30), job("kick", seed=40)]
+    jobs = [job(engine, seed=10), job(engine, count=2, seed=20), job(engine, steps=8, seed=30),
+            job(engine, "kick", seed=40)]
     for j in jobs:
         s.submit(j)
     with pytest.raises(Refused, match="busy"):
-        s.submit(job())
+        s.submit(job(engine))
     assert s.queued() == 4
     s.start()
     try:
@@ -134,18 +142,21 @@ def test_generation_waits_while_the_writer_is_behind():
     from tad_daemon.daemon.writer import MAX_BACKLOG, Writer
 
     class SlowDisk:
+        def process(self, shot, post=None):
+            return shot.audio, {}
+
         def save(self, shot, post=None, processed=None):
             time.sleep(0.02)
             return "/music/x.wav"
 
-    writer = Writer(SlowDisk(), lambda *a: None)
-    s = Scheduler(FakeEngine(), Pool(0), writer, lambda: ["snare"], max_queue=4)
+    engine, writer = FakeEngine(), Writer(SlowDisk(), lambda *a: None)
+    s = Scheduler(engine, Pool(0), writer, lambda: ["snare"], max_queue=4)
     most = []
     watching = threading.Event()
 
     def watch():
         while not watching.is_set():
-            most.append(writer._queue.unfinished_tasks)
+            most.append(writer._waiting)  # one-shots waiting to be finished and written
             time.sleep(0.002)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -155,7 +166,7 @@ def test_generation_waits_while_the_writer_is_behind():
     try:
         for _ in range(40):
             try:
-                s.submit(job(count=32))
+                s.submit(job(engine, count=32))
             except Refused:
                 busy += 1
             time.sleep(0.01)
@@ -169,16 +180,16 @@ def test_generation_waits_while_the_writer_is_behind():
 
 
 def test_scheduler_serves_the_pool_first_and_never_from_it_for_explicit_settings():
-    pool, writer = Pool(2), FakeWriter()
-    s = Scheduler(FakeEngine(), pool, writer, lambda: ["snare"], max_queue=1)  # not started: jobs stay queued
+    engine, pool, writer = FakeEngine(), Pool(2), FakeWriter()
+    s = Scheduler(engine, pool, writer, lambda: ["snare"], max_queue=1)  # not started: jobs stay queued
     for seed in (1, 2):
         pool.add("snare", shot(seed=seed), pool.version("snare"))
-    s.submit(job(seed=7))  # explicit seed: queued, the pool untouched; the queue is now full
+    s.submit(job(engine, seed=7))  # explicit seed: queued, the pool untouched; the queue is now full
     assert pool.ready() == 2 and writer.items == []
     with pytest.raises(Refused, match="busy"):  # its third sound would need the queue
-        s.submit(job(count=3))
+        s.submit(job(engine, count=3))
     assert pool.ready() == 2  # nothing taken
-    plain = job(count=2)
+    plain = job(engine, count=2)
     s.submit(plain)  # all from the pool: answered at once, queue or not
     assert writer.items == [(plain.request, 1, True), (plain.request, 2, True)]
     assert pool.ready() == 0 and s.queued() == 1
@@ -192,7 +203,7 @@ def test_interactive_requests_preempt_pool_refills():
     try:
         assert engine.started.wait(10)  # a refill is running (200 steps: 10 s)
         engine.started.clear()
-        s.submit(job(seed=5, steps=2))
+        s.submit(job(engine, seed=5, steps=2))
         assert writer.done.wait(30)
         assert engine.calls[0]["ran"] < 200  # the refill gave way
         assert engine.calls[1]["seeds"] == [5] and writer.items[0][1:] == (5, False)
@@ -201,13 +212,14 @@ def test_interactive_requests_preempt_pool_refills():
 
 
 def test_stopping_fails_what_waits():
-    s = Scheduler(FakeEngine(), Pool(0), FakeWriter(), lambda: ["snare"])
-    waiting = job()
+    engine = FakeEngine()
+    s = Scheduler(engine, Pool(0), FakeWriter(), lambda: ["snare"])
+    waiting = job(engine)
     s.submit(waiting)
     s.stop()
     assert waiting.request.failed == "daemon is shutting down"
     with pytest.raises(Refused, match="shutting down"):
-        s.submit(job())
+        s.submit(job(engine))
 
 
 def test_source_files_are_checked_and_fenced_when_remote(tmp_path):
@@ -326,8 +338,8 @@ def test_a_silent_or_non_finite_output_fails_with_the_reason_and_writes_nothing(
             self.failed.append(message)
             self.finished = True
 
-        def done(self, *args):
-            self.dones.append(args)
+        def done(self, **fields):
+            self.dones.append(fields)
 
     samples = tmp_path / "samples"
     writer = Writer(Workspace(load_config(None, {"paths.samples": str(samples)})), lambda *a: None)
@@ -336,8 +348,8 @@ def test_a_silent_or_non_finite_output_fails_with_the_reason_and_writes_nothing(
     nan.audio = np.full_like(nan.audio, np.nan)
     silent.audio = np.zeros_like(silent.audio)
     requests = [Request(), Request()]
-    writer.put(requests[0], [nan], post=True)
-    writer.put(requests[1], [silent], post=True)
+    writer.finish(SoundJob(requests[0], None, {}, 1), [nan])
+    writer.finish(SoundJob(requests[1], None, {}, 1), [silent])
     wait_for(writer.idle)
     writer.stop()
     assert "non-finite output (NaN or inf)" in requests[0].failed[0]
@@ -365,6 +377,9 @@ def test_a_full_disk_fails_the_request_with_a_clear_message():
     from tad_daemon.daemon.writer import Writer
 
     class FullDisk:
+        def process(self, shot, post=None):
+            return shot.audio, {}
+
         def save(self, shot, post=None, processed=None):
             raise OSError(28, "No space left on device", "/music/snare")
 
@@ -377,7 +392,7 @@ def test_a_full_disk_fails_the_request_with_a_clear_message():
 
     writer, request = Writer(FullDisk(), lambda *a: None), Request()
     writer.start()
-    writer.put(request, [shot(), shot(seed=1)], post=True)
+    writer.finish(SoundJob(request, None, {}, 2), [shot(), shot(seed=1)])
     wait_for(writer.idle)
     writer.stop()
     assert request.failed == ["cannot write to the sample folder: No space left on device (/music/snare)"]

@@ -14,7 +14,7 @@ import torch
 from tad_daemon.engine import Engine, checked_precision, pick_backend
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.registry import read_entry
-from tad_daemon.training.train import amp_dtype
+from tad_daemon.training.run import amp_dtype
 from tests.conftest import REPO, make_model
 
 
@@ -54,7 +54,7 @@ def test_on_mps_the_engine_runs_torch_in_fp16_without_graphs_and_trains_in_fp32(
     assert autocast_dtype(mps, "auto") == torch.float16 and autocast_dtype(mps, "fp32") is None
     assert pick_backend("auto", mps, tmp_path) == ("torch", "ONNX Runtime is used on the CPU only, not on mps")
     engine = Engine("mps", backend="auto", cache_dir=tmp_path)  # nothing runs on the device yet
-    assert (engine.backend, engine.cuda_graphs, engine.max_batch) == ("torch", False, 16)
+    assert (engine.backend, engine.cuda_graphs, engine.chunk) == ("torch", False, 16)
     assert amp_dtype(mps, "auto") is None  # training: fp32 (no loss scaling on MPS)
 
 

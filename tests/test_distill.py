@@ -15,8 +15,8 @@ from tad_daemon.models.registry import load_net, read_entry
 from tad_daemon.protocol.table import DONE, FAIL
 from tad_daemon.synth import write_corpus
 from tad_daemon.training.dataset import load_cache
-from tad_daemon.training.distill import DistillConfig, distill, distill_loss
-from tad_daemon.training.train import TrainError
+from tad_daemon.training.distill import distill, distill_loss
+from tad_daemon.training.settings import DistillConfig, TrainError
 from tests.conftest import make_model
 from tests.daemon_util import Daemon, make_models, tad
 

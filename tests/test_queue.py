@@ -187,7 +187,7 @@ def test_night_window_pause_for_generation_and_cancel(setup):
     time.sleep(0.5)
     assert runner.queue.get(job.id).state == "queued"  # daytime: it waits for the window
     clock[0] = NIGHT
-    runner.wake()
+    runner._wake.set()
     wait_for(lambda: [p for p in rec.progress if p[0] == job.id], what="progress")
     # Interactive generation suspends the trainer, mid-step, and lets it go on afterwards.
     with runner.hold():
@@ -204,7 +204,7 @@ def test_night_window_pause_for_generation_and_cancel(setup):
     assert "night window ended" in paused.message and (Path(paused.run_dir) / "checkpoint.pt").is_file()
     stopped_at = paused.step
     clock[0] = NIGHT
-    runner.wake()
+    runner._wake.set()
     wait_for(lambda: [p for p in rec.progress if p[0] == job.id and p[1] > stopped_at + 1], what="resumed progress")
     assert rec.state_of(job.id) == ["queued", "running", "paused", "running"]
     # Cancelling the running job kills it; a queued one is cancelled at once; finished jobs cannot be.

@@ -144,7 +144,7 @@ def test_stochastic_sampler_is_reproducible_per_seed_in_any_batch(engine):
         assert np.array_equal(x.audio, y.audio)
     single = engine.generate("tiny", seeds=[43], steps=6, sampler="dpmpp-2m-sde")[0]
     np.testing.assert_allclose(single.audio, a[1].audio, atol=1e-4)
-    engine.max_batch = 1  # one chunk per one-shot: each still gets its own seed's noise
+    engine.chunk = 1  # one chunk per one-shot: each still gets its own seed's noise
     chunked = engine.generate("tiny", count=3, seed=42, steps=6, sampler="dpmpp-2m-sde")
     for x, y in zip(a, chunked):
         np.testing.assert_allclose(x.audio, y.audio, atol=1e-4)

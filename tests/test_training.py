@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from tad_daemon.models.network import build_unet
 from tad_daemon.training.checkpoint import load_checkpoint
 from tad_daemon.training.dataset import DatasetError, augment, find_sound_files, load_cache, prepare, save_cache
 from tad_daemon.training.recipe import EMA, checkpoint_blocks, v_loss
-from tad_daemon.training.train import TrainConfig, TrainError, train
+from tad_daemon.training.settings import TrainConfig, TrainError
+from tad_daemon.training.train import train
 from tests.conftest import REPO, TINY_ARCH, make_model
 
 L = 2048
@@ -199,6 +201,21 @@ def test_fine_tune_writes_model_card_and_loss_curve(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in load_file(result.model).items())
     with pytest.raises(TrainError, match=r"settings differ.*\(lr\)"):
         train(TrainConfig(**{**cfg.__dict__, "lr": 3e-4}))
+
+
+def test_the_events_table_in_the_docs_is_the_contract():
+    from tad_daemon.training.settings import EVENTS, event
+
+    text = (REPO / "docs" / "training.md").read_text(encoding="utf-8")
+    table = text[text.index("| event | fields |"):].split("\n\n")[0].splitlines()[2:]
+    documented = {}
+    for row in table:
+        names, fields = row.strip("|").split("|")[:2]
+        for name in names.replace("`", "").split(","):
+            documented[name.strip()] = re.findall(r"`([a-z_]+)`", fields)
+    assert {k: sorted(v) for k, v in documented.items()} == {k: sorted(v) for k, v in EVENTS.items()}
+    with pytest.raises(ValueError, match="expected"):
+        event("step", step=1)  # an event is sent with exactly its fields
 
 
 def test_bad_settings_are_refused(tmp_path):

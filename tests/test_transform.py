@@ -89,7 +89,7 @@ def test_repaint_keeps_the_rest_within_float_rounding(engine, sampler):
             np.testing.assert_allclose(shot.audio[:, :1000], source[:, :1000], atol=1e-5)
             np.testing.assert_allclose(shot.audio[:, 3000:], source[:, 3000:], atol=1e-5)
             assert rms_db(shot.audio[:, 1300:2700], source[:, 1300:2700]) > -20  # the region is new
-            assert (shot.kind, shot.start, shot.end) == ("repaint", start, end)
+            assert (shot.made, shot.start, shot.end) == ("repaint", start, end)
     with pytest.raises(ValueError, match="region"):
         engine.repaint("tiny", source, 0.05, 0.01)
     with pytest.raises(ValueError, match="region"):
@@ -101,7 +101,7 @@ def test_morph_positions_and_rows(engine):
     a, b = (0.3 * rng.standard_normal((2, 2, 4096))).astype(np.float32)
     row = engine.morph("tiny", a, b, count=3, steps=4)
     assert [s.position for s in row] == [0.25, 0.5, 0.75]
-    assert all(s.kind == "morph" and s.audio.shape == (2, 4096) for s in row)
+    assert all(s.made == "morph" and s.audio.shape == (2, 4096) for s in row)
     with pytest.raises(ValueError, match="position"):
         engine.morph("tiny", a, b, 1.5)
 

@@ -98,9 +98,8 @@ def serve(host, port, samples, models, pool_size, device, allow_remote, log_leve
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
               help="Seconds to wait for each reply.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per reply: {\"address\": ..., \"args\": [...]}.")
-@click.option("--tabs", is_flag=True, help="Separate address and arguments with a tab (for paths with spaces).")
 @client_options
-def send(address, args, timeout, as_json, tabs, host, port, config_file):
+def send(address, args, timeout, as_json, host, port, config_file):
     """Send one OSC request to the running daemon; print its replies.
 
     ARGS are typed like oscsend: an integer if they read as one, else a number, else a string.
@@ -108,7 +107,8 @@ def send(address, args, timeout, as_json, tabs, host, port, config_file):
     are made absolute for the arguments that are paths. Put -- before ARGS that start with '-'
     and are not numbers.
 
-    Prints each reply on one line: the address then the arguments, separated by a space (--tabs: a tab).
+    Prints each reply on one line: the address then the arguments, separated by a space (--json for paths
+    with spaces).
     Waits for every result of the request (e.g. one /tad/done per file for /tad/generate).
 
     \b
@@ -128,7 +128,7 @@ def send(address, args, timeout, as_json, tabs, host, port, config_file):
         values = absolute_paths(address, [parse_arg(a) for a in args])
 
         def show(msg) -> None:
-            click.echo(format_reply(msg, as_json, tabs))
+            click.echo(format_reply(msg, as_json))
 
         code = request(address, values, host, port, timeout, show, error)
     except UsageError as e:
@@ -149,7 +149,7 @@ def status(timeout, as_json, host, port, config_file):
     Exit code 3 when no daemon answers.
     """
     from tad_daemon.protocol.client import OK, request
-    from tad_daemon.protocol.table import PROTOCOL
+    from tad_daemon.protocol.table import read_reply
 
     cfg = load(config_file)
     host, port = client_target(cfg, host, port)
@@ -164,11 +164,11 @@ def status(timeout, as_json, host, port, config_file):
                 if r.address == "/tad/fail":
                     error(" ".join(map(str, r.args)))
             sys.exit(code)
-    names = [a.split(":")[1] for a in PROTOCOL["/tad/status"].replies[0].args.split()]
-    state = dict(zip(names, replies[0].args[1:]))
-    model_replies = [r.args for r in replies if r.address == "/tad/model"]
-    state["model_names"] = [a[2] for a in model_replies]
-    state["runs_on"] = {a[2]: a[7] for a in model_replies if len(a) > 7}
+    state = read_reply(replies[0].address, replies[0].args)
+    del state["command"]
+    models = [read_reply(r.address, r.args) for r in replies if r.address == "/tad/model"]
+    state["model_names"] = [m["name"] for m in models]
+    state["runs_on"] = {m["name"]: m["runs_on"] for m in models}
     state["address"] = f"{host}:{port}"
     if as_json:
         click.echo(json.dumps(state))

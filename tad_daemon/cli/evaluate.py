@@ -6,14 +6,14 @@ import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
 from tad_daemon.cli.generate import SCHEDULE_HELP
-from tad_daemon.limits import MAX_SEED, SAMPLERS, SCHEDULES
+from tad_daemon.limits import MAX_SEED, MAX_STEPS, SAMPLERS, SCHEDULES
 
 
 @click.command()
 @click.argument("model")
 @click.option("-n", "--count", type=click.IntRange(2, 512), default=16, show_default=True,
               help="How many one-shots to judge.")
-@click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: the model's own).")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), help="Denoising steps (default: the model's own).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="Default: the model's own.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
@@ -38,15 +38,15 @@ def evaluate(model, count, steps, sampler, schedule, seed, out, as_json, device,
     and a PNG of the one-shots beside real ones, to look at before listening.
     """
     cfg = load(config_file, **{"device.device": device})
-    from tad_daemon.models.registry import unknown_model
+    from tad_daemon.models.registry import why_unknown
     from tad_daemon.quality.evaluate import evaluate_model
     from tad_daemon.workspace import Workspace
 
     ws = Workspace(cfg)
     entries, problems = ws.scan()
     if model not in entries:
-        raise Failure(unknown_model(model, entries, problems), 2)
-    engine = ws.engine()
+        raise Failure(why_unknown(model, entries, problems), 2)
+    engine = ws.make_engine()
     engine.load(entries[model])
     folder = out or cfg.path("paths.data") / "reports"
     try:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
-from tad_daemon.limits import MAX_SEED, SAMPLERS, SCHEDULES
+from tad_daemon.limits import MAX_SEED, MAX_STEPS, SAMPLERS, SCHEDULES
 
 SCHEDULE_HELP = ("Time steps: karras (dense near the clean end), logsnr or linear (default: the model's own with "
                  "its own sampler, else the sampler's).")
@@ -18,7 +18,7 @@ def sound_options(f):
                      help="dpmpp-2m (good sounds in ~12 steps), dpmpp-2m-sde (stochastic, ~20 steps) or "
                           "vsampler (the original, needs ~50); default: the model's own.")(f)
     f = click.option("--schedule", type=click.Choice(SCHEDULES), help=SCHEDULE_HELP)(f)
-    f = click.option("--steps", type=click.IntRange(1, 1000),
+    f = click.option("--steps", type=click.IntRange(1, MAX_STEPS),
                      help="Denoising steps: more is slower and cleaner (default: the model's own).")(f)
     f = click.option("--seed", type=click.IntRange(0, MAX_SEED),
                      help="Start from this seed to make a sound again (file i of a batch uses seed + i).")(f)
@@ -57,7 +57,7 @@ def _check_note(ctx, param, value):
 def prepare(config_file, device, out, post, *model_names: str):
     """Configuration, workspace and engine with the models loaded; clear errors for the usual mistakes."""
     cfg = load(config_file, **{"device.device": device})
-    from tad_daemon.models.registry import unknown_model
+    from tad_daemon.models.registry import why_unknown
     from tad_daemon.workspace import Workspace, post_settings
 
     ws = Workspace(cfg, post_settings(cfg, post), out)
@@ -65,10 +65,10 @@ def prepare(config_file, device, out, post, *model_names: str):
     for name in model_names:
         if name not in entries:
             if entries:
-                raise Failure(unknown_model(name, entries, problems), 2)
+                raise Failure(why_unknown(name, entries, problems), 2)
             hint = f" ({'; '.join(problems)})" if problems else ""
             raise Failure(f"no models installed: put a model file in {ws.models_dir}{hint}", 2)
-    engine = ws.engine()
+    engine = ws.make_engine()
     _show_export_notice()
     for name in dict.fromkeys(model_names):
         try:

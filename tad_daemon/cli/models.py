@@ -12,7 +12,7 @@ from tad_daemon.cli.common import Failure, config_option, load
 from tad_daemon.limits import DRUM_CLASSES
 from tad_daemon.names import NameError_, check_name
 
-SEED_KEYS = ("kicks", "snares", "hihats", "percussion")  # tad_daemon.models.seed.SEED_MODELS, without torch
+PUBLISHED_KEYS = ("kicks", "snares", "hihats", "percussion")  # tad_daemon.models.upstream.PUBLISHED, without torch
 KINDS = (*DRUM_CLASSES, "custom")
 
 
@@ -87,7 +87,7 @@ def _source(path: Path) -> str | None:
 
 
 @models.command()
-@click.argument("which", type=click.Choice([*SEED_KEYS, "all"]))
+@click.argument("which", type=click.Choice([*PUBLISHED_KEYS, "all"]))
 @click.option("--force", is_flag=True, help="Download and convert again, replacing the installed model.")
 @click.option("--revision", default="main", show_default=True, help="Branch, tag or commit of the repositories.")
 @click.pass_context
@@ -98,10 +98,10 @@ def pull(ctx, which, force, revision):
     download is about 500 MB; the EMA weights are kept (about 130 MB each). HF_ENDPOINT selects a mirror,
     HF_HOME where downloads are cached.
     """
-    from tad_daemon.models import hub, manage, seed
+    from tad_daemon.models import hub, manage, upstream
 
     models_dir = _models_dir(ctx)
-    wanted = list(seed.SEED_MODELS.values()) if which == "all" else [seed.SEED_MODELS[which]]
+    wanted = list(upstream.PUBLISHED.values()) if which == "all" else [upstream.PUBLISHED[which]]
     for m in wanted:
         try:
             dest = manage.new_model_path(models_dir, m.name, force=True)
@@ -115,14 +115,14 @@ def pull(ctx, which, force, revision):
             path, sha256 = hub.fetch(m.repo, m.filename, revision)
             click.echo(f"converting {path.name} (EMA weights)", err=True)
             description = (f"The seed's {m.kind} model (Tiny Audio Diffusion), EMA weights converted from "
-                           f"{m.repo} {m.filename}. {seed.LICENSE_NOTE}")
-            out = seed.import_checkpoint(path, dest, kind=m.kind, source=m.source, license=seed.LICENSE,
+                           f"{m.repo} {m.filename}. {upstream.LICENSE_NOTE}")
+            out = upstream.import_checkpoint(path, dest, kind=m.kind, source=m.source, license=upstream.LICENSE,
                                          description=description, sha256=sha256)
         except Exception as e:
             raise _clear(e) from None
         click.echo(_installed(out))
         click.echo(f"  download kept in the Hugging Face cache: {path} (delete it to free the space)")
-    click.echo(f"licence: {seed.LICENSE_NOTE}")
+    click.echo(f"licence: {upstream.LICENSE_NOTE}")
 
 
 @models.command("import")
@@ -138,9 +138,9 @@ def import_(ctx, file, name, kind, license_, force):
     Only the EMA U-Net weights are kept; nothing in the file is executed. The seed's own files
     (kicks_v7.ckpt, ...) are recognised by name and get the seed's class and licence.
     """
-    from tad_daemon.models import manage, seed
+    from tad_daemon.models import manage, upstream
 
-    known = seed.by_filename(file.name)
+    known = upstream.by_filename(file.name)
     if not name and not known:
         try:
             check_name(file.stem)
@@ -148,17 +148,18 @@ def import_(ctx, file, name, kind, license_, force):
             raise Failure(f"{e}; choose a name with --name", 2) from None
     name = name or (known.name if known else file.stem)
     kind = kind or (known.kind if known else "custom")
-    license_ = license_ or (seed.LICENSE if known else "unspecified")
+    license_ = license_ or (upstream.LICENSE if known else "unspecified")
     source = f"imported: {file.name}" + (f" (local file; published as {known.repo})" if known else " (local file)")
-    description = f"EMA weights converted from {file.name}." + (f" {seed.LICENSE_NOTE}" if known else "")
+    description = f"EMA weights converted from {file.name}." + (f" {upstream.LICENSE_NOTE}" if known else "")
     try:
         dest = manage.new_model_path(_models_dir(ctx), name, force=force)
-        out = seed.import_checkpoint(file, dest, kind=kind, source=source, license=license_, description=description)
+        out = upstream.import_checkpoint(file, dest, kind=kind, source=source, license=license_,
+                                         description=description)
     except Exception as e:
         raise _clear(e) from None
     click.echo(_installed(out))
     if known:
-        click.echo(f"licence: {seed.LICENSE_NOTE}")
+        click.echo(f"licence: {upstream.LICENSE_NOTE}")
 
 
 @models.command()

@@ -1,4 +1,5 @@
-"""`tad-daemon train-local`: train or fine-tune a model in this process, without the daemon."""
+"""Training from the command line: `train-local` trains here and now (no daemon); `train`, `distill`, `jobs`
+and `cancel` queue and follow jobs in the running daemon (no torch: these start fast)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,30 @@ import click
 
 from tad_daemon.cli.common import Failure, config_option, load
 from tad_daemon.cli.daemon import client_options, client_target
-from tad_daemon.limits import DISTILL_ROUND_STEPS, DISTILL_STEPS, DISTILL_TEACHER_STEPS, MAX_SEED
+from tad_daemon.limits import MAX_SEED
 from tad_daemon.models.presets import PRESETS  # plain data, no torch
+from tad_daemon.protocol.table import read_reply
+from tad_daemon.training.settings import (
+    DISTILL_ROUND_STEPS,
+    DISTILL_STEPS,
+    DISTILL_TEACHER_STEPS,
+    MAX_STUDENT_STEPS,
+    MAX_TEACHER_STEPS,
+    PRECISIONS,
+    TrainConfig,
+    defaults,
+    hms,
+)
+
+TRAIN = defaults(TrainConfig)  # the options' defaults are the contract's
+
+
+def progress_text(step: int, total: int, loss: float, eta: float, seconds_per_step: float | None = None) -> str:
+    """A training's progress in one line: a bar, the step, the loss, the pace and the time left."""
+    done = step / max(total, 1)
+    bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
+    pace = f"  {seconds_per_step:.2f} s/step" if seconds_per_step is not None else ""
+    return f"[{bar}] step {step}/{total}  loss {loss:.4f}{pace}  ETA {hms(eta)}"
 
 
 class StatusLine:
@@ -26,10 +49,7 @@ class StatusLine:
         self.shown = 0.0
 
     def step(self, e: dict) -> None:
-        done = e["step"] / e["total"]
-        bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
-        text = (f"[{bar}] step {e['step']}/{e['total']}  loss {e['loss']:.4f}  {e['seconds_per_step']:.2f} s/step"
-                f"  ETA {hms(e['eta'])}")
+        text = progress_text(e["step"], e["total"], e["loss"], e["eta"], e["seconds_per_step"])
         if self.tty:
             now = time.monotonic()
             if now - self.shown > 0.2 or e["step"] == e["total"]:
@@ -48,11 +68,6 @@ class StatusLine:
         self.stream.flush()
 
 
-def hms(seconds: float) -> str:
-    s = int(max(0, seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def install(model: Path, models_dir: Path) -> Path:
     """Copy a finished model into the models folder atomically (a daemon watching it loads it)."""
     from tad_daemon.atomic import atomic_copy
@@ -64,42 +79,43 @@ def install(model: Path, models_dir: Path) -> Path:
 @click.command("train-local")
 @click.argument("name")
 @click.argument("dataset_dir", type=click.Path())
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="cpu-small", show_default=True,
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=TRAIN["preset"], show_default=True,
               help="Architecture when training from scratch.")
 @click.option("--base", help="Fine-tune this model (a name from `tad-daemon models`, or a model file).")
-@click.option("--steps", type=click.IntRange(1), default=1000, show_default=True, help="Optimiser steps.")
-@click.option("--batch", "micro_batch", type=click.IntRange(1), default=4, show_default=True,
+@click.option("--steps", type=click.IntRange(1), default=TRAIN["steps"], show_default=True, help="Optimiser steps.")
+@click.option("--batch", "micro_batch", type=click.IntRange(1), default=TRAIN["micro_batch"], show_default=True,
               help="One-shots per forward pass (memory grows with it).")
 @click.option("--accum", "accumulation", type=click.IntRange(1),
               help="Micro-batches per optimiser step (default: what makes an effective batch of 32).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-4, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=TRAIN["lr"], show_default=True)
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run folder (default: <data folder>/runs/NAME): checkpoints, log, model, card, loss curve.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--threads", type=click.IntRange(0), help="CPU threads (default: the configuration's).")
 @click.option("--device", help="auto, cpu, cuda, cuda:1, mps (default: the configuration's).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=TRAIN["precision"], show_default=True,
               help="auto: bf16 (or fp16) mixed precision on CUDA, fp32 elsewhere.")
 @click.option("--low-memory", is_flag=True,
               help="Gradient checkpointing, EMA on the CPU, lean optimiser; micro-batch 1 unless --batch is given.")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TRAIN["seed"], show_default=True)
 @click.option("--length", type=click.IntRange(0), default=0,
               help="Samples per one-shot (default: the base's, or 32768).")
 @click.option("--kind", type=click.Choice(["kick", "snare", "hat", "perc", "custom"]),
               help="Drum class stored in the model (default: the base model's, or custom).")
-@click.option("--license", "license_", default="unspecified", show_default=True,
+@click.option("--license", "license_", default=TRAIN["license"], show_default=True,
               help="License of the training data (stored in the model file and card).")
 @click.option("--description", default="")
 @click.option("--augment-gain", type=click.FloatRange(0), default=0.0, help="Random gain within +-DB (0: off).")
 @click.option("--augment-flip", is_flag=True, help="Flip the polarity of half of the one-shots.")
 @click.option("--augment-shift", type=click.FloatRange(0), default=0.0, help="Delay the start by up to MS (0: off).")
-@click.option("--grad-clip", type=click.FloatRange(0), default=1.0, show_default=True, help="0: off.")
-@click.option("--checkpoint-every", type=click.IntRange(1), default=100, show_default=True, help="Steps.")
-@click.option("--checkpoint-minutes", type=click.FloatRange(0), default=10.0, show_default=True,
+@click.option("--grad-clip", type=click.FloatRange(0), default=TRAIN["grad_clip"], show_default=True, help="0: off.")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=TRAIN["checkpoint_every"], show_default=True,
+              help="Steps.")
+@click.option("--checkpoint-minutes", type=click.FloatRange(0), default=TRAIN["checkpoint_minutes"], show_default=True,
               help="Also checkpoint when this much time has passed since the last one (0: off).")
 @click.option("--snapshot-every", type=click.IntRange(0), default=0, show_default=True,
               help="Write a model of the EMA weights every N steps into RUN/snapshots (0: off).")
-@click.option("--log-every", type=click.IntRange(1), default=10, show_default=True, help="Steps.")
+@click.option("--log-every", type=click.IntRange(1), default=TRAIN["log_every"], show_default=True, help="Steps.")
 @click.option("--install", "install_", is_flag=True, help="Copy the finished model into the models folder.")
 @click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines on stdout (for programs).")
 @config_option
@@ -129,7 +145,9 @@ def train_local(name, dataset_dir, preset, base, steps, micro_batch, accumulatio
         accumulation = max(1, 32 // micro_batch)
     run = Path(out).expanduser() if out else cfg.path("paths.data") / "runs" / name
     from tad_daemon.training.dataset import DatasetError
-    from tad_daemon.training.train import EXIT_STOPPED, TrainConfig, TrainError, stop_on_signals, train
+    from tad_daemon.training.run import EXIT_STOPPED, stop_on_signals
+    from tad_daemon.training.settings import TrainConfig, TrainError
+    from tad_daemon.training.train import train
 
     tc = TrainConfig(
         name=name, data=str(Path(dataset_dir).expanduser().resolve()), out=str(run), preset=preset,
@@ -196,17 +214,17 @@ def _fail(as_json: bool, message: str, code: int):
 
 # -- talking to the running daemon: train, jobs, cancel (no torch: these start fast) -------------------------
 def _call(target: tuple[str, int], address: str, *args, timeout: float = 30.0) -> list:
-    """Send a request; its replies (raises Failure with the daemon's reason on /tad/fail, exit 3 when no
-    daemon answers)."""
+    """Send a request; its replies by name, each with its "address" (raises Failure with the daemon's reason
+    on /tad/fail, exit 3 when no daemon answers)."""
     from tad_daemon.protocol.client import FAILED, OK, request
 
     replies, errors = [], []
     code = request(address, list(args), *target, timeout, replies.append, errors.append)
     if code == FAILED:
-        raise Failure(str(replies[-1].args[1]) if len(replies[-1].args) > 1 else "failed", 1)
+        raise Failure(str(read_reply(replies[-1].address, replies[-1].args).get("message", "failed")), 1)
     if code != OK:
         raise Failure(errors[-1] if errors else f"no reply to {address}", 3)
-    return replies
+    return [dict(read_reply(r.address, r.args), address=r.address) for r in replies]
 
 
 def _target(config_file, host, port) -> tuple[str, int]:
@@ -240,12 +258,12 @@ def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
 
 @click.command()
 @click.argument("model")
-@click.option("--steps", type=click.IntRange(1, 256), default=DISTILL_STEPS, show_default=True,
+@click.option("--steps", type=click.IntRange(1, MAX_STUDENT_STEPS), default=DISTILL_STEPS, show_default=True,
               help="Sampling steps of the student.")
 @click.option("--name", help="The student's name (default: MODEL-STEPSstep, e.g. snare-4step).")
 @click.option("--dataset", "dataset_dir", type=click.Path(),
               help="Learn from these sound files (default: one-shots the teacher makes itself).")
-@click.option("--teacher-steps", type=click.IntRange(0, 1024), default=0,
+@click.option("--teacher-steps", type=click.IntRange(0, MAX_TEACHER_STEPS), default=0,
               help=f"DDIM steps of the first teacher: STEPS times 2, 4, 8... (default: {DISTILL_TEACHER_STEPS}).")
 @click.option("--train-steps", type=click.IntRange(0), default=0,
               help=f"Optimiser steps per halving (default: {DISTILL_ROUND_STEPS}).")
@@ -283,11 +301,10 @@ def _queue(target: tuple[str, int], follow: bool, address: str, *args) -> None:
         if follow:
             listener = Broadcasts(*target)
             _call(target, "/tad/notify", 1, listener.port)
-        replies = _call(target, address, *args, timeout=120)
-        job_id, job_name, state = replies[-1].args[1:4]
-        click.echo(f"job {job_id} ({job_name}): {state}")
+        queued = _call(target, address, *args, timeout=120)[-1]
+        click.echo(f"job {queued['job_id']} ({queued['name']}): {queued['state']}")
         if listener:
-            _follow(target, listener, str(job_id), str(job_name))
+            _follow(target, listener, str(queued["job_id"]), str(queued["name"]))
     finally:
         if listener:
             try:
@@ -312,20 +329,18 @@ def _follow(target: tuple[str, int], listener, job_id: str, name: str, load_time
                 _call(target, "/tad/notify", 1, listener.port)
                 renewed = time.monotonic()
             msg = listener.receive(1.0 if finished_at else 5.0)
-            if msg is None or not msg.args:
+            if msg is None:
                 continue
-            if msg.address == "/tad/model/added" and str(msg.args[0]) == name:
+            news = read_reply(msg.address, msg.args)
+            if msg.address == "/tad/model/added" and news.get("name") == name:
                 loaded = True
-            if str(msg.args[0]) != job_id:
+            if news.get("job_id") != job_id:
                 continue
             if msg.address == "/tad/progress":
-                _, _, step, total, loss, eta = msg.args[:6]
-                done = step / max(total, 1)
-                bar = "#" * int(30 * done) + "." * (30 - int(30 * done))
-                text = f"[{bar}] step {step}/{total}  loss {loss:.4f}  ETA {hms(eta)}"
+                text = progress_text(news["step"], news["total"], news["loss"], news["eta_seconds"])
                 click.echo(("\r" + text) if tty else text, err=True, nl=not tty)
             elif msg.address == "/tad/job/state":
-                _, _, state, message = msg.args[:4]
+                state, message = news["state"], news["message"]
                 click.echo(("\n" if tty else "") + f"job {job_id}: {state}" + (f" ({message})" if message else ""),
                            err=True)
                 if state == "done":
@@ -342,18 +357,18 @@ def _follow(target: tuple[str, int], listener, job_id: str, name: str, load_time
 @client_options
 def jobs(as_json, host, port, config_file):
     """List the running daemon's training jobs (unfinished ones and the latest finished)."""
-    replies = _call(_target(config_file, host, port), "/tad/jobs")
-    rows = [m.args[:6] for m in replies if m.address == "/tad/job"]
+    rows = [r for r in _call(_target(config_file, host, port), "/tad/jobs") if r["address"] == "/tad/job"]
     if as_json:
-        for job_id, name, state, step, total, loss in rows:
-            click.echo(json.dumps({"id": job_id, "name": name, "state": state, "step": step, "total": total,
-                                   "loss": loss}))
+        for r in rows:
+            click.echo(json.dumps({"id": r["job_id"], "name": r["name"], "state": r["state"], "step": r["step"],
+                                   "total": r["total"], "loss": r["loss"]}))
         return
     if not rows:
         click.echo("no training jobs")
         return
     table = [("ID", "NAME", "STATE", "STEP", "LOSS")] + [
-        (str(i), n, s, f"{st}/{t}", f"{lo:.4f}" if st else "-") for i, n, s, st, t, lo in rows]
+        (str(r["job_id"]), r["name"], r["state"], f"{r['step']}/{r['total']}",
+         f"{r['loss']:.4f}" if r["step"] else "-") for r in rows]
     widths = [max(len(r[c]) for r in table) for c in range(5)]
     for r in table:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
@@ -364,9 +379,8 @@ def jobs(as_json, host, port, config_file):
 @client_options
 def cancel(job, host, port, config_file):
     """Cancel training job JOB (its id from `tad-daemon jobs`); a running one is stopped at once."""
-    replies = _call(_target(config_file, host, port), "/tad/cancel", job)
-    job_id, state = replies[-1].args[1:3]
-    click.echo(f"job {job_id}: {state}")
+    done = _call(_target(config_file, host, port), "/tad/cancel", job)[-1]
+    click.echo(f"job {done['job_id']}: {done['state']}")
 
 
 COMMANDS = [train_local, train, distill, jobs, cancel]

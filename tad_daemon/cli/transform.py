@@ -15,7 +15,8 @@ from tad_daemon.cli.generate import (
     write_all,
     writing,
 )
-from tad_daemon.limits import DRUM_CLASSES, MAX_SEED
+from tad_daemon.kinds import KIT_DEFAULT
+from tad_daemon.limits import MAX_SEED, MAX_STEPS
 
 ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slower and closer)."
 
@@ -28,7 +29,7 @@ ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slo
               help="0 gives back A, 1 gives back B (within the round trip's error).")
 @click.option("-n", "--count", type=click.IntRange(1, 64), default=1, show_default=True,
               help="With N > 1: N sounds evenly between A and B, the ends left out (--position is not used).")
-@click.option("--steps", type=click.IntRange(1, 1000), help=ENCODE_STEPS_HELP)
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), help=ENCODE_STEPS_HELP)
 @where_options
 def morph(model, a, b, position, count, steps, out, post, device, config_file):
     """Sounds between the sounds in files A and B, made by MODEL.
@@ -99,7 +100,7 @@ def repaint(model, file, start, end, strength, count, seed, steps, schedule, sam
 @click.command()
 @click.argument("models", nargs=-1)
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Make the same kit again.")
-@click.option("--steps", type=click.IntRange(1, 1000), help="Denoising steps (default: each model's own).")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), help="Denoising steps (default: each model's own).")
 @tune_option
 @where_options
 def kit(models, seed, steps, tune, out, post, device, config_file):
@@ -109,22 +110,12 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
       tad-daemon kit
       tad-daemon kit kick snare hat clap --seed 7 --tune F1
     """
-    from dataclasses import replace
-
-    from tad_daemon.audio.folder import kit_name
     from tad_daemon.audio.tune import tune_shot
-    from tad_daemon.engine import random_seed
 
-    models = models or DRUM_CLASSES
+    models = models or KIT_DEFAULT
     ws, engine = prepare(config_file, device, out, post, *models)
-    seed = random_seed() if seed is None else seed
-    name = kit_name(seed)
-
-    def job(progress):
-        return [replace(engine.generate(m, 1, seed, steps, progress=progress)[0], kind="kit", kit=name)
-                for m in models]
-
-    shots = [tune_shot(shot, tune) for shot in make(f"kit of {len(models)}", job)]
+    shots = [tune_shot(shot, tune) for shot in make(f"kit of {len(models)}", lambda p: engine.kit(models, seed, steps,
+                                                                                                   progress=p))]
     with writing(ws):
         processed = ws.process_kit(shots, post)
     write_all(ws, shots, processed=processed)
@@ -133,7 +124,7 @@ def kit(models, seed, steps, tune, out, post, device, config_file):
 @click.command()
 @click.argument("model")
 @click.argument("file", type=click.Path())
-@click.option("--steps", type=click.IntRange(1, 1000), help=ENCODE_STEPS_HELP)
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), help=ENCODE_STEPS_HELP)
 @where_options
 def encode(model, file, steps, out, post, device, config_file):
     """Find the noise MODEL turns into the sound in FILE, and say how close it comes back.
@@ -153,7 +144,7 @@ def encode(model, file, steps, out, post, device, config_file):
     level = source * model_level_gain(source, engine.get(model).entry.config.sample_rate)  # what was encoded
     error_db = 20 * np.log10(np.sqrt(((decoded - level) ** 2).mean() / max(float((level**2).mean()), 1e-20)))
     shot = OneShot(decoded, model, 0, "vsampler", "logsnr", steps or ENCODE_STEPS, engine.get(model).entry.config
-                   .sample_rate, "encode", source=click.format_filename(file))
+                   .sample_rate, made="encode", source=click.format_filename(file))
     with writing(ws):
         path = ws.save(shot)
         noise_path = path.with_suffix(".noise.safetensors")

@@ -1,8 +1,8 @@
 """`tad-daemon serve`: the server, the engine and its worker, the writer, the pool, the models watcher and
 training, wired together; clean shutdown on SIGINT/SIGTERM.
 
-The request handlers (handlers.py: sounds; training.py: jobs) are given what they use, not the App: the
-dispatch table is filled here, from their ROUTES.
+The request handlers (handlers.py: sounds; training.py: jobs) are given what they use, not the App; every
+address is mapped to its handler here, in one list.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from tad_daemon.daemon.handlers import SoundRequests
 from tad_daemon.daemon.log import setup
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler
-from tad_daemon.daemon.server import Server
-from tad_daemon.daemon.training import Training
+from tad_daemon.daemon.server import Handler, Server
+from tad_daemon.daemon.training import TrainingRequests
 from tad_daemon.daemon.watcher import Watcher
 from tad_daemon.daemon.writer import Writer
+from tad_daemon.engine import batch_limits
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.workspace import Workspace
 
@@ -32,12 +33,23 @@ log = logging.getLogger("tad_daemon.daemon")
 SETTLE_SECONDS = 2.0
 
 
+def routes(sounds: SoundRequests, training: TrainingRequests) -> list[tuple[str, Handler]]:
+    """Every address and its handler (docs/osc.md has them as a table)."""
+    return [
+        ("/tad/ping", sounds.ping), ("/tad/status", sounds.status), ("/tad/models", sounds.models),
+        ("/tad/notify", sounds.notify), ("/tad/generate", sounds.generate), ("/tad/vary", sounds.vary),
+        ("/tad/morph", sounds.morph), ("/tad/tweak", sounds.tweak), ("/tad/repaint", sounds.repaint),
+        ("/tad/kit", sounds.kit), ("/tad/train", training.train), ("/tad/distill", training.distill),
+        ("/tad/jobs", training.jobs), ("/tad/cancel", training.cancel),
+    ]
+
+
 class App:
     def __init__(self, cfg: Config, server: Server):
         self.cfg = cfg
         self.server = server
         self.workspace = Workspace(cfg)  # also removes temporary files a killed daemon left behind
-        self.engine = self.workspace.engine()
+        self.engine = self.workspace.make_engine()
         self.models: dict[str, ModelEntry] = {}  # loaded; replaced whole, so other threads read it freely
         self._loaded: dict[str, tuple] = {}  # name -> (path, mtime, size) of the file it was loaded from
         self.pool = Pool(cfg["pool.size"])
@@ -48,22 +60,19 @@ class App:
         self.read_roots = None if server.loopback else [
             cfg.path(k) for k in ("paths.samples", "paths.models", "paths.data")]
         self.watcher = Watcher(cfg.path("paths.models"), self.reload_soon)
-        self.training = Training(cfg, server.broadcast, self.reload_soon, lambda: set(self.workspace.scan()[0]),
-                                 self.read_roots, str(self.engine.device))
+        self.training = TrainingRequests(cfg, server.broadcast, self.reload_soon,
+                                         lambda: set(self.workspace.scan()[0]), self.read_roots,
+                                         str(self.engine.device))
         self.scheduler.hold = self.training.runner.hold  # a job on the generating device waits for requests
         sounds = SoundRequests(lambda: self.models, self.engine, self.scheduler, self.pool, server.replies,
                                self.training.status, cfg["generate.max_count"], self.read_roots)
-        for address, handler in {**sounds.routes(), **self.training.routes()}.items():
-            server.register(address, handler)
+        for address, handler in routes(sounds, self.training):
+            server.map(address, handler)
 
     def batch_size(self) -> int:
-        """How many one-shots of simultaneous requests may run as one batch (generate.batch; 0: auto).
-
-        Auto merges up to 16 on a GPU, where a batch costs little more than one. On a CPU it does not merge:
-        there a batch of 4 took 1.1-1.2x less CPU time than 4 one by one (bench/latency.py), too little to
-        make up for every request waiting for the whole batch.
-        """
-        return self.cfg["generate.batch"] or (1 if self.engine.device.type == "cpu" else 16)
+        """How many one-shots of waiting requests may run as one batch: generate.batch, or (0) the engine's
+        choice for its device (engine.batch_limits)."""
+        return self.cfg["generate.batch"] or batch_limits(self.engine.device)[1]
 
     def reload_soon(self) -> None:
         self.scheduler.call(self.reload_models)  # on the worker thread, between requests

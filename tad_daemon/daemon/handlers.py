@@ -1,9 +1,10 @@
 """The request handlers of the core addresses (generate, vary, morph, tweak, repaint, kit, models, status,
 ping, notify).
 
-Arguments arrive already typed and range-checked against the protocol table; what is checked here needs
-the daemon's state: loaded models, configured limits, files and folders. Quick requests are answered on
-the server thread; generation goes to the scheduler.
+Arguments arrive already typed and range-checked against the protocol table, None where not given; what is
+checked here needs the daemon's state: loaded models, configured limits, files and folders. Quick requests
+are answered on the server thread; a sound request becomes a SoundJob naming the engine operation that makes
+it, for the worker.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from pathlib import Path
 from tad_daemon import __version__
 from tad_daemon.audio.tune import note_hz
 from tad_daemon.daemon.pool import Pool
-from tad_daemon.daemon.scheduler import Job, Scheduler
+from tad_daemon.daemon.scheduler import Scheduler, SoundJob, SourceFile
 from tad_daemon.daemon.server import Refused, Replies, Request
 from tad_daemon.engine import Engine
 from tad_daemon.models.registry import ModelEntry
-from tad_daemon.names import NameError_, check_name, is_within
+from tad_daemon.names import NameError_, check_name, is_within, unknown_model
 from tad_daemon.protocol.table import split_names
 
 
@@ -29,19 +30,12 @@ class SoundRequests:
     """The handlers of the core addresses, given what they read: the loaded models (a function: the daemon
     replaces the dict whole), the engine, scheduler, pool and replies, and the limits."""
 
-    ROUTES = {"/tad/ping": "ping", "/tad/status": "status", "/tad/models": "models", "/tad/notify": "notify",
-              "/tad/generate": "generate", "/tad/vary": "vary", "/tad/morph": "morph", "/tad/tweak": "tweak",
-              "/tad/repaint": "repaint", "/tad/kit": "kit"}
-
     def __init__(self, models: Callable[[], dict[str, ModelEntry]], engine: Engine, scheduler: Scheduler,
                  pool: Pool, replies: Replies, training_status: Callable[[], tuple[int, str, float]],
                  max_count: int, read_roots: list[Path] | None):
         self.loaded_models, self.engine, self.scheduler, self.pool = models, engine, scheduler, pool
         self.replies, self.training_status = replies, training_status
         self.max_count, self.read_roots = max_count, read_roots
-
-    def routes(self) -> dict[str, Callable[[Request], None]]:
-        return {address: getattr(self, name) for address, name in self.ROUTES.items()}
 
     # -- checks ----------------------------------------------------------------------------------------------
     def model(self, name: str) -> str:
@@ -51,8 +45,7 @@ class SoundRequests:
             raise Refused(str(e)) from None
         models = self.loaded_models()
         if name not in models:
-            known = ", ".join(sorted(models)) or "none"
-            raise Refused(f"unknown model {name!r} (loaded: {known})")
+            raise Refused(unknown_model(name, models, "loaded"))
         return name
 
     def count(self, count: int) -> int:
@@ -61,8 +54,8 @@ class SoundRequests:
         return count
 
     @staticmethod
-    def tune(note: str) -> str | None:
-        if not note:
+    def tune(note: str | None) -> str | None:
+        if note is None:
             return None
         try:
             note_hz(note)
@@ -97,18 +90,18 @@ class SoundRequests:
 
     def status(self, req: Request) -> None:
         jobs_queued, running_job, progress = self.training_status()
-        req.done(__version__, str(self.engine.device), len(self.loaded_models()), self.scheduler.queued(),
-                 self.pool.ready(), int(jobs_queued), str(running_job), float(progress))
+        req.done(version=__version__, device=str(self.engine.device), models=len(self.loaded_models()),
+                 queue=self.scheduler.queued(), pool_ready=self.pool.ready(), jobs_queued=jobs_queued,
+                 running_job=running_job, job_progress=progress)
 
     def models(self, req: Request) -> None:
         entries = sorted(self.loaded_models().items())
         for i, (name, entry) in enumerate(entries):
             c = entry.config
             loaded = self.engine.models.get(name)
-            runs_on = loaded.describe() if loaded else "not loaded"
-            req.send("/tad/model", i, len(entries), name, c.kind, c.preset or "custom", c.source, c.license,
-                     runs_on)
-        req.done(len(entries))
+            req.send("/tad/model", index=i, total=len(entries), name=name, kind=c.kind, preset=c.preset or "custom",
+                     source=c.source, license=c.license, runs_on=loaded.describe() if loaded else "not loaded")
+        req.done(total=len(entries))
 
     def notify(self, req: Request) -> None:
         on, port = req.args["on"], req.args["port"] or req.source[1]
@@ -116,43 +109,52 @@ class SoundRequests:
             self.replies.register(req.source[0], port)
         else:
             self.replies.unregister(req.source[0], port)
-        req.done(on, port)
+        req.done(on=on, port=port)
 
-    def _job(self, req: Request, kind: str, **what) -> Job:
-        """A job of `kind` with what every kind reads the same way (absent arguments and options: defaults)."""
-        a, o = req.args, req.options
-        seed = a.get("seed", -1)
-        return Job(req, kind, what.pop("model", None) or self.model(a["model"]), self.count(a.get("count", 1)),
-                   seed=None if seed < 0 else seed, steps=a.get("steps") or o.get("steps") or None,
-                   sampler=o.get("sampler") or None, post=bool(o["post"]), tune=self.tune(o.get("tune", "")),
-                   **what)
+    def _submit(self, req: Request, make, results: int, pool: bool = False, batch: tuple | None = None,
+                together: bool = False, **args) -> None:
+        """Queue `make` (an engine operation) with `args`, for the request's `results` one-shots."""
+        o = req.options
+        self.scheduler.submit(SoundJob(req, make, args, self.count(results), post=bool(o["post"]),
+                                       tune=self.tune(o.get("tune")), together=together, pool=pool, batch=batch))
 
     def generate(self, req: Request) -> None:
-        self.scheduler.submit(self._job(req, "generate"))
+        a, o = req.args, req.options
+        name = self.model(a["model"])
+        plain = a["seed"] is None and a["steps"] is None and o["sampler"] is None and o["post"] and o["tune"] is None
+        self._submit(req, self.engine.generate, a["count"], pool=plain, batch=(name, a["steps"], o["sampler"]),
+                     name=name, count=a["count"], seed=a["seed"], steps=a["steps"], sampler=o["sampler"])
 
     def vary(self, req: Request) -> None:
-        a = req.args
-        self.scheduler.submit(self._job(req, "vary", sources=(self.readable_file(a["source_path"]),),
-                                        strength=a["strength"]))
+        a, o = req.args, req.options
+        self._submit(req, self.engine.vary, a["count"], name=self.model(a["model"]),
+                     source=SourceFile(self.readable_file(a["source_path"])), strength=a["strength"],
+                     count=a["count"], seed=a["seed"], steps=o["steps"], sampler=o["sampler"],
+                     source_name=a["source_path"])
 
     def morph(self, req: Request) -> None:
-        a = req.args
-        self.scheduler.submit(self._job(req, "morph", position=a["position"],
-                                        sources=(self.readable_file(a["a_path"], "a_path"),
-                                                 self.readable_file(a["b_path"], "b_path"))))
+        a, o = req.args, req.options
+        sources = self.readable_file(a["a_path"], "a_path"), self.readable_file(a["b_path"], "b_path")
+        self._submit(req, self.engine.morph, a["count"], name=self.model(a["model"]), a=SourceFile(sources[0]),
+                     b=SourceFile(sources[1]), position=a["position"], count=a["count"], steps=o["steps"],
+                     sources=sources)
 
     def tweak(self, req: Request) -> None:
-        self.scheduler.submit(self._job(req, "tweak", amount=req.args["amount"]))
+        a, o = req.args, req.options
+        self._submit(req, self.engine.tweak, a["count"], name=self.model(a["model"]), seed=a["seed"],
+                     amount=a["amount"], count=a["count"], steps=o["steps"], sampler=o["sampler"])
 
     def repaint(self, req: Request) -> None:
-        a = req.args
-        self.scheduler.submit(self._job(req, "repaint", sources=(self.readable_file(a["source_path"]),),
-                                        region=(a["start"], a["end"]), strength=a["strength"]))
+        a, o = req.args, req.options
+        self._submit(req, self.engine.repaint, a["count"], name=self.model(a["model"]),
+                     source=SourceFile(self.readable_file(a["source_path"])), start=a["start"], end=a["end"],
+                     strength=a["strength"], count=a["count"], seed=a["seed"], steps=o["steps"],
+                     sampler=o["sampler"], source_name=a["source_path"])
 
     def kit(self, req: Request) -> None:
-        models = tuple(self.model(name) for name in split_names(req.args["models"]))
-        if not models:
+        a, o = req.args, req.options
+        names = tuple(self.model(name) for name in split_names(a["models"]))
+        if not names:
             raise Refused("models: name at least one model (comma separated: kick,snare,hat,perc)")
-        self.count(len(models))
-        self.scheduler.submit(self._job(req, "kit", model=models[0], models=models))
-
+        self._submit(req, self.engine.kit, len(names), together=True, names=names, seed=a["seed"], steps=o["steps"],
+                     sampler=o["sampler"])

@@ -1,12 +1,12 @@
 """The worker: the one thread that drives the engine (and so the accelerator).
 
-Order of work: control tasks (model loads), then interactive requests (generate, vary, morph, tweak, repaint,
-kit) in arrival order,
-then pool refills when there is nothing else and the writer is idle. The request queue is bounded: when it
-is full a request is answered `/tad/fail ... busy` at once instead of waiting. Queued generate requests for
-the same model and settings run as one batch, up to `max_batch` one-shots (see `App.batch_size`). A refill
-in progress is abandoned at the next sampler step when an interactive request arrives, a pool hit included
-(its file is being written).
+Order of work: control tasks (model loads), then sound requests in arrival order, then pool refills when
+there is nothing else and the writer is idle. A sound request is a `SoundJob`: the engine operation that makes
+its one-shots and the operation's arguments; the worker calls it, with no knowledge of which operation it
+is, and hands the one-shots to the writer, which finishes them. The request queue is bounded: when it is full
+a request is answered `/tad/fail ... busy` at once instead of waiting. Queued requests for new one-shots of
+the same model and settings run as one batch (see `SoundJob.batch`). A refill in progress is abandoned at the
+next sampler step when a request arrives, a pool hit included (its file is being written).
 """
 
 from __future__ import annotations
@@ -17,16 +17,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import accumulate
 
-from tad_daemon.audio.folder import kit_name
 from tad_daemon.audio.load import AudioError, load_oneshot
-from tad_daemon.audio.tune import tune_shot
-from tad_daemon.daemon.pool import Pool, ProcessedShot
+from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.server import Refused, Request
 from tad_daemon.daemon.writer import Writer
-from tad_daemon.engine import MAX_SEED, Engine, OneShot, random_seed
+from tad_daemon.engine import Engine, OneShot, seeds_from
 
 log = logging.getLogger(__name__)
 
@@ -41,34 +39,36 @@ class Preempted(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """A sound file an operation takes as an array: the worker reads it just before the operation runs."""
+
+    path: str
+
+
 @dataclass
-class Job:
+class SoundJob:
+    """A request for one-shots: the engine operation that makes them, its arguments, and how they are finished.
+
+    `make` is an Engine method (generate, vary, morph, tweak, repaint, kit) and `args` its arguments but
+    `progress`, which the worker gives; a SourceFile among them is read first. `count` is how many one-shots
+    the request gets. `pool`: a plain "new one" (no seed, steps, sampler or tune, post-processing on) that
+    the ready pool of `args["name"]` may serve; then `args["count"]` says how many are still to make.
+    `batch`: queued jobs with equal keys run as one batch of their seeds (generate's `seeds`).
+    """
+
     request: Request
-    kind: str  # generate, vary, morph, tweak, repaint or kit (docs/osc.md)
-    model: str  # kit: the first of `models`
+    make: Callable[..., list[OneShot]]
+    args: dict
     count: int
-    seed: int | None = None
-    steps: int | None = None
-    sampler: str | None = None
     post: bool = True
-    sources: tuple[str, ...] = ()  # vary, repaint: the source file; morph: the two
-    strength: float = 0.0  # vary, repaint
-    position: float = 0.5  # morph
-    amount: float = 0.0  # tweak
-    region: tuple[float, float] = (0.0, 0.0)  # repaint: start and end, seconds
-    models: tuple[str, ...] = ()  # kit
-    tune: str | None = None  # a note to tune each one-shot to
+    tune: str | None = None
+    together: bool = False  # finished as a kit: brought to one loudness
+    pool: bool = False
+    batch: tuple | None = None
 
-    @property
-    def poolable(self) -> bool:
-        """Only a plain "new one" may come from the pool: explicit seed, steps, sampler, tune or post=0 never
-        do."""
-        return (self.kind == "generate" and self.seed is None and self.steps is None and self.sampler is None
-                and self.post and not self.tune)
-
-    @property
-    def batch_key(self) -> tuple | None:
-        return (self.model, self.steps, self.sampler) if self.kind == "generate" else None
+    def seeds(self) -> list[int]:
+        return seeds_from(self.args.get("seed"), self.args["count"])
 
 
 class Scheduler:
@@ -79,35 +79,37 @@ class Scheduler:
         self.writer = writer
         self.models = models  # the names of the loaded models, for refills
         self.max_queue = max_queue
-        self.max_batch = max(1, max_batch)
-        self._queue: deque[Job] = deque()
+        self.max_batch = max(1, max_batch)  # one-shots of waiting jobs merged into one batch
+        self._queue: deque[SoundJob] = deque()
         self._control: deque[Callable[[], None]] = deque()
         self._running = 0
         self._stopping = False
         self._refill_after = 0.0
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
-        # Wraps each interactive generation (not pool refills); training sets it to suspend a job meanwhile.
+        # Wraps each request's generation (not pool refills); training sets it to suspend a job meanwhile.
         self.hold: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
     # -- called from other threads ---------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: SoundJob) -> None:
         """Serve what the pool has now, queue the rest; raises Refused("busy") when the queue is full."""
         with self._cond:
             if self._stopping:
                 raise Refused("daemon is shutting down")
-            shots, version = self.pool.take(job.model, job.count) if job.poolable else ([], 0)
+            model = job.args.get("name")
+            shots, version = self.pool.take(model, job.args["count"]) if job.pool else ([], 0)
             rest = job.count - len(shots)
             if rest and len(self._queue) >= self.max_queue:
-                self.pool.give_back(job.model, shots, version)
+                self.pool.give_back(model, shots, version)
                 raise Refused("busy")
             if shots:
-                self.writer.put(job.request, shots, job.post, pool=True)
+                self.writer.serve(job.request, shots)
             if rest:
-                job.count = rest
+                if shots:
+                    job.args["count"] = rest
                 self._queue.append(job)
             self._cond.notify()
 
@@ -118,7 +120,7 @@ class Scheduler:
             self._cond.notify()
 
     def queued(self) -> int:
-        """Interactive requests waiting or running."""
+        """Sound requests waiting or running."""
         return len(self._queue) + self._running
 
     def stop(self) -> None:
@@ -167,15 +169,15 @@ class Scheduler:
             finally:
                 self._running = 0
 
-    def _take_batch(self) -> list[Job]:
+    def _take_batch(self) -> list[SoundJob]:
         first = self._queue.popleft()
-        jobs, total = [first], first.count
-        if first.batch_key is not None and self.max_batch > 1:
+        jobs, total = [first], first.args.get("count", first.count)
+        if first.batch is not None and self.max_batch > 1:
             for job in list(self._queue):
-                if job.batch_key == first.batch_key and total + job.count <= self.max_batch:
+                if job.batch == first.batch and total + job.args["count"] <= self.max_batch:
                     self._queue.remove(job)
                     jobs.append(job)
-                    total += job.count
+                    total += job.args["count"]
         return jobs
 
     def _check_stop(self, done: int, total: int) -> None:
@@ -188,16 +190,12 @@ class Scheduler:
         if self._queue or self._control or not self.writer.idle():  # a pool hit is being written
             raise Preempted
 
-    def _generate(self, jobs: list[Job]) -> None:
+    def _generate(self, jobs: list[SoundJob]) -> None:
         try:
             with self.hold():
                 made = self._make(jobs)
             for job, shots in made:
-                shots = [tune_shot(shot, job.tune) for shot in shots]
-                if job.kind == "kit":
-                    shots = [ProcessedShot(shot, *done)
-                             for shot, done in zip(shots, self.writer.workspace.process_kit(shots, job.post))]
-                self.writer.put(job.request, shots, job.post)
+                self.writer.finish(job, shots)
             return
         except Stopping:
             message = "daemon is shutting down"
@@ -211,34 +209,17 @@ class Scheduler:
         for job in jobs:
             job.request.fail(message)
 
-    def _make(self, jobs: list[Job]) -> list[tuple[Job, list[OneShot]]]:
-        """Each job's one-shots; only generate jobs come more than one at a time (one batch)."""
-        job, engine, stop = jobs[0], self.engine, self._check_stop
-        if job.kind == "generate":
-            seeds = []
-            for j in jobs:
-                base = random_seed() if j.seed is None else j.seed
-                seeds += [(base + i) % (MAX_SEED + 1) for i in range(j.count)]
-            shots = engine.generate(job.model, steps=job.steps, sampler=job.sampler, seeds=seeds, progress=stop)
-            starts = list(accumulate([0] + [j.count for j in jobs]))
-            return [(j, shots[a:b]) for j, a, b in zip(jobs, starts, starts[1:])]
-        sources = [load_oneshot(path) for path in job.sources]
-        if job.kind == "vary":
-            shots = engine.vary(job.model, sources[0], job.strength, job.count, job.seed, job.steps, job.sampler,
-                                source_name=job.sources[0], progress=stop)
-        elif job.kind == "morph":
-            shots = engine.morph(job.model, *sources, job.position, job.count, job.steps, job.sources, progress=stop)
-        elif job.kind == "tweak":
-            shots = engine.tweak(job.model, job.seed, job.amount, job.count, job.steps, job.sampler, progress=stop)
-        elif job.kind == "repaint":
-            shots = engine.repaint(job.model, sources[0], *job.region, job.strength, job.count, job.seed, job.steps,
-                                   job.sampler, source_name=job.sources[0], progress=stop)
-        else:
-            seed = random_seed() if job.seed is None else job.seed
-            kit = kit_name(seed)
-            shots = [replace(engine.generate(m, 1, seed, job.steps, job.sampler, progress=stop)[0], kind="kit",
-                             kit=kit) for m in job.models]
-        return [(job, shots)]
+    def _make(self, jobs: list[SoundJob]) -> list[tuple[SoundJob, list[OneShot]]]:
+        """Each job's one-shots: its operation called with its arguments, or, for a batch, with all the
+        jobs' seeds at once."""
+        first = jobs[0]
+        args = {k: load_oneshot(v.path) if isinstance(v, SourceFile) else v for k, v in first.args.items()}
+        if len(jobs) == 1:
+            return [(first, first.make(**args, progress=self._check_stop))]
+        seeds = [job.seeds() for job in jobs]
+        shots = first.make(**args | {"seeds": [s for group in seeds for s in group]}, progress=self._check_stop)
+        starts = list(accumulate([0] + [len(group) for group in seeds]))
+        return [(job, shots[a:b]) for job, a, b in zip(jobs, starts, starts[1:])]
 
     def _refill(self, model: str) -> None:
         version = self.pool.version(model)
@@ -250,4 +231,4 @@ class Scheduler:
             log.warning("pool refill for %s failed: %s (retrying in %.0f s)", model, e, REFILL_BACKOFF)
             self._refill_after = time.monotonic() + REFILL_BACKOFF
             return
-        self.pool.add(model, self.writer.prepare(shot), version)
+        self.writer.refill(self.pool, shot, version)

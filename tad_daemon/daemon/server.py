@@ -1,9 +1,10 @@
 """The OSC server: one UDP socket, every request checked against the protocol table before its handler runs,
 and replies routed back to the sender and to the clients registered with /tad/notify.
 
-Feature modules add their addresses with `server.register(address, handler)`; a handler gets a `Request`
-and answers it with `request.done(...)` / `request.fail(...)`, now or later from another thread, or raises
-`Refused` to fail it with a message. No torch here.
+The daemon maps each address to its handler with `server.map(address, handler)` (daemon/app.py); a handler
+gets a `Request` and answers it with `request.done(field=value, ...)` (the table's reply, by name) or
+`request.fail(message)`, now or later from another thread, or raises `Refused` to fail it with a message.
+No torch here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tad_daemon.protocol.table import (
     PROTOCOL,
     REPLY_ADDRESSES,
     UNKNOWN,
-    Bound,
+    Arguments,
     ProtocolError,
     bind,
     find_tag,
@@ -147,10 +148,6 @@ class Replies:
             reg.sock.close()
             log.info("notifications off for %s:%d", ip, port)
 
-    def registered(self) -> list[tuple[str, int]]:
-        with self._lock:
-            return list(self._registrations)
-
     def _to_registered(self, data: bytes, ip: str | None, skip: tuple | None) -> None:
         now = time.monotonic()
         with self._lock:
@@ -190,8 +187,9 @@ class Replies:
 class Request:
     """One request, bound to its command. Exactly one terminal reply per result; a failure ends it."""
 
-    def __init__(self, replies: Replies, address: str, bound: Bound, source: tuple, results: int = 1):
+    def __init__(self, replies: Replies, address: str, bound: Arguments, source: tuple, results: int = 1):
         self.address = address
+        self.command = PROTOCOL[address]
         self.args = bound.args
         self.options = bound.options
         self.tag = bound.tag
@@ -209,18 +207,20 @@ class Request:
     def _tagged(self, args: tuple) -> tuple:
         return (*args, self.tag) if self.tag is not None else args
 
-    def send(self, address: str, *args) -> None:
-        """A reply that is not terminal (e.g. one /tad/model line of a list)."""
+    def send(self, address: str, **fields) -> None:
+        """A reply that is not terminal (e.g. one /tad/model line of a list), its fields by name."""
         if not self._finished:
-            self._replies.send(self.source, address, *self._tagged(args))
+            self._replies.send(self.source, address, *self._tagged(self.command.reply(address).values(fields)))
 
-    def done(self, *args) -> None:
+    def done(self, **fields) -> None:
+        """One terminal reply, its fields by name as the table names them (more may be given)."""
+        values = self.command.reply(DONE).values(fields)
         with self._lock:
             if self._finished:
                 return
             self._sent += 1
             self._finished = self._sent >= self.results
-        self._replies.send(self.source, DONE, self.address, *self._tagged(args))
+        self._replies.send(self.source, DONE, self.address, *self._tagged(values))
 
     def fail(self, message: str, *args) -> None:
         """Fails what is left of the request: nothing follows a /tad/fail."""
@@ -249,8 +249,8 @@ class Server:
         self.handlers: dict[str, Handler] = {}
         self.stopping = threading.Event()
 
-    def register(self, address: str, handler: Handler) -> None:
-        """Route `address` to `handler` (a later registration replaces an earlier one)."""
+    def map(self, address: str, handler: Handler) -> None:
+        """Route `address` to `handler` (a later mapping replaces an earlier one), as python-osc's dispatcher."""
         if address not in PROTOCOL:
             raise ValueError(f"{address} is not in the protocol table (tad_daemon/protocol/table.py)")
         self.handlers[address] = handler

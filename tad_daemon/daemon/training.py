@@ -26,11 +26,9 @@ LISTED_FINISHED = 20  # /tad/jobs lists every unfinished job and this many of th
 SUBMITTING = 4  # /tad/train requests being checked at once (each looks through a folder); more: "busy"
 
 
-class Training:
+class TrainingRequests:
     """The training addresses and the job queue's runner, given how to broadcast, how to have the models
     reloaded (a finished job's model), the installed model names and where requests may read."""
-
-    ROUTES = {"/tad/train": "train", "/tad/distill": "distill", "/tad/jobs": "jobs", "/tad/cancel": "cancel"}
 
     def __init__(self, cfg: Config, broadcast: Callable[..., None], reload_models: Callable[[], None],
                  model_names: Callable[[], set[str]], read_roots: list[Path] | None, generation_device: str):
@@ -42,9 +40,6 @@ class Training:
         if cfg["training.inbox"]:
             self.inbox = Inbox(inbox_root(cfg.path("paths.data")), self.queue, self.runner.submit, model_names)
         self._submitting = threading.BoundedSemaphore(SUBMITTING)
-
-    def routes(self) -> dict[str, Callable[[Request], None]]:
-        return {address: getattr(self, name) for address, name in self.ROUTES.items()}
 
     def start(self) -> None:
         self.runner.start()
@@ -83,7 +78,7 @@ class Training:
 
     def distill(self, req: Request) -> None:
         a, o = req.args, req.options
-        if a["dataset_dir"]:
+        if a["dataset_dir"] is not None:
             self._check_dataset(a["dataset_dir"])
         settings = {"teacher_steps": o["teacher_steps"]} if o["teacher_steps"] else {}
         self._submit_in_background(req, lambda: self.runner.submit_distill(
@@ -111,7 +106,7 @@ class Training:
             log.exception("%s failed", req.address)
             req.fail(f"internal error: {e}")
         else:
-            req.done(job.id, job.name, job.state)
+            req.done(job_id=job.id, name=job.name, state=job.state)
         finally:
             self._submitting.release()
 
@@ -120,13 +115,14 @@ class Training:
         finished = [j for j in jobs if j.state in FINAL][-LISTED_FINISHED:]
         listed = [j for j in jobs if j.state not in FINAL or j in finished]
         for job in listed:
-            req.send("/tad/job", job.id, job.name, job.state, int(job.step), int(job.total), float(job.loss or 0.0))
-        req.done(len(listed))
+            req.send("/tad/job", job_id=job.id, name=job.name, state=job.state, step=job.step, total=job.total,
+                     loss=job.loss or 0.0)
+        req.done(total=len(listed))
 
     def cancel(self, req: Request) -> None:
         try:
             job = self.runner.cancel(req.args["job_id"])
         except QueueError as e:
             raise Refused(str(e)) from None
-        req.done(job.id, "cancelled")
+        req.done(job_id=job.id, state="cancelled")
 

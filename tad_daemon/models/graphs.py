@@ -1,7 +1,7 @@
 """CUDA graphs of a U-Net's forward: one per batch size, captured when first needed and replayed after.
 
-On a GPU a small U-Net is launch-bound: measured on an H200, a one-shot of the seed's architecture took
-619 ms eager and 88 ms with its forward replayed from a graph (docs/benchmarks.md). A graph fixes shapes,
+On a GPU a small U-Net is launch-bound: replaying its forward from a graph saves most of a one-shot's time
+(bench/gpu.py measures it; docs/benchmarks.md). A graph fixes shapes,
 so batches are padded up to the next captured size (1, 2, 4, 8, 16) and anything a graph cannot serve (a
 bigger batch, another length, gradients, a capture that failed) runs eagerly, as before.
 """

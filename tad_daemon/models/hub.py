@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tad_daemon.models.seed import file_sha256
+from tad_daemon.models.upstream import file_sha256
 
 SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch only
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from tad_daemon.limits import DRUM_CLASSES
 from tad_daemon.models.modelfile import SUFFIX
 from tad_daemon.models.registry import BUNDLED, model_folders, model_name, scan
-from tad_daemon.names import NameError_, check_name
+from tad_daemon.names import NameError_, check_name, unknown_model
 
 BUNDLED_NAMES = DRUM_CLASSES  # the defaults' fixed names
 CARD = ".md"  # a model card may sit beside a model file: NAME.md
@@ -79,7 +79,7 @@ def describe(models_dir: str | os.PathLike | None, name: str) -> dict:
     """Everything known about an installed model: file, size, its full config, and its card if it has one."""
     entries, _ = scan(model_folders(models_dir))
     if name not in entries:
-        raise ModelsError(f"unknown model '{name}' (installed: {', '.join(sorted(entries)) or 'none'})")
+        raise ModelsError(unknown_model(name, entries))
     entry = entries[name]
     info = {"name": name, "file": str(entry.path), "size_bytes": entry.size_bytes,
             "bundled": entry.path.parent == BUNDLED, "config": json.loads(entry.config.to_json())}

@@ -30,8 +30,10 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +299,71 @@ def prune(cache_dir: Path, days: float = UNUSED_DAYS) -> None:
                 p.unlink()
         except OSError:
             pass
+
+
+class Exports:
+    """Which way each model runs fastest here (ONNX Runtime, or torch in fp32 or bf16), from its export record,
+    and the exports themselves: made in background threads, one at a time (each wants every core), cached.
+
+    `backend` and `precision` are the configuration's: backend onnx always takes ONNX Runtime; a set precision
+    leaves only the candidates that give it.
+    """
+
+    def __init__(self, cache_dir: Path, backend: str, precision: str):
+        self.cache_dir, self.backend, self.precision = Path(cache_dir), backend, precision
+        self._one_at_a_time = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()
+
+    def choose(self, record: dict) -> tuple[str, str]:
+        """The candidate to run a model on, from its export record, and why."""
+        if self.backend == "onnx":
+            return "onnx-fp32", "backend onnx in the configuration"
+        allowed = {"auto": CANDIDATES, "fp32": ("onnx-fp32", "torch-fp32")}.get(self.precision)
+        if allowed is None:
+            return f"torch-{self.precision}", f"precision {self.precision} in the configuration"
+        return fastest(record, allowed)
+
+    def cached(self, entry: ModelEntry, threads: int) -> tuple[str | None, str, OnnxNet | None]:
+        """What the cache already says of `entry`: (choice, why, the ONNX net when that is the choice and its
+        export is sound); (None, "", None) when it must be exported (and timed) first."""
+        record = read_record(entry, self.cache_dir)
+        if not record:
+            return None, "", None
+        choice, why = self.choose(record)
+        if choice != "onnx-fp32":
+            return choice, why, None
+        onnx_net = load_cached(entry, self.cache_dir, threads)
+        return (choice, why, onnx_net) if onnx_net is not None else (None, "", None)
+
+    def start(self, entry: ModelEntry, net: torch.nn.Module, threads: int, still_wanted: Callable[[], bool],
+              done: Callable[[str, str, OnnxNet], None], wait: bool = False) -> None:
+        """Export `entry` (its torch `net`) in the background, then `done(choice, why, onnx_net)`; nothing
+        when, by its turn, the model is no longer `still_wanted` (unloaded, replaced) or we are closing."""
+        job = threading.Thread(target=self._export, args=(entry, net, threads, still_wanted, done),
+                               name=f"onnx-{entry.name}", daemon=True)
+        job.start()
+        self._threads = [j for j in self._threads if j.is_alive()] + [job]
+        if wait:
+            job.join()
+
+    def _export(self, entry: ModelEntry, net: torch.nn.Module, threads: int, still_wanted: Callable[[], bool],
+                done: Callable[[str, str, OnnxNet], None]) -> None:
+        with self._one_at_a_time:
+            if self._closing.is_set() or not still_wanted():
+                return
+            try:
+                onnx_net = prepare(entry, net, self.cache_dir, threads)
+                choice, why = self.choose(read_record(entry, self.cache_dir) or {})
+            except Exception as e:
+                log.warning("model %s stays on torch: ONNX Runtime backend failed (%s)", entry.name, e)
+                return
+            done(choice, why, onnx_net)
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Start no more exports and wait for the one running: a thread still inside torch's exporter when
+        the interpreter exits aborts the process ("terminate called without an active exception")."""
+        self._closing.set()
+        deadline = time.monotonic() + timeout
+        for job in list(self._threads):
+            job.join(max(0.0, deadline - time.monotonic()))

@@ -12,7 +12,7 @@ from torch import nn
 
 from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_config, read_weights, tensor_shapes
 from tad_daemon.models.network import build_unet
-from tad_daemon.names import NameError_, check_name
+from tad_daemon.names import NameError_, check_name, unknown_model
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def scan(folders: list[Path]) -> tuple[dict[str, ModelEntry], list[str]]:
     return found, problems
 
 
-def unknown_model(name: str, entries: dict[str, ModelEntry], problems: list[str]) -> str:
+def why_unknown(name: str, entries: dict[str, ModelEntry], problems: list[str]) -> str:
     """Why `name` is not among `entries`: the problem of its file if scan() skipped one by that name, else
     the models there are."""
     for problem in problems:
@@ -74,7 +74,7 @@ def unknown_model(name: str, entries: dict[str, ModelEntry], problems: list[str]
         if Path(path).stem == name:
             reason = reason.removeprefix(f"{path}: ")  # some readers name the file themselves
             return f"model {name!r} cannot be used: {path}: {reason}"
-    return f"unknown model {name!r}; installed: {', '.join(sorted(entries)) or 'none'}"
+    return unknown_model(name, entries)
 
 
 def model_folders(models_dir: str | os.PathLike | None, bundled: bool = True) -> list[Path]:

@@ -1,9 +1,9 @@
 """The `tad-daemon send` client: send one request, print its replies, exit 0 (all done), 1 (a /tad/fail),
 3 (no reply). No torch here: REAPER starts this for every action, so it must start fast.
 
-Output, one reply per line: the address and arguments separated by a space (`tabs=True`: by a tab, for
-paths with spaces), floats with 7 significant digits, control characters in strings written as `\\n`,
-`\\t`, `\\r`; with `json=True` one JSON object per line: {"address": ..., "args": [...]}.
+Output, one reply per line: the address and arguments separated by a space, floats with 7 significant digits,
+control characters in strings written as `\\n`, `\\t`, `\\r`; with `json=True` one JSON object per line:
+{"address": ..., "args": [...]} (for paths with spaces).
 """
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ def _text(value) -> str:
     return str(value)
 
 
-def format_reply(msg: osc.Message, as_json: bool = False, tabs: bool = False) -> str:
+def format_reply(msg: osc.Message, as_json: bool = False) -> str:
     if as_json:
         args = [float(f"{a:.7g}") if isinstance(a, float) else a for a in msg.args]
         return json.dumps({"address": msg.address, "args": args}, ensure_ascii=False)
-    return ("\t" if tabs else " ").join([msg.address, *(_text(a) for a in msg.args)])
+    return " ".join([msg.address, *(_text(a) for a in msg.args)])
 
 
 def expected_results(address: str, args: list) -> int:

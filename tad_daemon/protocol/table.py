@@ -1,7 +1,8 @@
 """The protocol as data: every address, its typed positional arguments, options and reply shapes.
 
-The daemon validates requests with `bind`, the client learns from it how many terminal replies to wait for,
-and a test renders it and compares the result with the tables in docs/osc.md, so code and docs cannot drift.
+The daemon validates requests with `bind` and builds its replies by name with `Reply.values`; clients learn
+from it how many terminal replies to wait for and read replies by name (`read_reply`); a test renders it
+and compares the result with the tables in docs/osc.md, so code and docs cannot drift.
 `python -m tad_daemon.protocol.table` prints the tables.
 """
 
@@ -11,7 +12,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from tad_daemon.limits import INT32, MAX_SEED, SAMPLERS
+from tad_daemon.kinds import KIT_DEFAULT
+from tad_daemon.limits import INT32, MAX_SEED, MAX_STEPS, SAMPLERS
+from tad_daemon.training.settings import MAX_STEPS as MAX_TRAIN_STEPS
+from tad_daemon.training.settings import MAX_STUDENT_STEPS, MAX_TEACHER_STEPS
 
 MAX_STRING = 4096  # bytes of UTF-8 in any string argument (paths included)
 MAX_TAG = 128
@@ -36,6 +40,7 @@ class Arg:
     hi: float | None = None
     path: bool = False  # an absolute path (the client makes relative ones absolute)
     choices: tuple[str, ...] = ()  # a string argument's allowed values, besides its default
+    unset: bool = False  # the default means "not given" (the daemon's or the model's own): bound as None
 
     @property
     def required(self) -> bool:
@@ -49,6 +54,9 @@ class Arg:
         return f"{self.name}={_literal(self.default)}"
 
 
+_CAST = {"i": int, "f": float, "s": str}
+
+
 @dataclass(frozen=True)
 class Reply:
     """One reply shape: `words` (an address, and for terminal replies the command) then typed arguments."""
@@ -57,8 +65,32 @@ class Reply:
     args: str = ""  # "s:path s:model i:seed", as in docs/osc.md
     per: str = ""  # "file": one such reply per result
 
+    @property
+    def address(self) -> str:
+        return self.words.split()[0]
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """(type, name) of each argument after the words."""
+        return [tuple(a.split(":", 1)) for a in self.args.split()]
+
     def types(self) -> str:
-        return "".join(a.split(":")[0] for a in self.args.split())
+        return "".join(t for t, _ in self.fields)
+
+    def values(self, named: dict) -> tuple:
+        """The reply's arguments, in the table's order and types, from `named` (which may hold more)."""
+        missing = [n for _, n in self.fields if named.get(n) is None]
+        if missing:
+            raise KeyError(f"{self.words}: no value for {', '.join(missing)}")
+        return tuple(_CAST[t](named[n]) for t, n in self.fields)
+
+    def read(self, args: list) -> dict:
+        """A received reply's arguments (after the address) by name; a tag after them is under "tag"."""
+        values = list(args)[len(self.words.split()) - 1:]
+        named = {n: v for (_, n), v in zip(self.fields, values)}
+        if len(values) > len(self.fields):
+            named["tag"] = values[len(self.fields)]
+        return named
 
     def doc(self) -> str:
         text = f"`{self.words} {self.args}`" if self.args else f"`{self.words}`"
@@ -103,6 +135,10 @@ class Command:
     def replies_doc(self) -> str:
         return ", then ".join(r.doc() for r in self.replies)
 
+    def reply(self, address: str) -> Reply:
+        """The reply shape sent to `address` (DONE: the terminal one)."""
+        return next(r for r in self.replies if r.address == address)
+
 
 def split_names(text: str) -> list[str]:
     """A comma-separated list of names (a kit's models)."""
@@ -114,11 +150,11 @@ def _literal(value) -> str:
 
 
 COUNT = Arg("count", "i", 1, lo=1)  # the upper bound is the daemon's generate.max_count
-SEED = Arg("seed", "i", -1, lo=-1, hi=MAX_SEED)
-SAMPLER = Arg("sampler", "s", "", choices=SAMPLERS)  # "": the daemon's default (generate.sampler, or the model's)
+SEED = Arg("seed", "i", -1, lo=-1, hi=MAX_SEED, unset=True)  # -1: a random one
+SAMPLER = Arg("sampler", "s", "", choices=SAMPLERS, unset=True)  # "": generate.sampler, or the model's
 POST = Arg("post", "i", 1, lo=0, hi=1)
-STEPS = Arg("steps", "i", 0, lo=0, hi=1000)
-TUNE = Arg("tune", "s", "")  # "": as made; a note (A1, C#2): the one-shot's fundamental moved onto it
+STEPS = Arg("steps", "i", 0, lo=0, hi=MAX_STEPS, unset=True)  # 0: generate.steps, or the model's
+TUNE = Arg("tune", "s", "", unset=True)  # "": as made; a note (A1, C#2): the one-shot's fundamental moved onto it
 MODEL = Arg("model", "s")
 
 PROTOCOL: dict[str, Command] = {c.address: c for c in (
@@ -153,7 +189,7 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
             replies=(Reply("/tad/done /tad/repaint", "s:path s:model i:seed f:start f:end s:source_path", "file"),),
             results="count"),
     Command("/tad/kit",
-            args=(Arg("models", "s", "kick,snare,hat,perc"), SEED),
+            args=(Arg("models", "s", ",".join(KIT_DEFAULT)), SEED),
             options=(STEPS, SAMPLER, POST, TUNE),
             replies=(Reply("/tad/done /tad/kit", "s:path s:model i:seed s:tuning", "model"),),
             results="models"),
@@ -164,16 +200,17 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
     Command("/tad/status",
             replies=(Reply("/tad/done /tad/status", "s:version s:device i:models i:queue i:pool_ready "
                                                     "i:jobs_queued s:running_job f:job_progress"),)),
-    Command("/tad/notify", args=(Arg("on", "i", lo=0, hi=1), Arg("port", "i", 0, lo=0, hi=65535)),
+    Command("/tad/notify", args=(Arg("on", "i", lo=0, hi=1), Arg("port", "i", 0, lo=0, hi=65535, unset=True)),
             replies=(Reply("/tad/done /tad/notify", "i:on i:port"),)),
     Command("/tad/train",
-            args=(Arg("name", "s"), Arg("dataset_dir", "s", path=True), Arg("base", "s", ""),
-                  Arg("steps", "i", 0, lo=0, hi=10**8), Arg("now", "i", 0, lo=0, hi=1)),
+            args=(Arg("name", "s"), Arg("dataset_dir", "s", path=True), Arg("base", "s", "", unset=True),
+                  Arg("steps", "i", 0, lo=0, hi=MAX_TRAIN_STEPS, unset=True), Arg("now", "i", 0, lo=0, hi=1)),
             replies=(Reply("/tad/done /tad/train", "s:job_id s:name s:state"),)),
     Command("/tad/distill",
-            args=(Arg("name", "s"), MODEL, Arg("steps", "i", 0, lo=0, hi=256), Arg("now", "i", 0, lo=0, hi=1),
-                  Arg("dataset_dir", "s", "", path=True)),
-            options=(Arg("train_steps", "i", 0, lo=0, hi=10**6), Arg("teacher_steps", "i", 0, lo=0, hi=1024)),
+            args=(Arg("name", "s"), MODEL, Arg("steps", "i", 0, lo=0, hi=MAX_STUDENT_STEPS, unset=True),
+                  Arg("now", "i", 0, lo=0, hi=1), Arg("dataset_dir", "s", "", path=True, unset=True)),
+            options=(Arg("train_steps", "i", 0, lo=0, hi=MAX_TRAIN_STEPS, unset=True),
+                     Arg("teacher_steps", "i", 0, lo=0, hi=MAX_TEACHER_STEPS, unset=True)),
             replies=(Reply("/tad/done /tad/distill", "s:job_id s:name s:state"),)),
     Command("/tad/jobs",
             replies=(Reply("/tad/job", "s:job_id s:name s:state i:step i:total f:loss", "job"),
@@ -184,31 +221,45 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
 
 
 @dataclass(frozen=True)
-class Broadcast:
-    address: str
-    args: str
-    when: str
+class Broadcast(Reply):
+    """A message to every registered client, not a reply to one request."""
+
+    when: str = ""
 
 
 BROADCASTS: dict[str, Broadcast] = {b.address: b for b in (
     Broadcast("/tad/progress", "s:job_id s:name i:step i:total f:loss f:eta_seconds",
-              "a training job advanced (at most once a second per job)"),
+              when="a training job advanced (at most once a second per job)"),
     Broadcast("/tad/job/state", "s:job_id s:name s:state s:message",
-              "a job changed state (queued, running, paused, done, failed, cancelled)"),
+              when="a job changed state (queued, running, paused, done, failed, cancelled)"),
     Broadcast("/tad/model/added", "s:name s:kind",
-              "a model was loaded or reloaded (file added to or replaced in the models folder, or a finished "
-              "fine-tune)"),
-    Broadcast("/tad/model/removed", "s:name", "a model file was removed"),
-    Broadcast("/tad/sample", "s:path s:model", "a new one-shot was written to the sample folder"),
+              when="a model was loaded or reloaded (file added to or replaced in the models folder, or a finished "
+                   "fine-tune)"),
+    Broadcast("/tad/model/removed", "s:name", when="a model file was removed"),
+    Broadcast("/tad/sample", "s:path s:model", when="a new one-shot was written to the sample folder"),
 )}
 
 # Addresses the daemon sends and never answers (answering a reply could start a loop between two daemons).
 REPLY_ADDRESSES = {DONE, FAIL, "/tad/model", "/tad/job", *BROADCASTS}
 
 
+def read_reply(address: str, args: list) -> dict:
+    """A message from the daemon by name: a /tad/done's fields (and "command"), a /tad/fail's "command" and
+    "message", a list line's (/tad/model, /tad/job) or a broadcast's fields; {} for anything else."""
+    if address == FAIL:
+        return {"command": args[0], "message": args[1]} if len(args) >= 2 else {}
+    if address == DONE and args and args[0] in PROTOCOL:
+        return {"command": args[0], **PROTOCOL[args[0]].reply(DONE).read(args)}
+    shapes = [r for c in PROTOCOL.values() for r in c.replies if r.words == address] + (
+        [BROADCASTS[address]] if address in BROADCASTS else [])
+    return shapes[0].read(args) if shapes else {}
+
+
 # -- binding a request to its command ------------------------------------------------------------------------
 @dataclass
-class Bound:
+class Arguments:
+    """A request's arguments and options by name (None: not given, see Arg.unset), and its tag."""
+
     args: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     tag: str | None = None
@@ -235,12 +286,15 @@ def _describe(value) -> str:
 
 
 def _check_range(arg: Arg, value):
+    def text(bound: float) -> str:
+        return str(int(bound)) if arg.type == "i" else f"{bound:g}"
+
     if arg.lo is not None and arg.hi is not None and not arg.lo <= value <= arg.hi:
-        raise ProtocolError(f"{arg.name} must be between {arg.lo:g} and {arg.hi:g}")
+        raise ProtocolError(f"{arg.name} must be between {text(arg.lo)} and {text(arg.hi)}")
     if arg.lo is not None and value < arg.lo:
-        raise ProtocolError(f"{arg.name} must be at least {arg.lo:g}")
+        raise ProtocolError(f"{arg.name} must be at least {text(arg.lo)}")
     if arg.hi is not None and value > arg.hi:
-        raise ProtocolError(f"{arg.name} must be at most {arg.hi:g}")
+        raise ProtocolError(f"{arg.name} must be at most {text(arg.hi)}")
     if arg.type == "i" and not INT32[0] <= value <= INT32[1]:
         raise ProtocolError(f"{arg.name} does not fit a 32-bit integer")
     return value
@@ -279,13 +333,13 @@ def _coerce_option(arg: Arg, text: str):
     return coerce(arg, value)
 
 
-def bind(cmd: Command, values: list) -> Bound:
+def bind(cmd: Command, values: list) -> Arguments:
     """Positional arguments (defaults filled in), then `key=value` options, then the tag; or ProtocolError.
 
     An optional argument slot holding a `key=value` string starts the options (names and numbers never
-    contain '=').
+    contain '='). An argument whose default means "not given" (Arg.unset) is None when it has that value.
     """
-    bound = Bound()
+    bound = Arguments()
     n = 0
     for arg, value in zip(cmd.args, values):
         if not arg.required and isinstance(value, str) and _OPTION.match(value):
@@ -318,6 +372,10 @@ def bind(cmd: Command, values: list) -> Bound:
             raise ProtocolError(f"unknown option {key!r} (options: {names})")
     for name, arg in known.items():
         bound.options.setdefault(name, arg.default)
+    for arg in (*cmd.args, *cmd.options):
+        given = bound.args if arg.name in bound.args else bound.options
+        if arg.unset and given.get(arg.name) == arg.default:
+            given[arg.name] = None
     return bound
 
 

@@ -18,102 +18,30 @@ resumes the same way after any kill; rounds/NAME-Nsteps.safetensors keeps each r
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from tad_daemon import sampling
-from tad_daemon.limits import DISTILL_ROUND_STEPS, DISTILL_STEPS, DISTILL_TEACHER_STEPS, TRAINING_LUFS
-from tad_daemon.models.device import pick_device
+from tad_daemon.limits import TRAINING_LUFS
 from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_weights, save_model
 from tad_daemon.models.network import build_unet, parameter_count
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.names import check_name
 from tad_daemon.training import checkpoint as ckpt
+from tad_daemon.training import run
 from tad_daemon.training.dataset import Dataset, DataSummary, load_cache, prepare, save_cache
 from tad_daemon.training.recipe import EMA, checkpoint_blocks
-from tad_daemon.training.train import (
-    Processes,
-    TrainError,
-    TrainResult,
-    amp_dtype,
-    format_seconds,
-    log_to,
-    make_optimizer,
-    micro_batch_indices,
-    random_key,
-    resolve_base,
-    settings_from,
-    training_record,
-    write_model,
-)
-from tad_daemon.training.train import main as train_main
+from tad_daemon.training.run import TrainResult
+from tad_daemon.training.settings import PRECISIONS, DistillConfig, TrainError, event, hms, round_count
 
 log = logging.getLogger("tad_daemon.training")
-
-
-@dataclass
-class DistillConfig:
-    name: str  # the student's name: NAME.safetensors
-    teacher: str  # a model name in the models folders, or a model file
-    out: str  # run folder
-    models_dir: str = ""
-    data: str = ""  # folder of sound files; "": one-shots made by the teacher
-    samples: int = 256  # one-shots the teacher makes when `data` is ""
-    # -- the distillation
-    student_steps: int = DISTILL_STEPS  # sampling steps of the final student
-    teacher_steps: int = DISTILL_TEACHER_STEPS  # DDIM steps of the first teacher: student_steps times 2, 4, 8...
-    steps: int = DISTILL_ROUND_STEPS  # optimiser steps per round
-    micro_batch: int = 4
-    accumulation: int = 2
-    lr: float = 1e-4  # the seed's training rate
-    betas: tuple[float, float] = (0.95, 0.999)
-    eps: float = 1e-6
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    ema_beta: float = 0.995
-    ema_power: float = 0.7
-    ema_inv_gamma: float = 1.0
-    license: str = ""  # "": the teacher's
-    description: str = ""
-    # -- system
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int = 0
-    seed: int = 0
-    low_memory: bool = False
-    checkpoint_every: int = 100
-    checkpoint_minutes: float = 0.0
-    log_every: int = 10
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DistillConfig:
-        return settings_from(cls, d, "distillation")
-
-    @property
-    def rounds(self) -> int:
-        return round_count(self.student_steps, self.teacher_steps)
-
-
-RESUMABLE_CHANGES = {"checkpoint_every", "checkpoint_minutes", "log_every", "threads", "device", "out", "models_dir",
-                     "data", "license", "description"}
-MAX_TEACHER_STEPS = 1024
-
-
-def round_count(student_steps: int, teacher_steps: int) -> int:
-    """How many halvings lead from the teacher's steps to the student's; ValueError if no whole number does."""
-    ratio = teacher_steps / max(student_steps, 1)
-    if student_steps < 1 or teacher_steps > MAX_TEACHER_STEPS or ratio < 2 or ratio != 2 ** round(math.log2(ratio)):
-        raise TrainError(f"teacher_steps ({teacher_steps}) must be the student's steps ({student_steps}) "
-                         f"times 2, 4, 8, ... and at most {MAX_TEACHER_STEPS}")
-    return round(math.log2(ratio))
 
 
 def check(cfg: DistillConfig) -> None:
@@ -128,8 +56,8 @@ def check(cfg: DistillConfig) -> None:
     round_count(cfg.student_steps, cfg.teacher_steps)
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise TrainError("lr must be a positive number")
-    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise TrainError("precision must be one of auto, fp32, bf16, fp16")
+    if cfg.precision not in PRECISIONS:
+        raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}")
 
 
 def distill_loss(student: torch.nn.Module, teacher: torch.nn.Module, x0: torch.Tensor, n: int,
@@ -191,45 +119,30 @@ def distill(cfg: DistillConfig, resume: bool = True, progress: Callable[[dict], 
     """Distil as `cfg` says, in its run folder; events and stopping as train.train."""
     check(cfg)
     out = Path(cfg.out).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
     events: list = []
 
-    def emit(event: dict) -> None:
-        if event["event"] != "step":
-            events.append(event)
+    def emit(e: dict) -> None:
+        if e["event"] != "step":
+            events.append(e)
         if progress:
-            progress(event)
+            progress(e)
 
-    with ckpt.RunLock(out):
-        handler = log_to(out)
-        try:
-            return _distill(cfg, resume, out, emit, stop or (lambda: False), events)
-        finally:
-            log.removeHandler(handler)
-            handler.close()
+    with run.run_folder(out):
+        return _distill(cfg, resume, out, emit, stop or (lambda: False), events)
 
 
 def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    ckpt.remove_partial_files(out)
-    state = None
-    if (out / "checkpoint.pt").is_file():
-        if not resume:
-            raise TrainError(f"{out} holds a checkpoint: resume it, or choose another run folder")
-        state = ckpt.load_checkpoint(out / "checkpoint.pt")
-        changed = [k for k, v in asdict(cfg).items()
-                   if k not in RESUMABLE_CHANGES and json.dumps(state["config"].get(k)) != json.dumps(v)]
-        if changed:
-            raise TrainError(f"cannot resume {out}: settings differ from the checkpoint's ({', '.join(changed)})")
+    device = run.start_ranks(cfg.device).device
+    state = run.read_checkpoint(out, cfg, resume)
 
     # The teacher: from its file in a new run; from the checkpoint (the current round's teacher) when resuming.
     if state:
         teacher_entry = ModelEntry(state["teacher_name"], Path(state["teacher_path"]),
                                    ModelConfig.from_json(state["teacher_config"]))
     else:
-        teacher_entry = resolve_base(cfg.teacher, cfg.models_dir)
+        teacher_entry = run.resolve_base(cfg.teacher, cfg.models_dir, cfg.bundled)
         teacher_weights = {k: v.float() if v.is_floating_point() else v
                            for k, v in read_weights(teacher_entry.path).items()}
     teacher_config, teacher_name = teacher_entry.config, teacher_entry.name
@@ -240,11 +153,11 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
     teacher.eval().requires_grad_(False)
 
     data = _data(cfg, out, teacher, teacher_config, device, emit, resuming=state is not None)
-    emit({"event": "data", "summary": asdict(data.summary), "lines": data.summary.lines()})
+    emit(event("data", summary=asdict(data.summary), lines=data.summary.lines()))
     for line in data.summary.lines():
         log.info(line)
 
-    dtype = amp_dtype(device, cfg.precision)
+    dtype = run.amp_dtype(device, cfg.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     total = cfg.rounds * cfg.steps
     step, losses, elapsed = 0, [], 0.0  # step counts over all rounds
@@ -256,7 +169,7 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
     student.train()
     if cfg.low_memory:
         checkpoint_blocks(student)
-    optimizer = make_optimizer(student, cfg, device)
+    optimizer = run.make_optimizer(student, cfg, device)
     ema = EMA(student, cfg.ema_beta, cfg.ema_power, cfg.ema_inv_gamma,
               device=torch.device("cpu") if cfg.low_memory else None)
     if state:
@@ -271,36 +184,23 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
     n_files = data.audio.shape[0]
     describe = (f"{cfg.name}: distilling {teacher_name} from {cfg.teacher_steps} to {cfg.student_steps} steps in "
                 f"{cfg.rounds} rounds of {cfg.steps} steps, {params / 1e6:.2f} M parameters, {n_files} one-shots, "
-                f"batch {cfg.micro_batch * cfg.accumulation}, {device}, "
-                f"{str(dtype).replace('torch.', '') if dtype else 'fp32'}")
+                f"batch {cfg.micro_batch * cfg.accumulation}, {device}, {run.precision_name(dtype)}")
     log.info("%s %s at step %d of %d", describe, "resuming" if step else "starting", step, total)
-    emit({"event": "start", "step": step, "total": total, "resumed": bool(step), "parameters": params,
-          "files": n_files, "device": str(device), "description": describe})
+    emit(event("start", step=step, total=total, resumed=bool(step), parameters=params, files=n_files,
+               device=str(device), description=describe))
 
     orders: dict = {}
     gen = torch.Generator(device)
     run_start = last_save = time.perf_counter()
     recent = collections.deque([run_start], maxlen=21)
 
-    def save_state() -> None:
-        nonlocal last_save
-        last_save = time.perf_counter()
-        ckpt.save_checkpoint(out / "checkpoint.pt", {
-            "config": asdict(cfg), "step": step, "teacher_name": teacher_name, "teacher_path": str(teacher_entry.path),
-            "teacher_config": teacher_config.to_json(), "elapsed": elapsed + time.perf_counter() - run_start,
-            "teacher": teacher.state_dict(), "student": student.state_dict(), "ema": ema.state_dict(),
-            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-            "losses": torch.tensor(losses), "rng": ckpt.global_rng_state()})
-        log.info("checkpoint at step %d", step)
-        emit({"event": "checkpoint", "step": step, "path": str(out / "checkpoint.pt")})
-
     while step < total:
         n = cfg.teacher_steps >> (step // cfg.steps + 1)  # this round's student steps
         loss_sum = 0.0
         for micro in range(cfg.accumulation):
             position = (step * cfg.accumulation + micro) * cfg.micro_batch
-            idx = micro_batch_indices(position, cfg.micro_batch, n_files, cfg.seed, orders)
-            gen.manual_seed(random_key(cfg.seed, position, 1))
+            idx = run.micro_batch_indices(position, cfg.micro_batch, n_files, cfg.seed, orders)
+            gen.manual_seed(run.random_key(cfg.seed, position, 1))
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 loss = distill_loss(student, teacher, data.audio[idx].to(device), n, gen)
             scaler.scale(loss / cfg.accumulation).backward()
@@ -318,29 +218,38 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
             raise TrainError(f"distillation diverged at step {step} (loss {losses[-1]}); try a lower lr")
         recent.append(time.perf_counter())
         mean = (recent[-1] - recent[0]) / (len(recent) - 1)
-        emit({"event": "step", "step": step, "total": total, "loss": losses[-1], "eta": mean * (total - step),
-              "seconds_per_step": mean, "grad_norm": grad_norm, "lr": cfg.lr, "ema_decay": ema.decay()})
+        emit(event("step", step=step, total=total, loss=losses[-1], eta=mean * (total - step), seconds_per_step=mean,
+                   grad_norm=grad_norm, lr=cfg.lr, ema_decay=ema.decay()))
         if step % cfg.log_every == 0 or step == total:
             log.info("step %d/%d (student of %d steps) loss %.5f  %.2f s/step  ETA %s", step, total, n,
-                     losses[-1], mean, format_seconds(mean * (total - step)))
+                     losses[-1], mean, hms(mean * (total - step)))
         if step % cfg.steps == 0:  # a round ends: its student (EMA) is the next teacher and starting point
             student_config = _student_config(cfg, teacher_entry, n, data, step, losses,
                                              device, dtype, params, elapsed + time.perf_counter() - run_start)
             path = save_model(out / "rounds" / f"{cfg.name}-{n}steps{SUFFIX}", ema.weights, student_config)
-            emit({"event": "snapshot", "step": step, "path": str(path)})
+            emit(event("snapshot", step=step, path=str(path)))
             log.info("round done: a student of %d steps (%s)", n, path)
             teacher.load_state_dict(ema.weights)
             student.load_state_dict(ema.weights)
-            optimizer = make_optimizer(student, cfg, device)
+            optimizer = run.make_optimizer(student, cfg, device)
             ema = EMA(student, cfg.ema_beta, cfg.ema_power, cfg.ema_inv_gamma,
                       device=torch.device("cpu") if cfg.low_memory else None)
         late = bool(cfg.checkpoint_minutes) and time.perf_counter() - last_save >= 60 * cfg.checkpoint_minutes
         stopped = stop()
         if step % cfg.checkpoint_every == 0 or step % cfg.steps == 0 or stopped or late:
-            save_state()
+            last_save = time.perf_counter()
+            ckpt.save_checkpoint(out / "checkpoint.pt", {
+                "config": asdict(cfg), "step": step, "teacher_name": teacher_name,
+                "teacher_path": str(teacher_entry.path), "teacher_config": teacher_config.to_json(),
+                "elapsed": elapsed + time.perf_counter() - run_start, "teacher": teacher.state_dict(),
+                "student": student.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "losses": torch.tensor(losses),
+                "rng": ckpt.global_rng_state()})
+            log.info("checkpoint at step %d", step)
+            emit(event("checkpoint", step=step, path=str(out / "checkpoint.pt")))
         if stopped and step < total:
             log.info("stopped at step %d; resume to continue", step)
-            emit({"event": "stopped", "step": step})
+            emit(event("stopped", step=step))
             return TrainResult("stopped", step, events=events)
 
     seconds = elapsed + time.perf_counter() - run_start
@@ -348,7 +257,7 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
                              seconds)
     title = (f"{cfg.name}: {teacher_name} distilled to {cfg.student_steps} steps, {params / 1e6:.1f} M parameters\n"
              f"{cfg.rounds} rounds of {cfg.steps} steps, batch {cfg.micro_batch * cfg.accumulation}, {device}")
-    return write_model(out, cfg.name, teacher.state_dict(), config, losses, title, data, emit, events)
+    return run.write_model(out, cfg.name, teacher.state_dict(), config, losses, title, data, emit, events)
 
 
 def _data(cfg: DistillConfig, out: Path, teacher: torch.nn.Module, teacher_config: ModelConfig,
@@ -363,8 +272,8 @@ def _data(cfg: DistillConfig, out: Path, teacher: torch.nn.Module, teacher_confi
         log.info("making %d one-shots with the teacher (%s, %d steps)", cfg.samples,
                  teacher_config.default_sampler, teacher_config.default_steps)
         audio = teacher_oneshots(teacher, teacher_config, cfg.samples, cfg.seed, device,
-                                 progress=lambda done: emit({"event": "teacher_oneshots", "done": done,
-                                                             "total": cfg.samples}))
+                                 progress=lambda done: emit(event("teacher_oneshots", done=done,
+                                                                  total=cfg.samples)))
         data = Dataset(audio, DataSummary(f"(none: {cfg.samples} one-shots made by the teacher)", teacher_config.length,
                                           files=cfg.samples, seconds=cfg.samples * teacher_config.length
                                           / teacher_config.sample_rate))
@@ -378,7 +287,7 @@ def _student_config(cfg: DistillConfig, teacher: ModelEntry, steps: int, data: D
     """The student's model file config: the teacher's, sampling with the VSampler (DDIM) on the linear grid
     in `steps` steps, and what the distillation was."""
     t = teacher.config
-    training = training_record(cfg, teacher, data, step, losses, Processes(device=device), dtype, params, seconds)
+    training = run.training_record(cfg, teacher, data, step, losses, str(device), 1, dtype, params, seconds)
     training |= {"data_license": cfg.license or t.license,
                  "distilled": {"method": "progressive distillation", "teacher": teacher.name,
                                "teacher_steps": cfg.teacher_steps, "student_steps": steps,
@@ -391,7 +300,7 @@ def _student_config(cfg: DistillConfig, teacher: ModelEntry, steps: int, data: D
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tad_daemon.training.distill CONFIG.json`: progress as JSON lines on stdout (as train.py)."""
-    return train_main(argv, DistillConfig, distill)
+    return run.main(argv, DistillConfig, distill)
 
 
 if __name__ == "__main__":

@@ -26,20 +26,13 @@ from pathlib import Path
 
 from tad_daemon.atomic import atomic_copy
 from tad_daemon.config import Config
-from tad_daemon.models.manage import BUNDLED_NAMES
-from tad_daemon.names import check_name
+from tad_daemon.models.manage import bundled_names
+from tad_daemon.names import check_name, unknown_model
+from tad_daemon.training import settings as contract
 from tad_daemon.training.queue import Job, JobQueue, QueueError, in_window, parse_time
 
 log = logging.getLogger(__name__)
 
-MAX_STEPS = 1_000_000
-# TrainConfig fields a job may set beyond name, dataset, base and steps.
-JOB_SETTINGS = {"preset", "length", "kind", "license", "description", "micro_batch", "accumulation", "lr",
-                "seed", "augment_gain_db", "augment_flip", "augment_shift_ms", "low_memory", "precision",
-                "checkpoint_every", "snapshot_every", "grad_clip", "warmup_steps"}
-# DistillConfig fields a distillation job may set beyond name, teacher, dataset and steps.
-DISTILL_SETTINGS = {"student_steps", "teacher_steps", "samples", "micro_batch", "accumulation", "lr", "seed",
-                    "low_memory", "precision", "checkpoint_every", "license", "description"}
 DISTILL = "distill"  # a job's settings["task"] for a distillation; other jobs train
 BIG_FILES = ("checkpoint.pt", "data.safetensors")
 
@@ -148,47 +141,46 @@ class Runner:
         if self._thread:
             self._thread.join(timeout=grace + 5)
 
-    def submit(self, name: str, dataset: str, base: str = "", steps: int = 0, now: bool = False,
+    def submit(self, name: str, dataset: str, base: str | None = None, steps: int | None = None, now: bool = False,
                settings: dict | None = None) -> Job:
-        """Check and queue a job; raises ValueError (bad name, dataset, base, steps or settings) with the
-        reason. The dataset is looked at quickly here (file headers); silent files are found when it runs."""
-        steps = int(steps) or int(self.cfg["training.steps"])
-        self._check_job(name, base, "base", steps, settings, JOB_SETTINGS)
-        return self._add(name, _resolved(dataset), base, steps, now, dict(settings or {}))
+        """Check and queue a job (`base` None: from scratch; `steps` None: training.steps); raises ValueError
+        (bad name, dataset, base, steps or settings) with the reason. The dataset is looked at quickly here
+        (file headers); silent files are found when it runs."""
+        steps = steps or int(self.cfg["training.steps"])
+        self._check_job(name, base, "base", steps, settings, contract.job_settings(contract.TrainConfig))
+        return self._add(name, _resolved(dataset), base or "", steps, now, dict(settings or {}))
 
-    def submit_distill(self, name: str, teacher: str, student_steps: int = 0, dataset: str = "",
-                       steps: int = 0, now: bool = False, settings: dict | None = None) -> Job:
+    def submit_distill(self, name: str, teacher: str, student_steps: int | None = None, dataset: str | None = None,
+                       steps: int | None = None, now: bool = False, settings: dict | None = None) -> Job:
         """Check and queue a distillation of model `teacher` into a student NAME of `student_steps` sampling
         steps (`steps`: optimiser steps per halving); ValueError with the reason. Without a dataset the
         teacher makes its own one-shots to learn from."""
-        from tad_daemon.limits import DISTILL_ROUND_STEPS, DISTILL_STEPS, DISTILL_TEACHER_STEPS
-        from tad_daemon.training.distill import round_count
-
         if not teacher:
             raise ValueError("name the model to distil (the teacher)")
-        steps = int(steps) or DISTILL_ROUND_STEPS
-        self._check_job(name, teacher, "teacher", steps, settings, DISTILL_SETTINGS)
-        student_steps = int(student_steps) or DISTILL_STEPS
-        settings = {"teacher_steps": max(DISTILL_TEACHER_STEPS, 2 * student_steps), **dict(settings or {}),
+        steps = steps or contract.DISTILL_ROUND_STEPS
+        self._check_job(name, teacher, "teacher", steps, settings, contract.job_settings(contract.DistillConfig))
+        student_steps = student_steps or contract.DISTILL_STEPS
+        settings = {"teacher_steps": contract.default_teacher_steps(student_steps), **dict(settings or {}),
                     "task": DISTILL, "student_steps": student_steps}
-        rounds = round_count(student_steps, int(settings["teacher_steps"]))
+        rounds = contract.round_count(student_steps, int(settings["teacher_steps"]))
         return self._add(name, _resolved(dataset) if dataset else "", teacher, steps, now, settings, rounds * steps)
 
-    def _check_job(self, name: str, base: str, role: str, steps: int, settings: dict | None, known: set) -> None:
+    def _check_job(self, name: str, base: str | None, role: str, steps: int, settings: dict | None,
+                   known: set) -> None:
         from tad_daemon.models.registry import model_folders, scan
 
         check_name(name)
-        if name in BUNDLED_NAMES:  # its result would hide the bundled model (docs/models.md: names reserved)
+        if name in bundled_names():  # its result would hide the bundled model (docs/models.md: names reserved)
             raise ValueError(f"{name!r} is a bundled model's name and stays reserved: choose another, e.g. my-{name}")
-        if not 1 <= steps <= MAX_STEPS:
-            raise ValueError(f"steps must be between 1 and {MAX_STEPS}")
+        if not 1 <= steps <= contract.MAX_STEPS:
+            raise ValueError(f"steps must be between 1 and {contract.MAX_STEPS}")
         unknown = set(settings or {}) - known
         if unknown:
             raise ValueError(f"unknown job settings: {', '.join(sorted(unknown))}")
         if base and not (base.endswith(".safetensors") and Path(base).expanduser().is_file()):
-            installed, _ = scan(model_folders(self.models_dir))
+            installed, _ = scan(model_folders(self.models_dir, self.cfg["models.bundled"]))
             if base not in installed:
-                raise ValueError(f"unknown {role} model {base!r} (installed: {', '.join(sorted(installed)) or 'none'})")
+                raise ValueError(unknown_model(base, installed, role=role))
 
     def _add(self, name: str, dataset: str, base: str, steps: int, now: bool, settings: dict, total: int = 0) -> Job:
         job = self.queue.add(name, dataset, base, steps, now, settings, total)
@@ -243,9 +235,6 @@ class Runner:
                     resume_process(self._proc)
                     self._suspended = False
 
-    def wake(self) -> None:
-        self._wake.set()
-
     # -- the runner's thread --------------------------------------------------------------------------
     def in_night_window(self) -> bool:
         return in_window(self.clock(), *self.night)
@@ -278,7 +267,8 @@ class Runner:
         # Half the cores by default: a laptop running a DAW keeps the rest (see docs/training.md).
         threads = cfg["training.threads"] or max(1, (os.cpu_count() or 2) // 2)
         config = dict(name=job.name, data=job.dataset, out=str(run_dir), models_dir=str(self.models_dir),
-                      steps=job.steps, device=cfg["training.device"] or cfg["device.device"], threads=threads,
+                      bundled=cfg["models.bundled"], steps=job.steps,
+                      device=cfg["training.device"] or cfg["device.device"], threads=threads,
                       checkpoint_minutes=cfg["training.checkpoint_minutes"])
         settings = dict(job.settings)
         if settings.pop("task", "") == DISTILL:

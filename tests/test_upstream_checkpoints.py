@@ -33,7 +33,7 @@ from tad_daemon.cli import main
 from tad_daemon.models.adp import DiffusionModel, UNetV0
 from tad_daemon.models.presets import architecture
 from tad_daemon.models.registry import load_net, read_entry
-from tad_daemon.models.seed import ema_unet_weights, match_preset, seed_architecture
+from tad_daemon.models.upstream import ema_unet_weights, match_preset, upstream_architecture
 from tad_daemon.sampling import linear_times, sample_vsampler
 from tests.conftest import TINY_ARCH, make_model
 from tests.fuzz import Payload
@@ -108,7 +108,7 @@ def lightning_checkpoint(module: SeedModule, **extra) -> dict:
 @pytest.fixture(scope="module")
 def seed_ckpt(tmp_path_factory) -> tuple[Path, SeedModule]:
     torch.set_num_threads(1)
-    module = SeedModule(seed_architecture(PRESET))
+    module = SeedModule(upstream_architecture(PRESET))
     path = tmp_path_factory.mktemp("ckpt") / "kicks_v7.ckpt"
     torch.save(lightning_checkpoint(module), path)
     assert path.stat().st_size > 2 * CHUNK  # big enough to be cut after a whole chunk
@@ -162,13 +162,13 @@ def test_the_seeds_key_layout_maps_onto_our_unet():
 
 
 def test_the_catalogue_names_the_seeds_four_models_without_taking_bundled_names():
-    from tad_daemon.cli.models import SEED_KEYS
+    from tad_daemon.cli.models import PUBLISHED_KEYS
     from tad_daemon.models.manage import BUNDLED_NAMES
-    from tad_daemon.models.seed import SEED_MODELS
+    from tad_daemon.models.upstream import PUBLISHED
 
-    assert SEED_KEYS == tuple(SEED_MODELS)  # the CLI's choices, kept free of torch
-    assert [m.name for m in SEED_MODELS.values()] == ["kick-seed", "snare-seed", "hat-seed", "perc-seed"]
-    assert not {m.name for m in SEED_MODELS.values()} & set(BUNDLED_NAMES)
+    assert PUBLISHED_KEYS == tuple(PUBLISHED)  # the CLI's choices, kept free of torch
+    assert [m.name for m in PUBLISHED.values()] == ["kick-seed", "snare-seed", "hat-seed", "perc-seed"]
+    assert not {m.name for m in PUBLISHED.values()} & set(BUNDLED_NAMES)
 
 
 # --- import from a local file ------------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ def test_malicious_checkpoints_are_refused_and_never_run(home, tmp_path, payload
 def test_wrong_layouts_and_broken_files_get_clear_errors(home, tmp_path, seed_ckpt):
     path, _ = seed_ckpt
     torch.manual_seed(0)
-    plain = DiffusionModel(net_t=UNetV0, in_channels=2, **seed_architecture(PRESET))
+    plain = DiffusionModel(net_t=UNetV0, in_channels=2, **upstream_architecture(PRESET))
     torch.save({"state_dict": {f"model.{k}": v for k, v in plain.state_dict().items()}}, tmp_path / "no-ema.ckpt")
     code, out = run("models", "import", str(tmp_path / "no-ema.ckpt"))
     assert code == 2 and "no EMA U-Net weights" in out and "model.net" in out

@@ -1,4 +1,5 @@
-"""The seed's published models (Tiny Audio Diffusion's PyTorch Lightning checkpoints) as our model files.
+"""The upstream project's published models (Tiny Audio Diffusion's PyTorch Lightning checkpoints) as our model
+files (in prose "the seed" is that project: its code and models are what tad-daemon grew from).
 
 A checkpoint's `state_dict` holds the training module: `model.*` (the DiffusionModel, its U-Net reachable as
 `model.net`, `model.diffusion.net` and `model.sampler.net`), and `model_ema.*`, an EMA wrapper holding
@@ -28,7 +29,7 @@ LICENSE_NOTE = ("Trained on drum samples licensed CC BY-NC 4.0 (attribution, non
 
 
 @dataclass(frozen=True)
-class SeedModel:
+class PublishedModel:
     key: str  # what `tad-daemon models pull` takes
     repo: str
     filename: str
@@ -40,16 +41,16 @@ class SeedModel:
         return f"imported: {self.repo} {self.filename}"
 
 
-SEED_MODELS = {m.key: m for m in (
-    SeedModel("kicks", "crlandsc/tiny-audio-diffusion-kicks", "kicks_v7.ckpt", "kick", "kick-seed"),
-    SeedModel("snares", "crlandsc/tiny-audio-diffusion-snares", "snares_v0.ckpt", "snare", "snare-seed"),
-    SeedModel("hihats", "crlandsc/tiny-audio-diffusion-hihats", "hihats_v2.ckpt", "hat", "hat-seed"),
-    SeedModel("percussion", "crlandsc/tiny-audio-diffusion-percussion", "percussion_v0.ckpt", "perc", "perc-seed"),
+PUBLISHED = {m.key: m for m in (
+    PublishedModel("kicks", "crlandsc/tiny-audio-diffusion-kicks", "kicks_v7.ckpt", "kick", "kick-seed"),
+    PublishedModel("snares", "crlandsc/tiny-audio-diffusion-snares", "snares_v0.ckpt", "snare", "snare-seed"),
+    PublishedModel("hihats", "crlandsc/tiny-audio-diffusion-hihats", "hihats_v2.ckpt", "hat", "hat-seed"),
+    PublishedModel("percussion", "crlandsc/tiny-audio-diffusion-percussion", "percussion_v0.ckpt", "perc", "perc-seed"),
 )}
 
 
-def by_filename(filename: str) -> SeedModel | None:
-    return next((m for m in SEED_MODELS.values() if m.filename == filename), None)
+def by_filename(filename: str) -> PublishedModel | None:
+    return next((m for m in PUBLISHED.values() if m.filename == filename), None)
 
 
 def ema_unet_weights(checkpoint) -> dict[str, torch.Tensor]:
@@ -70,7 +71,7 @@ def ema_unet_weights(checkpoint) -> dict[str, torch.Tensor]:
     return weights
 
 
-def seed_architecture(preset: str) -> dict:
+def upstream_architecture(preset: str) -> dict:
     """A preset as the seed's code builds it: a plain UNetV0, without our position channel."""
     arch = architecture(preset)
     arch.pop("position", None)
@@ -80,14 +81,14 @@ def seed_architecture(preset: str) -> dict:
 @cache
 def _shapes(preset: str) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):  # names and shapes only, no memory
-        net = build_unet(seed_architecture(preset))
+        net = build_unet(upstream_architecture(preset))
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 def match_preset(weights: dict[str, torch.Tensor]) -> str:
     """The preset whose plain U-Net has exactly these tensor names and shapes (the seed's: tiny-audio-diffusion).
 
-    Seed checkpoints hold the seed's UNetV0, so presets are matched as seed_architecture builds them.
+    Seed checkpoints hold the seed's UNetV0, so presets are matched as upstream_architecture builds them.
     """
     got = {k: tuple(v.shape) for k, v in weights.items()}
     misses = []
@@ -140,6 +141,6 @@ def import_checkpoint(checkpoint_path: str | os.PathLike, dest: str | os.PathLik
             raise CheckpointError(f"{EMA_PREFIX}{key} holds NaN or infinite values")
     training = {"checkpoint": Path(checkpoint_path).name, "checkpoint_sha256": sha256 or file_sha256(checkpoint_path),
                 "weights": "EMA", **_facts(checkpoint)}
-    config = ModelConfig(arch=seed_architecture(preset), preset=preset, kind=kind, license=license, source=source,
+    config = ModelConfig(arch=upstream_architecture(preset), preset=preset, kind=kind, license=license, source=source,
                          description=description, training=training)
     return save_model(dest, weights, config)
