@@ -103,6 +103,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--balance", type=float, default=0.5)
     p.add_argument("--dropout", type=float, default=0.1, help="share trained without kind and velocity")
+    p.add_argument("--condition-lr", type=float, default=100.0,
+                   help="the kind and velocity embeddings' learning rate, x --lr (they start at zero, and the time "
+                        "features they join are ~10x their size after 2,000 steps at 10x)")
     p.add_argument("--minutes", type=float, default=0.0, help="stop (checkpointed) after this long; 0: never")
     p.add_argument("--snapshot-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=0)
@@ -123,7 +126,8 @@ def main() -> None:
         license="MIT (FluidR3_GM, MuseScore_General) and CC0 (sonic-pi-samples): see data/real/LICENSES.md",
         description="every drum kind of the real-drum corpus (bench/real_drums.py), training split",
         steps=args.steps, micro_batch=args.batch, accumulation=1, lr=args.lr, balance=args.balance,
-        condition_dropout=args.dropout, augment_gain_db=3.0, augment_flip=True, device=args.device, seed=1,
+        condition_dropout=args.dropout, condition_lr_scale=args.condition_lr, augment_gain_db=3.0, augment_flip=True,
+        device=args.device, seed=1,
         threads=args.threads, checkpoint_every=args.snapshot_every, checkpoint_minutes=10.0,
         snapshot_every=args.snapshot_every, log_every=50)
     started = time.monotonic()

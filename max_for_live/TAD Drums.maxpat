@@ -10,9 +10,9 @@
     },
     "classnamespace": "box",
     "rect": [80.0, 80.0, 1020.0, 660.0],
-    "openrect": [0.0, 0.0, 640.0, 169.0],
+    "openrect": [0.0, 0.0, 760.0, 169.0],
     "openinpresentation": 1,
-    "devicewidth": 640.0,
+    "devicewidth": 760.0,
     "default_fontsize": 10.0,
     "default_fontname": "Arial Bold",
     "gridsize": [8.0, 8.0],
@@ -45,8 +45,8 @@
           "id": "js",
           "maxclass": "newobj",
           "numinlets": 1,
-          "numoutlets": 9,
-          "outlettype": ["", "", "", "", "", "", "", "", ""],
+          "numoutlets": 10,
+          "outlettype": ["", "", "", "", "", "", "", "", "", ""],
           "patching_rect": [20.0, 420.0, 560.0, 22.0],
           "text": "js tad_drums.js ---tad",
           "saved_object_attributes": {
@@ -1130,6 +1130,147 @@
           "presentation_rect": [590.0, 38.0, 46.0, 18.0],
           "text": "tune"
         }
+      },
+      {
+        "box": {
+          "id": "vel",
+          "maxclass": "live.dial",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [620.0, 640.0, 44.0, 48.0],
+          "presentation": 1,
+          "presentation_rect": [644.0, 2.0, 44.0, 48.0],
+          "annotation": "How hard new sounds hit: 1 a full hit; softer is quieter and, with a model of several kinds, darker and shorter as real soft hits are.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Velocity",
+              "parameter_shortname": "Vel",
+              "parameter_type": 0,
+              "parameter_mmin": 0.01,
+              "parameter_mmax": 1.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [1.0],
+              "parameter_unitstyle": 1
+            }
+          },
+          "varname": "Velocity",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-vel",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [620.0, 695.0, 70.0, 22.0],
+          "text": "prepend vel"
+        }
+      },
+      {
+        "box": {
+          "id": "layers",
+          "maxclass": "live.text",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", ""],
+          "patching_rect": [700.0, 660.0, 64.0, 20.0],
+          "presentation": 1,
+          "presentation_rect": [692.0, 6.0, 64.0, 20.0],
+          "mode": 0,
+          "text": "layers",
+          "texton": "layers",
+          "annotation": "The chosen model's drum as a sampler instrument: 4 velocity layers, the count's round robins each (at most 8), in one folder of the sample folder.",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Layers",
+              "parameter_shortname": "Layers",
+              "parameter_type": 2,
+              "parameter_enum": ["val1", "val2"],
+              "parameter_mmax": 1,
+              "parameter_invisible": 1
+            }
+          },
+          "varname": "Layers",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "msg-layers",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [700.0, 685.0, 50.0, 22.0],
+          "text": "layers"
+        }
+      },
+      {
+        "box": {
+          "id": "blendmenu",
+          "maxclass": "umenu",
+          "numinlets": 1,
+          "numoutlets": 3,
+          "outlettype": ["int", "", ""],
+          "patching_rect": [620.0, 740.0, 112.0, 22.0],
+          "presentation": 1,
+          "presentation_rect": [644.0, 56.0, 112.0, 20.0],
+          "parameter_enable": 0,
+          "items": [],
+          "annotation": "A kind to blend into new sounds (a model of several kinds), by the blend dial."
+        }
+      },
+      {
+        "box": {
+          "id": "p-blendindex",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [620.0, 770.0, 120.0, 22.0],
+          "text": "prepend blendindex"
+        }
+      },
+      {
+        "box": {
+          "id": "blend",
+          "maxclass": "live.dial",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "outlettype": ["", "float"],
+          "patching_rect": [760.0, 740.0, 44.0, 48.0],
+          "presentation": 1,
+          "presentation_rect": [644.0, 80.0, 44.0, 48.0],
+          "annotation": "How much of the blend kind: 0 none, 1 all of it (the kinds' embeddings are interpolated).",
+          "saved_attribute_attributes": {
+            "valueof": {
+              "parameter_longname": "Blend",
+              "parameter_shortname": "Blend",
+              "parameter_type": 0,
+              "parameter_mmin": 0.0,
+              "parameter_mmax": 1.0,
+              "parameter_initial_enable": 1,
+              "parameter_initial": [0.0],
+              "parameter_unitstyle": 1
+            }
+          },
+          "varname": "Blend",
+          "parameter_enable": 1
+        }
+      },
+      {
+        "box": {
+          "id": "p-blend",
+          "maxclass": "newobj",
+          "numinlets": 1,
+          "numoutlets": 1,
+          "outlettype": [""],
+          "patching_rect": [760.0, 795.0, 80.0, 22.0],
+          "text": "prepend blend"
+        }
       }
     ],
     "lines": [
@@ -1557,6 +1698,60 @@
         "patchline": {
           "destination": ["js", 0],
           "source": ["p-tune", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["vel", 0],
+          "destination": ["p-vel", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["p-vel", 0],
+          "destination": ["js", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["layers", 0],
+          "destination": ["msg-layers", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["msg-layers", 0],
+          "destination": ["js", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["blendmenu", 0],
+          "destination": ["p-blendindex", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["p-blendindex", 0],
+          "destination": ["js", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["js", 9],
+          "destination": ["blendmenu", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["blend", 0],
+          "destination": ["p-blend", 0]
+        }
+      },
+      {
+        "patchline": {
+          "source": ["p-blend", 0],
+          "destination": ["js", 0]
         }
       }
     ],

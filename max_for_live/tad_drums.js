@@ -9,7 +9,7 @@
 // messages whose selector is the OSC address ("/tad/done ..."), which land in anything().
 
 inlets = 1;
-outlets = 9;
+outlets = 10;
 
 var OUT_OSC = 0; // -> [udpsend 127.0.0.1 9310]: OSC requests, and "port N"
 var OUT_BUFFER = 1; // -> [buffer~]: "replace <path>"
@@ -20,24 +20,29 @@ var OUT_PROGRESS = 5; // -> progress [comment]: "set <text>"
 var OUT_RECEIVE = 6; // -> [udpreceive 9311]: "port N"
 var OUT_HISTORY = 7; // -> results [umenu]: clear / append / set
 var OUT_TARGET = 8; // -> target [comment]: where results also go in Live
+var OUT_BLEND = 9; // -> blend [umenu]: clear / append / set (the kinds the chosen model can blend in)
 
 var TICK_MS = 2000; // heartbeat period: one /tad/ping per tick
 var SILENT_TICKS_UNREACHABLE = 3; // nothing heard for this many ticks: the daemon is gone
 var RENEW_TICKS = 30; // re-register every minute (registrations expire after an hour)
 var HISTORY_SIZE = 16;
 var SAMPLE_SECONDS = 32768 / 44100; // what the models make
-var KIT_MODELS = ["kick", "snare", "hat", "perc"]; // a kit's pads, from C1 (note 36) up
-var FIRST_PAD = 36;
+// What a beat needs, each the first loaded of its names, onto its General MIDI pad of a Drum Rack (C1 = 36).
+var KIT_PIECES = [["kick"], ["snare"], ["closed-hat", "hat"], ["open-hat"], ["clap"], ["tom", "perc"]];
+var PAD_NOTES = {"kick": 36, "rim": 37, "snare": 38, "clap": 39, "closed-hat": 42, "hat": 42, "tom": 45,
+                 "perc": 45, "open-hat": 46, "crash": 49, "ride": 51, "tambourine": 54, "cowbell": 56,
+                 "hand-drum": 63, "shaker": 70, "wood": 76};
+var LAYERS = 4; // velocity layers of "layers"; its round robins are the count (at most 8)
 var NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 
 // ---- state -------------------------------------------------------------------------------------
 
 var settings = {daemonPort: 9310, replyPort: 9311, count: 1, strength: 0.5, toSimpler: 1, trainNow: 0,
-                amount: 0.15, position: 0.5, tune: "", tailFrom: 0.05};
+                amount: 0.15, position: 0.5, tune: "", tailFrom: 0.05, velocity: 1, blendKind: "", blendAmount: 0};
 var deviceTag = makeDeviceTag(typeof jsarguments !== "undefined" ? jsarguments : []);
 var seq = 0;
 var pending = {}; // tag -> request waiting for replies
-var models = []; // [{name, kind, preset, source, license}] in the daemon's order
+var models = []; // [{name, kind, preset, source, license, kinds}] in the daemon's order
 var incomingModels = {}; // tag -> models collected until "/tad/done /tad/models"
 var selectedModel = "";
 var history = []; // newest first: absolute paths of results
@@ -87,6 +92,13 @@ function progressText(text) {
     outlet(OUT_PROGRESS, "set", text);
 }
 progressText.local = 1;
+
+function dirname(path) {
+    var p = String(path).replace(/[\/\\]+$/, "");
+    var i = Math.max(p.lastIndexOf("/"), p.lastIndexOf("\\"));
+    return i >= 0 ? p.substring(0, i) : "";
+}
+dirname.local = 1;
 
 function basename(path) {
     var p = String(path).replace(/[\/\\]+$/, "");
@@ -151,7 +163,7 @@ request.local = 1;
 
 function makesSounds(kind) {
     return kind === "generate" || kind === "vary" || kind === "tweak" || kind === "morph" || kind === "repaint" ||
-        kind === "kit";
+        kind === "kit" || kind === "layers";
 }
 makesSounds.local = 1;
 
@@ -189,6 +201,26 @@ function tuneOption() {
     return settings.tune ? ["tune=" + settings.tune] : [];
 }
 tuneOption.local = 1;
+
+function hitOptions() {
+    // How hard, and which kind is blended in (only what differs from a plain full hit is sent).
+    var options = settings.velocity < 1 ? ["vel=" + settings.velocity.toFixed(2)] : [];
+    return options.concat(blendOption());
+}
+hitOptions.local = 1;
+
+function blendOption() {
+    var m = selectedEntry();
+    if (!settings.blendKind || settings.blendAmount <= 0 || !m || m.kinds.indexOf(settings.blendKind) < 0) return [];
+    return ["blend=" + settings.blendKind + ":" + settings.blendAmount.toFixed(2)];
+}
+blendOption.local = 1;
+
+function selectedEntry() {
+    for (var i = 0; i < models.length; i++) if (models[i].name === selectedModel) return models[i];
+    return null;
+}
+selectedEntry.local = 1;
 
 function register() {
     request("notify", "/tad/notify", [1, settings.replyPort], 1, "register");
@@ -345,6 +377,34 @@ function modelindex(i) {
     if (!m) return;
     selectedModel = m.name;
     outlet(OUT_LABEL, "text", "new " + m.name);
+    showBlends(m);
+}
+
+function showBlends(m) {
+    // The kinds the chosen model's file makes (a model of several kinds): what its sound can be blended with.
+    outlet(OUT_BLEND, "clear");
+    outlet(OUT_BLEND, "append", m.kinds.length ? "blend: off" : "blend: one kind");
+    var keep = 0;
+    for (var i = 0; i < m.kinds.length; i++) {
+        outlet(OUT_BLEND, "append", m.kinds[i]);
+        if (m.kinds[i] === settings.blendKind) keep = i + 1;
+    }
+    outlet(OUT_BLEND, "set", keep);
+}
+showBlends.local = 1;
+
+function blendindex(i) {
+    var m = selectedEntry();
+    i = Math.round(i);
+    settings.blendKind = m && i >= 1 && i <= m.kinds.length ? m.kinds[i - 1] : "";
+}
+
+function blend(x) {
+    settings.blendAmount = Math.max(0, Math.min(1, Number(x)));
+}
+
+function vel(x) {
+    settings.velocity = Math.max(0.01, Math.min(1, Number(x)));
 }
 
 function generate() {
@@ -354,7 +414,8 @@ function generate() {
     }
     if (!ready("new " + selectedModel)) return;
     var n = settings.count;
-    request("generate", "/tad/generate", [selectedModel, n, -1, 0].concat(tuneOption()), n, "new " + selectedModel);
+    request("generate", "/tad/generate", [selectedModel, n, -1, 0].concat(tuneOption(), hitOptions()), n,
+            "new " + selectedModel);
     say("new " + selectedModel + (n > 1 ? " x" + n : "") + "...");
 }
 
@@ -376,7 +437,8 @@ function vary() {
     if (!ready("vary")) return;
     var n = settings.count;
     var label = "vary " + basename(lastSource);
-    request("vary", "/tad/vary", [selectedModel, lastSource, settings.strength, n, -1].concat(tuneOption()), n, label);
+    request("vary", "/tad/vary", [selectedModel, lastSource, settings.strength, n, -1].concat(tuneOption(), hitOptions()),
+            n, label);
     say(label + " with " + selectedModel + "...");
 }
 
@@ -404,7 +466,8 @@ function more() {
     if (!ready("more like this")) return;
     var n = settings.count;
     var label = "more like " + made.model + " " + made.seed;
-    request("tweak", "/tad/tweak", [made.model, made.seed, settings.amount, n].concat(tuneOption()), n, label);
+    request("tweak", "/tad/tweak", [made.model, made.seed, settings.amount, n].concat(tuneOption(), hitOptions()), n,
+            label);
     say(label + "...");
 }
 
@@ -463,19 +526,51 @@ function tailfrom(x) {
     settings.tailFrom = Math.max(0, Math.min(0.5, Number(x)));
 }
 
-function kit() {
-    // A kick, snare, hat and perc (those loaded) that belong together, loudness matched by the daemon:
-    // onto the first pads of the Drum Rack (Live 12.4+), else into the sampler and the results list.
+function kitNames() {
+    // Each piece of a beat's kit, as the first of its names the daemon has loaded.
+    var loaded = {};
+    for (var i = 0; i < models.length; i++) loaded[models[i].name] = true;
     var names = [];
-    for (var i = 0; i < models.length; i++) if (KIT_MODELS.indexOf(models[i].name) >= 0) names.push(models[i].name);
-    names.sort(function (a, b) { return KIT_MODELS.indexOf(a) - KIT_MODELS.indexOf(b); });
+    for (var p = 0; p < KIT_PIECES.length; p++) {
+        for (var k = 0; k < KIT_PIECES[p].length; k++) {
+            if (loaded[KIT_PIECES[p][k]]) {
+                names.push(KIT_PIECES[p][k]);
+                break;
+            }
+        }
+    }
+    return names;
+}
+kitNames.local = 1;
+
+function kit() {
+    // What a beat needs (kick, snare, closed and open hat, clap, tom: those loaded) that belong together,
+    // loudness matched by the daemon: onto their General MIDI pads of the Drum Rack (Live 12.4+), else into
+    // the sampler and the results list.
+    var names = kitNames();
     if (!names.length) {
-        say("no kick, snare, hat or perc model is loaded: a kit needs them");
+        say("no kick, snare, hat, clap or tom model is loaded: a kit needs them");
         return;
     }
     if (!ready("kit")) return;
-    request("kit", "/tad/kit", [names.join(","), -1].concat(tuneOption()), names.length, "kit");
+    var vel = settings.velocity < 1 ? ["vel=" + settings.velocity.toFixed(2)] : [];
+    request("kit", "/tad/kit", [names.join(","), -1].concat(tuneOption(), vel), names.length, "kit");
     say("kit of " + names.join(", ") + "...");
+}
+
+function layers() {
+    // The chosen model's drum as a sampler instrument: LAYERS velocities soft to hard, `count` round robins
+    // each (at most 8), in one folder the browser shows; the hardest first take plays here.
+    if (!selectedModel) {
+        say("choose a model first");
+        return;
+    }
+    if (!ready("layers")) return;
+    var takes = Math.min(8, settings.count);
+    var label = "layers of " + selectedModel;
+    request("layers", "/tad/layers", [selectedModel, LAYERS, takes, -1].concat(tuneOption(), blendOption()),
+            LAYERS * takes, label);
+    say(label + " (" + LAYERS + " velocities x " + takes + ")...");
 }
 
 function folder(path) {
@@ -525,7 +620,8 @@ function reply(address, args) {
     if (address === "/tad/model") {
         if (!incomingModels[tag]) incomingModels[tag] = [];
         incomingModels[tag].push({index: body[0], name: String(body[2]), kind: String(body[3]),
-                                  preset: String(body[4]), source: String(body[5]), license: String(body[6])});
+                                  preset: String(body[4]), source: String(body[5]), license: String(body[6]),
+                                  kinds: body.length > 8 && String(body[8]) ? String(body[8]).split(",") : []});
         return;
     }
     if (address === "/tad/job") return;
@@ -542,11 +638,18 @@ function reply(address, args) {
         seeds[String(body[1])] = {model: String(body[2]), seed: Number(body[3])};
     }
     if (command === "/tad/kit") {
-        var where = toPad(r.got - 1, String(body[1]));
+        var where = toPad(PAD_NOTES[String(body[2])], String(body[1]));
         if (!where) play(String(body[1])); // never over the Simpler's sound: a kit's pads
         remember(String(body[1]));
         say("kit: " + body[2] + (where ? " on " + where : "") +
             (r.expected - r.got > 0 ? " (" + (r.expected - r.got) + " more coming)" : ""));
+    } else if (command === "/tad/layers") {
+        remember(String(body[1]));
+        if (r.got >= r.expected) {
+            play(String(body[1])); // the hardest hit's last take
+            say(r.label + ": " + r.expected + " files in " + basename(dirname(String(body[1]))) +
+                " (the browser shows the folder; names say velocity and take)");
+        }
     } else if (makesSounds(r.kind)) {
         load(String(body[1]));
         var remaining = r.expected - r.got;
@@ -814,11 +917,11 @@ function kitRack() {
 }
 kitRack.local = 1;
 
-function toPad(index, path) {
-    // The kit's index-th sound into the Simpler on pad FIRST_PAD + index: a description of where, or "".
+function toPad(note, path) {
+    // A kit's sound into the Simpler on the Drum Rack's pad `note`: a description of where, or "".
     if (!settings.toSimpler || !live.ready || !canReplaceSample()) return "";
     var rack = kitRack();
-    var pad = rack ? api(String(rack.unquotedpath) + " drum_pads " + (FIRST_PAD + index)) : null;
+    var pad = rack && note ? api(String(rack.unquotedpath) + " drum_pads " + note) : null;
     if (!pad) return "";
     var chains = idsOf(pad.get("chains"));
     for (var c = 0; c < chains.length; c++) {

@@ -18,7 +18,10 @@ M.BUNDLED = { "kick", "snare", "hat", "perc" }
 M.DEFAULT_STRENGTH = 0.5
 M.DEFAULT_AMOUNT = 0.15 -- "close relative": how far from the seed's own sound
 M.DEFAULT_INBETWEENS = 3
-M.KIT = { "kick", "snare", "hat", "perc" }
+-- What a beat needs: each piece the first of its names the daemon has (a model of several kinds makes
+-- closed-hat, open-hat, clap, tom...; the first bundled models are kick, snare, hat and perc).
+M.KIT = { { "kick" }, { "snare" }, { "closed-hat", "hat" }, { "open-hat" }, { "clap" }, { "tom", "perc" } }
+M.LAYERS = { velocities = 4, round_robins = 3 } -- a layer set's defaults ("Insert velocity layers")
 M.REMAKES = { generate = true, tweak = true, kit = true } -- kinds whose seed makes the sound again
 M.POLL_TIMEOUT = 600 -- seconds before a job is given up (the client has its own, shorter, timeouts)
 M.SAMPLE_LENGTH = 32768 / 44100 -- what the models make, in seconds
@@ -529,12 +532,26 @@ function M.models_from(result)
   return list
 end
 
--- Words in a take or file name that say which drum it is.
+-- Words in a take or file name that say which drum it is, for each model name the daemon may have: the
+-- kinds of a model of several kinds first, then the first bundled models, which stand in for them.
 M.WORDS = {
-  kick = { "kicks?", "bd", "bassdrums?", "kck" },
-  snare = { "snares?", "sd", "snr", "claps?", "rims?", "rimshots?" },
-  hat = { "hats?", "hihats?", "hh", "cymbals?", "rides?", "crash", "shakers?", "oh", "ch" },
-  perc = { "percs?", "percussion", "toms?", "congas?", "bongos?", "cowbells?", "woodblocks?" },
+  { "kick", { "kicks?", "bd", "bassdrums?", "kck" } },
+  { "clap", { "claps?", "handclaps?", "snaps?" } },
+  { "rim", { "rims?", "rimshots?", "sidesticks?", "sticks?" } },
+  { "snare", { "snares?", "sd", "snr" } },
+  { "open-hat", { "open ?hi%-?hats?", "open ?hats?", "oh", "ohh" } },
+  { "closed-hat", { "closed ?hi%-?hats?", "closed ?hats?", "hi%-?hats?", "hats?", "hh", "ch", "chh" } },
+  { "crash", { "crash", "crashes", "splash", "china" } },
+  { "ride", { "rides?", "ride ?bell" } },
+  { "tambourine", { "tambourines?", "tamb", "tambo" } },
+  { "shaker", { "shakers?", "maracas", "cabasa" } },
+  { "cowbell", { "cowbells?", "agogo" } },
+  { "hand-drum", { "congas?", "bongos?", "timbales?", "djembe", "tabla" } },
+  { "wood", { "woodblocks?", "claves?", "blocks?", "castanets?" } },
+  { "tom", { "toms?", "floor ?tom" } },
+  { "snare", { "claps?", "rims?", "rimshots?" } },
+  { "hat", { "hats?", "hihats?", "hh", "cymbals?", "rides?", "crash", "shakers?", "oh", "ch" } },
+  { "perc", { "percs?", "percussion", "toms?", "congas?", "bongos?", "cowbells?", "woodblocks?" } },
 }
 
 local function has_word(text, word)
@@ -555,9 +572,10 @@ function M.model_for(text, models)
   end
   local available = {}
   for _, m in ipairs(models) do available[m] = true end
-  for _, kind in ipairs(M.BUNDLED) do
+  for _, entry in ipairs(M.WORDS) do
+    local kind, words = entry[1], entry[2]
     if available[kind] then
-      for _, word in ipairs(M.WORDS[kind]) do
+      for _, word in ipairs(words) do
         if has_word(text, word) then return kind end
       end
     end
@@ -910,17 +928,31 @@ function M.morph_selected(done)
   end)
 end
 
--- "Insert new kit at edit cursor": a kick, snare, hat and perc (those the daemon has) that belong together,
--- loudness matched, each on a new track of its own at the end of the project.
+-- The kit's pieces the daemon can make: for each of M.KIT, the first of its names among `models`.
+function M.kit_names(models)
+  local have, names = {}, {}
+  for _, m in ipairs(models) do have[m] = true end
+  for _, piece in ipairs(M.KIT) do
+    for _, name in ipairs(piece) do
+      if have[name] then
+        names[#names + 1] = name
+        break
+      end
+    end
+  end
+  return names
+end
+
+-- "Insert new kit at edit cursor": what a beat needs (kick, snare, closed and open hat, clap, tom: those the
+-- daemon has) that belong together, loudness matched, each on a new track of its own at the end of the project.
 function M.insert_kit(done)
   done = done or function() end
   local position = reaper.GetCursorPosition()
   with_models(done, function(models)
-    local have, names = {}, {}
-    for _, m in ipairs(models) do have[m] = true end
-    for _, m in ipairs(M.KIT) do if have[m] then names[#names + 1] = m end end
+    local names = M.kit_names(models)
     if #names == 0 then
-      M.alert("The daemon has no kick, snare, hat or perc model to make a kit from.\nIts models: " .. table.concat(models, ", "))
+      M.alert("The daemon has no kick, snare, hat, clap or tom model to make a kit from.\nIts models: " ..
+        table.concat(models, ", "))
       return done(false)
     end
     new_files("/tad/kit", { table.concat(names, ","), -1, M.tune_options()[1] }, 60, #names, done, function(paths)
@@ -930,6 +962,43 @@ function M.insert_kit(done)
       if missing > 0 then M.alert(missing .. " of the kit's files could not be read by REAPER.") end
       done(made > 0)
     end)
+  end)
+end
+
+-- "Insert velocity layers at edit cursor (choose model)": one drum as a sampler instrument, on one new track
+-- at the end of the project: its layers soft to hard from the edit cursor on, each layer's round-robin takes
+-- one after another (the files are in one folder of the sample folder, named for a sampler's mapping).
+function M.insert_layers(done)
+  done = done or function() end
+  local position = reaper.GetCursorPosition()
+  with_models(done, function(models)
+    local last = reaper.GetExtState(M.SECTION, "layers_model")
+    local ok, answer = reaper.GetUserInputs("tad-daemon: velocity layers", 3,
+      "Model (" .. table.concat(models, " / ") .. "),Velocity layers (1-16),Round robins (1-8),extrawidth=120",
+      (last ~= "" and last or (models[1] or "")) .. "," .. M.LAYERS.velocities .. "," .. M.LAYERS.round_robins)
+    if not ok then return done(false) end
+    local model, v, rr = answer:match("^%s*([^,]-)%s*,%s*([^,]-)%s*,%s*([^,]-)%s*$")
+    v, rr = math.tointeger(tonumber(v)), math.tointeger(tonumber(rr))
+    local known = false
+    for _, m in ipairs(models) do known = known or m == model end
+    if not known then
+      M.alert("The daemon has no model named \"" .. tostring(model) .. "\".\nIts models: " .. table.concat(models, ", "))
+      return done(false)
+    end
+    if not v or v < 1 or v > 16 or not rr or rr < 1 or rr > 8 then
+      M.alert("Velocity layers go from 1 to 16 and round robins from 1 to 8.")
+      return done(false)
+    end
+    reaper.SetExtState(M.SECTION, "layers_model", model, true)
+    new_files("/tad/layers", { model, v, rr, -1, M.tune_options()[1] }, 60 + 10 * v * rr, v * rr, done,
+      function(paths)
+        local positions = {}
+        for k = 1, #paths do positions[k] = position + (k - 1) * (M.SAMPLE_LENGTH + 0.25) end
+        local made = M.insert_tracks(reaper.CountTracks(0), { { name = model .. " layers", paths = paths,
+          positions = positions } }, "tad-daemon: insert velocity layers")
+        if made == 0 then M.alert("REAPER cannot read the new files:\n" .. table.concat(paths, "\n")) end
+        done(made > 0)
+      end)
   end)
 end
 
@@ -965,6 +1034,7 @@ function M.queue_finetune(done)
     end
   end
   local guess = M.model_for(items[1].name .. " " .. M.basename(items[1].file), M.BUNDLED)
+  -- A model of several kinds is fine-tuned from the kind the files are: its name, e.g. "clap".
   local ok, answer = reaper.GetUserInputs("tad-daemon: queue fine-tune", 3,
     "New model name,Fine-tune from model (empty: new),Start now (y/n),extrawidth=80",
     "my-" .. guess .. "," .. guess .. ",n")

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from tad_daemon import __version__, sampling
-from tad_daemon.audio.folder import kit_name
+from tad_daemon.audio.folder import kit_name, stamp
 from tad_daemon.audio.post import loudness
-from tad_daemon.limits import MAX_SEED, MAX_STEPS, TRAINING_LUFS
+from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES, TRAINING_LUFS
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.graphs import GraphedNet
@@ -37,6 +37,7 @@ BACKENDS = ("auto", "torch", "onnx")
 ENCODE_STEPS = 30  # encode and morph: the round trip's error falls with steps (docs/daw.md)
 ENCODED_KEPT = 16  # encoded sounds remembered (256 kB each)
 REPAINT_RAMP_S = 0.005  # the remade region fades in and out over this, inside it: no seam, the kept part exact
+TAKE_AMOUNT = 0.15  # how far a round-robin take is from the seed's own sound (tweak's amount)
 
 
 @dataclass
@@ -61,8 +62,12 @@ class OneShot:
     variant: int | None = None  # tweak: which of the seed's relatives
     start: float | None = None  # repaint: the region remade, in seconds
     end: float | None = None
-    kit: str | None = None  # kit: the kit's folder name
+    folder: str | None = None  # kit, layers: the set's folder, under the sample folder (kits/..., layers/...)
     tuning: dict | None = None  # --tune: what was measured and what was done
+    drum: str | None = None  # a model of several kinds: the kind it made
+    velocity: float | None = None  # how hard the hit (0..1); None: a full hit, as the model makes it
+    blend: dict | None = None  # kinds mixed in, by weight
+    take: int | None = None  # layers: the round-robin take (0: the seed's own sound)
 
     def metadata(self) -> dict:
         meta = {k: v for k, v in asdict(self).items() if k not in ("audio", "made") and v is not None}
@@ -74,6 +79,7 @@ class OneShot:
         """What the file name says after the time stamp (the kit's folder says the rest)."""
         labels = {"generate": f"{self.model}_s{self.seed}", "vary": f"{self.model}_var_s{self.seed}",
                   "repaint": f"{self.model}_repaint_s{self.seed}", "kit": self.model, "encode": f"{self.model}_encoded",
+                  "layers": f"{self.model}_v{round(127 * (self.velocity or 1)):03d}_rr{(self.take or 0) + 1}",
                   "tweak": f"{self.model}_tweak_s{self.seed}_a{self.amount or 0:.2f}_{self.variant}",
                   "morph": f"{self.model}_morph_p{self.position or 0:.2f}"}
         return labels[self.made]
@@ -82,10 +88,14 @@ class OneShot:
 @dataclass
 class LoadedModel:
     entry: ModelEntry
-    net: torch.nn.Module | onnxrt.OnnxNet  # called as net(x_t, t) -> v either way
+    net: torch.nn.Module | onnxrt.OnnxNet  # called as net(x_t, t, **conditioning) -> v either way
     dtype: torch.dtype | None  # autocast dtype, None for fp32
     backend: str = "torch"  # "onnx" once the ONNX Runtime net has replaced the torch one
     why: str = ""  # why this backend and precision (for the log and `tad-daemon status`)
+    file: tuple = ()  # the model file's (modification time, size) when it was read
+
+    def __post_init__(self) -> None:
+        self.file = self.file or _file_key(self.entry.path)
 
     @property
     def graphs(self) -> bool:
@@ -117,13 +127,68 @@ class Use:
     def times(self, steps: int | None = None, t_start: float = 1.0) -> list[float]:
         return sampling.times_for(self.schedule, steps or self.steps, t_start)
 
+    def condition(self, seeds: list[int], velocity: float | list[float] | None = None,
+                  blend: dict[str, float] | None = None) -> Condition:
+        """What a model of several kinds is given for each item: the name's kind (a mixture's: chosen by the
+        item's seed), `blend`'s kinds mixed in by weight, and the velocity (None: a full hit). A model of one
+        kind takes none of it: velocity then only sets the level (finishing), and a blend is refused."""
+        velocities = list(velocity) if isinstance(velocity, list) else [velocity] * len(seeds)
+        kinds, made = self.model.entry.kinds, self.config.arch.get("kinds") or []
+        if not kinds:
+            if blend:
+                raise ValueError(f"model {self.model.entry.name} makes one kind of drum: it has nothing to blend")
+            return Condition(None, [None] * len(seeds), velocities)
+        for kind in blend or {}:
+            if kind not in made:
+                raise ValueError(f"blend: model {self.model.entry.name} makes no {kind!r} (it makes "
+                                 f"{', '.join(made)})")
+        drums = [kinds[s % len(kinds)] for s in seeds]
+        weights = torch.zeros(len(seeds), len(made))
+        for i, drum in enumerate(drums):
+            weights[i, made.index(drum)] = 1.0 - sum((blend or {}).values())
+            for kind, weight in (blend or {}).items():
+                weights[i, made.index(kind)] += weight
+        level = torch.tensor([1.0 if v is None else v for v in velocities])
+        return Condition({"kinds": weights, "velocity": level}, drums, velocities)
+
     def shots(self, audio: np.ndarray, seeds: list[int], made: str, steps: int | None = None,
-              **fields) -> list[OneShot]:
-        """One OneShot per item of `audio`, saying what made it (`fields`: the operation's own, the same for all)."""
+              cond: Condition | None = None, **fields) -> list[OneShot]:
+        """One OneShot per item of `audio`, saying what made it (`fields`: the operation's own, the same for
+        all; `cond`: each item's kind and velocity)."""
         m = self.model
+        cond = cond or Condition(None, [None] * len(seeds), [None] * len(seeds))
+        blend = fields.pop("blend", None) or None
         return [OneShot(a, m.entry.name, s, self.sampler, self.schedule, self.steps if steps is None else steps,
-                        self.config.sample_rate, made, backend=m.backend, precision=m.precision, **fields)
-                for a, s in zip(audio, seeds)]
+                        self.config.sample_rate, made, backend=m.backend, precision=m.precision, drum=drum,
+                        velocity=v, blend=blend, **fields)
+                for a, s, drum, v in zip(audio, seeds, cond.drums, cond.velocities)]
+
+
+@dataclass
+class Condition:
+    """A batch's conditioning: the net's inputs (None for a model of one kind), each item's kind and velocity."""
+
+    inputs: dict[str, torch.Tensor] | None
+    drums: list[str | None]
+    velocities: list[float | None]
+
+    def part(self, start: int, stop: int) -> dict[str, torch.Tensor]:
+        return {k: v[start:stop] for k, v in self.inputs.items()} if self.inputs else {}
+
+
+def _file_key(path: Path) -> tuple:
+    try:
+        st = Path(path).stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return ()
+
+
+def velocity_db(velocity: float | None) -> float:
+    """The level of a hit of `velocity` (0..1) relative to a full one: 40 log10(velocity), the curve the
+    General MIDI soundfonts' velocity layers follow (-18 dB at MIDI velocity 45, -9 at 75, -3 at 105; the
+    corpus's layers, bench/real_drums.py)."""
+    return 0.0 if velocity is None else 40 * math.log10(max(velocity, 1e-3))
 
 
 def random_seed() -> int:
@@ -238,6 +303,9 @@ class Engine:
 
     # -- models --------------------------------------------------------------------------------------
     def load(self, entry: ModelEntry, wait: bool = False) -> LoadedModel:
+        same = self._loaded_file(entry)
+        if same is not None:  # another name of a file already loaded (a model of several kinds): one net
+            return self._keep(replace(same, entry=entry))
         if self.exports:
             choice, why, onnx_net = self.exports.cached(entry, torch.get_num_threads())
             if onnx_net is not None:  # from the cache, the torch net is not even read: less memory
@@ -271,20 +339,30 @@ class Engine:
         log.info("model %s runs on %s", loaded.entry.name, loaded.describe())
         return loaded
 
+    def _loaded_file(self, entry: ModelEntry) -> LoadedModel | None:
+        """A loaded model read from the same file as `entry`, unchanged since."""
+        with self.lock:
+            return next((m for m in self.models.values() if m.entry.path == entry.path
+                         and m.file == _file_key(entry.path)), None)
+
+    def _sharing(self, m: LoadedModel) -> list[LoadedModel]:
+        """The loaded models that share `m`'s net: the names of one file."""
+        return [other for other in self.models.values() if other.net is m.net]
+
     def _is_loaded(self, m: LoadedModel) -> bool:
         with self.lock:
-            return self.models.get(m.entry.name) is m
+            return bool(self._sharing(m))
 
     def _switch(self, m: LoadedModel, choice: str, why: str, onnx_net: onnxrt.OnnxNet) -> None:
-        """An export is done: run the model the fastest way measured, if it is still the loaded one."""
+        """An export is done: run the model (every name of its file) the fastest way measured, if it is still
+        loaded."""
         with self.lock:
-            if self.models.get(m.entry.name) is not m:
-                return
-            if choice == "onnx-fp32":
-                m.net, m.backend = onnx_net, "onnx"  # the torch net is freed here
-            else:
-                m.dtype = self._dtype(choice)
-            m.why = why
+            for loaded in self._sharing(m):
+                if choice == "onnx-fp32":
+                    loaded.net, loaded.backend = onnx_net, "onnx"  # the torch net is freed here
+                else:
+                    loaded.dtype = self._dtype(choice)
+                loaded.why = why
         log.info("model %s runs on %s", m.entry.name, m.describe())
 
     def close(self, timeout: float = 120.0) -> None:
@@ -328,36 +406,42 @@ class Engine:
             raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(sampling.SCHEDULES)})")
         return steps, sampler, schedule
 
-    def _net_fn(self, m: LoadedModel):
+    def _net_fn(self, m: LoadedModel, cond: dict[str, torch.Tensor]):
+        """The model as the samplers call it, `net(x, t)`, given `cond` (a model of several kinds' inputs)."""
         device_type = self.device.type
+        cond = {k: v.to(self.device) for k, v in cond.items()}
 
         def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if m.backend == "onnx":
                 try:
-                    return m.net(x, t)
+                    return m.net(x, t, **cond)
                 except Exception as e:  # e.g. out of memory for a huge batch: torch may still manage
                     log.error("model %s: ONNX Runtime failed (%s); going back to torch", m.entry.name, e)
                     m.net, m.backend, m.why = load_net(m.entry, self.device), "torch", f"ONNX Runtime failed ({e})"
             if m.graphs:
-                return m.net(x, t)
+                return m.net(x, t, **cond)
             with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
-                return m.net(x, t)
+                return m.net(x, t, **cond)
 
         return net
 
     def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress,
-             seeds: list[int], wrap=None, towards: tuple[list[int], float] | None = None) -> np.ndarray:
-        """Sample `x` (a batch started at times[0]) in chunks; `wrap(net)` alters the network (repaint),
-        sampler "invert" runs the deterministic sampler backwards (encode). `towards` (seeds, amount): a
-        stochastic sampler's fresh noise is nudged towards those seeds' (tweak)."""
+             seeds: list[int], cond: Condition, wrap=None,
+             towards: tuple[list[int], float | torch.Tensor] | None = None) -> np.ndarray:
+        """Sample `x` (a batch started at times[0]) in chunks, each item given its `cond`; `wrap(net)` alters
+        the network (repaint), sampler "invert" runs the deterministic sampler backwards (encode). `towards`
+        (seeds, amount, or one amount per item): a stochastic sampler's fresh noise is nudged towards those
+        seeds' (tweak, layers)."""
         outs = []
         done = 0
-        net = wrap(self._net_fn(m)) if wrap else self._net_fn(m)
         for chunk in x.split(self.chunk):
+            net = self._net_fn(m, cond.part(done, done + len(chunk)))
+            net = wrap(net) if wrap else net
             noise = sampling.step_noise(seeds[done:done + len(chunk)], *chunk.shape[1:])
             if towards:
                 other = sampling.step_noise(towards[0][done:done + len(chunk)], *chunk.shape[1:])
-                noise = partial(_nudged_draw, noise, other, towards[1])
+                amount = towards[1][done:done + len(chunk)] if torch.is_tensor(towards[1]) else towards[1]
+                noise = partial(_nudged_draw, noise, other, amount)
 
             def step(i: int, n: int, done: int = done, size: int = len(chunk)) -> None:
                 if progress:
@@ -373,22 +457,27 @@ class Engine:
         return np.concatenate(outs).astype(np.float32)
 
     # -- the sound operations ------------------------------------------------------------------------
+    # Each takes `velocity` (0..1; None: a full hit) and `blend` ({kind: weight}) where it makes new sounds:
+    # a model of several kinds is conditioned on them; a model of one kind takes the velocity as a level.
     def generate(self, name: str, count: int = 1, seed: int | None = None, steps: int | None = None,
                  sampler: str | None = None, schedule: str | None = None, progress=None,
-                 seeds: list[int] | None = None) -> list[OneShot]:
+                 seeds: list[int] | None = None, velocity: float | None = None,
+                 blend: dict[str, float] | None = None) -> list[OneShot]:
         """`count` one-shots in one batch; item i uses seed + i, so each file can be remade on its own.
 
         `seeds` (one per one-shot) replaces `count` and `seed`: the daemon batches requests that way.
         """
         with self._use(name, steps, sampler, schedule) as use:
             seeds = [check_seed(s) for s in seeds] if seeds else seeds_from(seed, count)
+            cond = use.condition(seeds, velocity, blend)
             x = sampling.noise(seeds, use.config.channels, use.config.length)
-            audio = self._run(use.model, x, use.sampler, use.times(), progress, seeds)
-            return use.shots(audio, seeds, "generate")
+            audio = self._run(use.model, x, use.sampler, use.times(), progress, seeds, cond)
+            return use.shots(audio, seeds, "generate", cond=cond, blend=blend)
 
     def vary(self, name: str, source: np.ndarray, strength: float, count: int = 1, seed: int | None = None,
              steps: int | None = None, sampler: str | None = None, schedule: str | None = None,
-             source_name: str | None = None, progress=None) -> list[OneShot]:
+             source_name: str | None = None, progress=None, velocity: float | None = None,
+             blend: dict[str, float] | None = None) -> list[OneShot]:
         """SDEdit: noise `source` (channels x frames) to t = strength and sample back from there to 0.
 
         Runs ceil(steps * strength) steps: a light touch needs few.
@@ -397,13 +486,15 @@ class Engine:
             raise ValueError("strength must be between 0 and 1")
         with self._use(name, steps, sampler, schedule) as use:
             seeds = seeds_from(seed, count)
+            cond = use.condition(seeds, velocity, blend)
             x0, gain = self._source(use, source)
             eps = sampling.noise(seeds, use.config.channels, use.config.length)
             x = sampling.noised(x0.expand_as(eps), eps, strength)
             used = math.ceil(use.steps * strength)
             audio = x.numpy() if used == 0 else self._run(use.model, x, use.sampler, use.times(used, strength),
-                                                          progress, seeds)
-            return use.shots(audio / gain, seeds, "vary", used, strength=strength, source=_name(source_name))
+                                                          progress, seeds, cond)
+            return use.shots(audio / gain, seeds, "vary", used, cond, strength=strength, source=_name(source_name),
+                             blend=blend)
 
     def morph(self, name: str, a: np.ndarray, b: np.ndarray, position: float = 0.5, count: int = 1,
               steps: int | None = None, sources: tuple[str, str] = ("", ""), progress=None) -> list[OneShot]:
@@ -419,12 +510,13 @@ class Engine:
             x = torch.cat([sampling.slerp(ends[:1], ends[1:], p) for p in positions])
             audio = self.decode(name, x.numpy(), steps, progress)
             use = Use(self.get(name), steps or ENCODE_STEPS, "vsampler", "logsnr")
-            return [replace(shot, position=p) for shot, p in zip(
-                use.shots(audio, [0] * len(audio), "morph", source=sources[0] or None, source_b=sources[1] or None),
-                positions)]
+            shots = use.shots(audio, [0] * len(audio), "morph", cond=use.condition([0] * len(audio)),
+                              source=sources[0] or None, source_b=sources[1] or None)
+            return [replace(shot, position=p) for shot, p in zip(shots, positions)]
 
     def tweak(self, name: str, seed: int, amount: float, count: int = 1, steps: int | None = None,
-              sampler: str | None = None, schedule: str | None = None, progress=None) -> list[OneShot]:
+              sampler: str | None = None, schedule: str | None = None, progress=None,
+              velocity: float | None = None, blend: dict[str, float] | None = None) -> list[OneShot]:
         """Close relatives of the sound `seed` makes: its noise turned by amount * 90 degrees towards the noise
         of seed + 1 + k for variant k (amount 0: the seed's own sound, 1: seed + 1 + k's)."""
         if not (0.0 <= amount <= 1.0) or math.isnan(amount):
@@ -432,13 +524,14 @@ class Engine:
         check_seed(seed)
         with self._use(name, steps, sampler, schedule) as use:
             c = use.config
+            cond = use.condition([seed] * count, velocity, blend)
             others = seeds_from((seed + 1) % (MAX_SEED + 1), count)
             fresh = sampling.noise(others, c.channels, c.length)
             x = sampling.nudged(sampling.noise([seed], c.channels, c.length).expand_as(fresh), fresh, amount)
-            audio = self._run(use.model, x, use.sampler, use.times(), progress, [seed] * count,
+            audio = self._run(use.model, x, use.sampler, use.times(), progress, [seed] * count, cond,
                               towards=(others, amount))
             return [replace(shot, variant=k) for k, shot in enumerate(
-                use.shots(audio, [seed] * count, "tweak", amount=amount))]
+                use.shots(audio, [seed] * count, "tweak", cond=cond, amount=amount, blend=blend))]
 
     def repaint(self, name: str, source: np.ndarray, start: float, end: float, strength: float = 1.0,
                 count: int = 1, seed: int | None = None, steps: int | None = None, sampler: str | None = None,
@@ -453,22 +546,48 @@ class Engine:
             x0, gain = self._source(use, source)
             mask = region_mask(c.length, c.sample_rate, start, end)
             seeds = seeds_from(seed, count)
+            cond = use.condition(seeds)
             x = sampling.noised(x0.expand(len(seeds), -1, -1), sampling.noise(seeds, c.channels, c.length), strength)
             used = math.ceil(use.steps * strength)
             keep = x0.to(self.device), mask.to(self.device)
-            audio = self._run(use.model, x, use.sampler, use.times(used, strength), progress, seeds,
+            audio = self._run(use.model, x, use.sampler, use.times(used, strength), progress, seeds, cond,
                               wrap=lambda net: sampling.keep_region(net, *keep))
-            return use.shots(audio / gain, seeds, "repaint", used, strength=strength, source=_name(source_name),
-                             start=start, end=end)
+            return use.shots(audio / gain, seeds, "repaint", used, cond, strength=strength,
+                             source=_name(source_name), start=start, end=end)
 
     def kit(self, names: list[str] | tuple[str, ...], seed: int | None = None, steps: int | None = None,
-            sampler: str | None = None, progress=None) -> list[OneShot]:
+            sampler: str | None = None, progress=None, velocity: float | None = None) -> list[OneShot]:
         """One one-shot of each model in `names`, all from one seed, filed together in one kit folder."""
         seed = seeds_from(seed, 1)[0]
-        folder = kit_name(seed)
+        folder = f"kits/{kit_name(seed)}"
         with self.lock:
-            return [replace(self.generate(name, 1, seed, steps, sampler, progress=progress)[0], made="kit", kit=folder)
-                    for name in names]
+            return [replace(self.generate(name, 1, seed, steps, sampler, progress=progress, velocity=velocity)[0],
+                            made="kit", folder=folder) for name in names]
+
+    def layers(self, name: str, velocities: int = LAYERS, takes: int = 1, seed: int | None = None,
+               steps: int | None = None, sampler: str | None = None, blend: dict[str, float] | None = None,
+               amount: float = TAKE_AMOUNT, progress=None) -> list[OneShot]:
+        """One drum as a sampler instrument: `velocities` layers, soft to hard (layer i of N made at velocity
+        (i + 1) / N, the top of its range), each in `takes` round-robin takes: take 0 the seed's own sound,
+        take k a close relative (its noise turned by `amount` towards seed + k's, as tweak does). All from
+        one seed, in one folder."""
+        if not (1 <= velocities <= MAX_LAYERS and 1 <= takes <= MAX_TAKES):
+            raise ValueError(f"velocities must be between 1 and {MAX_LAYERS}, round robins between 1 and {MAX_TAKES}")
+        seed = seeds_from(seed, 1)[0]
+        items = [((i + 1) / velocities, k) for i in range(velocities) for k in range(takes)]
+        with self._use(name, steps, sampler) as use:
+            c = use.config
+            seeds = [seed] * len(items)
+            cond = use.condition(seeds, [v for v, _ in items], blend)
+            others = [(seed + k) % (MAX_SEED + 1) if k else (seed + 1) % (MAX_SEED + 1) for _, k in items]
+            amounts = torch.tensor([amount if k else 0.0 for _, k in items])
+            base = sampling.noise([seed], c.channels, c.length).expand(len(items), -1, -1)
+            x = sampling.nudged(base, sampling.noise(others, c.channels, c.length), amounts)
+            audio = self._run(use.model, x, use.sampler, use.times(), progress, seeds, cond,
+                              towards=(others, amounts))
+            folder = f"layers/{stamp()}_{name}_s{seed}"
+            return [replace(shot, take=k, folder=folder) for shot, (_, k) in zip(
+                use.shots(audio, seeds, "layers", cond=cond, amount=amount, blend=blend), items)]
 
     # -- encode and decode (morph is built on them) --------------------------------------------------------------
     @staticmethod
@@ -500,7 +619,7 @@ class Engine:
             if todo:
                 x = torch.stack([self._source(use, sources[i])[0] for i in todo])
                 for i, z in zip(todo, self._run(use.model, x, "invert", self._ode_times(steps), progress,
-                                                [0] * len(x))):
+                                                [0] * len(x), use.condition([0] * len(x)))):
                     self.encoded.put(keys[i], z)
             return np.stack([self.encoded.get(k) for k in keys])
 
@@ -508,7 +627,8 @@ class Engine:
         """The sounds `encode` found these noises for (DDIM on the same times)."""
         with self._use(name) as use:
             x = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32))
-            return self._run(use.model, x, "vsampler", self._ode_times(steps), progress, [0] * len(x))
+            return self._run(use.model, x, "vsampler", self._ode_times(steps), progress, [0] * len(x),
+                             use.condition([0] * len(x)))
 
 
 def _name(path: str | None) -> str | None:

@@ -24,6 +24,27 @@ MIXTURES = {"hat": ("closed-hat",), "perc": ("tom", "hand-drum", "cowbell", "woo
 KIT_DEFAULT = ("kick", "snare", "hat", "perc")
 
 
+def parse_blend(text: str) -> dict[str, float]:
+    """A blend as it is written, "tom:0.3" or "tom:0.3,clap:0.2": each kind mixed in by its weight (the rest is
+    the model's own kind); ValueError with the reason."""
+    blend: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        kind, sep, weight = part.partition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = float("nan")
+        if not sep or not kind.strip() or not 0 < value <= 1:
+            raise ValueError(f"blend: expected KIND:WEIGHT with a weight above 0 and at most 1, e.g. tom:0.3, "
+                             f"not {part[:40]!r}")
+        if kind.strip() in blend:
+            raise ValueError(f"blend: {kind.strip()!r} given twice")
+        blend[kind.strip()] = value
+    if sum(blend.values()) > 1 + 1e-9:
+        raise ValueError("blend: the weights add up to more than 1")
+    return blend
+
+
 def kinds_of(name: str) -> tuple[str, ...]:
     """The kinds a name stands for: itself, or a mixture's; empty when it is neither."""
     return MIXTURES.get(name, (name,) if name in KINDS else ())

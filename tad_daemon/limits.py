@@ -17,3 +17,4 @@ DRUM_CLASSES = ("kick", "snare", "hat", "perc")  # the bundled models' names and
 SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # tad_daemon/sampling.py implements each
 SCHEDULES = ("karras", "linear", "logsnr")
 MAX_STEPS = 1000  # sampling steps of one request
+LAYERS, MAX_LAYERS, MAX_TAKES = 4, 16, 8  # a layer set's velocities (default, most) and round-robin takes (most)

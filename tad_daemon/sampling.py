@@ -251,9 +251,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, position: float) -> torch.Tensor:
     return wa * a + wb * b
 
 
-def nudged(base: torch.Tensor, fresh: torch.Tensor, amount: float) -> torch.Tensor:
-    """`base` noise turned by an angle of amount * 90 degrees towards `fresh` (0 keeps it, 1 is `fresh`)."""
-    return math.cos(amount * math.pi / 2) * base + math.sin(amount * math.pi / 2) * fresh
+def nudged(base: torch.Tensor, fresh: torch.Tensor, amount: float | torch.Tensor) -> torch.Tensor:
+    """`base` noise turned by an angle of amount * 90 degrees towards `fresh` (0 keeps it, 1 is `fresh`);
+    `amount` may be one per item."""
+    angle = torch.as_tensor(amount, dtype=base.dtype).reshape(-1, *[1] * (base.dim() - 1)) * math.pi / 2
+    return torch.cos(angle) * base + torch.sin(angle) * fresh
 
 
 def keep_region(net: Net, known: torch.Tensor, mask: torch.Tensor) -> Net:

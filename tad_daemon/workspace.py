@@ -10,7 +10,7 @@ from tad_daemon.audio.folder import SampleFolder
 from tad_daemon.audio.post import PostProcess, match_loudness, postprocess
 from tad_daemon.audio.wav import remove_stale_temp_files, remove_temp_folder
 from tad_daemon.config import Config
-from tad_daemon.engine import Engine, OneShot
+from tad_daemon.engine import Engine, OneShot, velocity_db
 from tad_daemon.limits import SILENT_PEAK
 from tad_daemon.models.registry import ModelEntry, model_folders, scan
 
@@ -69,19 +69,28 @@ class Workspace:
                         "normalize": post.normalize}
         return audio, meta
 
+    def finish(self, shots: list[OneShot], post: bool = True, together: bool = False) -> list[tuple[np.ndarray, dict]]:
+        """Each one-shot post-processed (`post`: the configured settings, else none), a set of them (`together`:
+        a kit, a layer set) brought to one loudness (that of the quietest at the peak level post-processing
+        gives: they sit together in a drum rack as they are), then each set to its velocity's level."""
+        done = [self.process(shot, None if post else PostProcess.none()) for shot in shots]
+        if together:
+            ceiling = self.post.peak_db if post else 0.0
+            matched, lufs = match_loudness([audio for audio, _ in done], shots[0].sample_rate, ceiling)
+            for (_, meta), level in zip(done, lufs):
+                meta["set_loudness_lufs"] = round(level, 2)
+            done = [(audio, meta) for audio, (_, meta) in zip(matched, done)]
+        out = []
+        for shot, (audio, meta) in zip(shots, done):
+            if shot.velocity is not None:
+                meta["velocity_db"] = round(velocity_db(shot.velocity), 2)
+                audio = (audio * 10 ** (meta["velocity_db"] / 20)).astype(audio.dtype)
+            out.append((audio, meta))
+        return out
+
     def save(self, shot: OneShot, post: PostProcess | None = None,
              processed: tuple[np.ndarray, dict] | None = None) -> Path:
-        """Post-process and write one one-shot (`processed`: what `process` returned earlier); returns its
+        """Post-process and write one one-shot (`processed`: what `finish` returned earlier); returns its
         absolute path."""
         audio, meta = processed or self.process(shot, post)
-        return self.samples.write(shot.model, audio, shot.sample_rate, meta, shot.file_label(), shot.kit)
-
-    def process_kit(self, shots: list[OneShot], post: bool = True) -> list[tuple[np.ndarray, dict]]:
-        """A kit's one-shots post-processed (or not, post=False), then brought to one loudness (that of the
-        quietest at the peak level post-processing gives): they sit together in a drum rack as they are."""
-        done = [self.process(shot, None if post else PostProcess.none()) for shot in shots]
-        ceiling = self.post.peak_db if post else 0.0
-        matched, lufs = match_loudness([audio for audio, _ in done], shots[0].sample_rate, ceiling)
-        for (_, meta), level in zip(done, lufs):
-            meta["kit_loudness_lufs"] = round(level, 2)
-        return [(audio, meta) for audio, (_, meta) in zip(matched, done)]
+        return self.samples.write(shot.model, audio, shot.sample_rate, meta, shot.file_label(), shot.folder)

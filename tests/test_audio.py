@@ -247,13 +247,16 @@ def test_sample_folder_layout_and_names(tmp_path):
     with pytest.raises(NameError_):
         folder.write("../escape", decaying_hit(), SR, {"seed": 1}, "x")
     with pytest.raises(NameError_):
-        folder.write("kick", decaying_hit(), SR, {"seed": 1}, "kick", kit="../../escape")
-    kit = [folder.write(m, decaying_hit(), SR, {"seed": 1}, m, kit="k_s1") for m in ("kick", "kick", "hat")]
+        folder.write("kick", decaying_hit(), SR, {"seed": 1}, "kick", group="kits/../../escape")
+    with pytest.raises(ValueError):
+        folder.write("kick", decaying_hit(), SR, {"seed": 1}, "kick", group="../k_s1")
+    kit = [folder.write(m, decaying_hit(), SR, {"seed": 1}, m, group="kits/k_s1") for m in ("kick", "kick", "hat")]
     assert [p.relative_to(tmp_path.resolve()).as_posix() for p in kit] == [
         "kits/k_s1/kick.wav", "kits/k_s1/kick-2.wav", "kits/k_s1/hat.wav"]
     flat = SampleFolder(tmp_path / "flat", per_model=False)
     assert flat.write("kick", decaying_hit(), SR, {"seed": 1}, "kick_s1").parent == (tmp_path / "flat").resolve()
-    assert flat.write("kick", decaying_hit(), SR, {}, "kick", kit="k_s1").parent == (tmp_path / "flat/k_s1").resolve()
+    in_set = flat.write("kick", decaying_hit(), SR, {}, "kick", group="kits/k_s1")
+    assert in_set.parent == (tmp_path / "flat/k_s1").resolve()
 
 
 def test_window_sums_are_np_convolves():

@@ -142,8 +142,8 @@ def test_generation_waits_while_the_writer_is_behind():
     from tad_daemon.daemon.writer import MAX_BACKLOG, Writer
 
     class SlowDisk:
-        def process(self, shot, post=None):
-            return shot.audio, {}
+        def finish(self, shots, post=True, together=False):
+            return [(shot.audio, {}) for shot in shots]
 
         def save(self, shot, post=None, processed=None):
             time.sleep(0.02)
@@ -377,8 +377,8 @@ def test_a_full_disk_fails_the_request_with_a_clear_message():
     from tad_daemon.daemon.writer import Writer
 
     class FullDisk:
-        def process(self, shot, post=None):
-            return shot.audio, {}
+        def finish(self, shots, post=True, together=False):
+            return [(shot.audio, {}) for shot in shots]
 
         def save(self, shot, post=None, processed=None):
             raise OSError(28, "No space left on device", "/music/snare")

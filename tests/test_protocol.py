@@ -111,7 +111,7 @@ def test_bind_fills_defaults_and_reads_options():
     gen = PROTOCOL["/tad/generate"]
     b = bind(gen, ["snare"])  # what is not given is None, once: the handlers never see the table's markers
     assert b.args == {"model": "snare", "count": 1, "seed": None, "steps": None}
-    assert b.options == {"sampler": None, "post": 1, "tune": None} and b.tag is None
+    assert b.options == {"sampler": None, "post": 1, "tune": None, "vel": None, "blend": None} and b.tag is None
     assert bind(gen, ["snare", 1, -1, 0, 'sampler=', "tune="]).args == b.args  # the markers, sent: the same
     assert bind(gen, ["snare", 1, 7, 3]).args == {"model": "snare", "count": 1, "seed": 7, "steps": 3}
     b = bind(gen, ["snare", 4.0, "post=0", "tag=pad=1"])

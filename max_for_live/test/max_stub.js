@@ -52,13 +52,14 @@ class LiveWorld {
   }
 
   drumRack(trackId, name, pads) {
-    // pads: [{name, devices: [className...]}]; returns {rack, pads: [padId], chains: [chainId]}
+    // pads: [{name, note, devices: [className...]}] (note: C1 = 36 up by default); returns
+    // {rack, pads: [padId], chains: [chainId]}
     const rack = this.device(trackId, "DrumGroupDevice", name);
     const rackPath = this.objects[rack].path;
     const view = this.add(`${rackPath} view`, "RackDevice.View", {selected_drum_pad: 0});
     const out = {rack, view, pads: [], chains: []};
     pads.forEach((p, i) => {
-      const pad = this.add(`${rackPath} drum_pads ${36 + i}`, "DrumPad", {name: p.name, chains: []});
+      const pad = this.add(`${rackPath} drum_pads ${p.note || 36 + i}`, "DrumPad", {name: p.name, chains: []});
       const chain = this.add(`${rackPath} chains ${i}`, "DrumChain",
         {name: p.name, devices: [], canonical_parent: rack});
       this.objects[pad].props.chains.push(chain);
@@ -212,13 +213,15 @@ function loadDevice(options) {
 }
 
 // Bring a device to "daemon ready" with the given models, as after a normal start.
-function connect(device, modelNames) {
+function connect(device, modelNames, kinds) {
+  // `kinds`: what every model's file makes (a model of several kinds), the /tad/model reply's last field.
   device.message("init");
   device.done("/tad/ping");
   const tag = device.tagOf(device.lastOsc("/tad/models"));
   const names = modelNames || ["kick", "snare", "hat", "perc"];
   names.forEach((name, i) => {
-    device.message("/tad/model", i, names.length, name, name, "cpu-small", "bundled", "CC0", tag);
+    device.message("/tad/model", i, names.length, name, name, "cpu-small", "bundled", "CC0", "onnx fp32",
+                   (kinds || []).join(","), tag);
   });
   device.message("/tad/done", "/tad/models", names.length, tag);
   return device;

@@ -12,6 +12,7 @@ const MODELS = 3;
 const LABEL = 4;
 const RECEIVE = 6;
 const HISTORY = 7;
+const BLEND = 9;
 
 test("start-up registers for replies, pings and sets the ports", () => {
   const d = loadDevice();
@@ -23,7 +24,7 @@ test("start-up registers for replies, pings and sets the ports", () => {
   assert.match(d.tagOf(notify), /^017tad-[0-9a-z]+\.\d+$/);
   assert.ok(d.lastOsc("/tad/ping"));
   assert.match(d.status(), /looking for the daemon/);
-  assert.equal(d.context.outlets, 9);
+  assert.equal(d.context.outlets, 10);
   assert.equal(d.context.inlets, 1);
 });
 
@@ -421,27 +422,28 @@ test("'new tail' keeps the newest result's attack and remakes the rest", () => {
   assert.deepEqual(req.slice(0, 5), ["/tad/repaint", "kick", "/out/k.wav", 0.03, 32768 / 44100]);
 });
 
-test("Live 12.4: a kit fills the Drum Rack's first pads, and says which pad has no Simpler", () => {
+test("Live 12.4: a kit fills its General MIDI pads of the Drum Rack, and says which pad has no Simpler", () => {
   const s = liveSet([12, 4, 1]);
-  const rack = s.w.drumRack(s.drums, "Kit", [{name: "C1", devices: ["OriginalSimpler"]},
-    {name: "C#1", devices: ["OriginalSimpler"]}, {name: "D1", devices: ["DrumCell"]},
-    {name: "D#1", devices: ["OriginalSimpler"]}]);
-  const d = connect(loadDevice({world: s.w}), ["snare", "kick", "perc", "hat", "clap"]);
+  const rack = s.w.drumRack(s.drums, "Kit", [{name: "C1", note: 36, devices: ["OriginalSimpler"]},
+    {name: "D1", note: 38, devices: ["OriginalSimpler"]}, {name: "D#1", note: 39, devices: ["OriginalSimpler"]},
+    {name: "F#1", note: 42, devices: ["DrumCell"]}, {name: "A1", note: 45, devices: ["OriginalSimpler"]}]);
+  const d = connect(loadDevice({world: s.w}), ["snare", "kick", "perc", "hat", "clap", "ride"]);
   s.w.selectTrack(s.drums);
   d.message("kit");
   const req = d.lastOsc("/tad/kit");
-  assert.deepEqual(req.slice(0, 3), ["/tad/kit", "kick,snare,hat,perc", -1]);
+  // What a beat needs, those loaded: kick, snare, a closed hat (hat), no open hat, a clap, a tom (perc).
+  assert.deepEqual(req.slice(0, 3), ["/tad/kit", "kick,snare,hat,clap,perc", -1]);
   const tag = d.tagOf(req);
-  ["kick", "snare", "hat", "perc"].forEach((m, i) => {
+  ["kick", "snare", "hat", "clap", "perc"].forEach((m) => {
     d.message("/tad/done", "/tad/kit", `/kits/k/${m}.wav`, m, 5, "", tag);
-    if (i === 2) assert.match(d.target(), /pad D1 has no Simpler/);
+    if (m === "hat") assert.match(d.target(), /pad F#1 has no Simpler/);
   });
-  const simplers = [0, 1, 3].map((i) => s.w.objects[rack.chains[i]].props.devices[0]);
+  const simplers = [0, 1, 2, 4].map((i) => s.w.objects[rack.chains[i]].props.devices[0]);
   assert.deepEqual(replaceCalls(s.w).map((c) => [c.id, c.args[0]]),
                    [[simplers[0], "/kits/k/kick.wav"], [simplers[1], "/kits/k/snare.wav"],
-                    [simplers[2], "/kits/k/perc.wav"]]);
+                    [simplers[2], "/kits/k/clap.wav"], [simplers[3], "/kits/k/perc.wav"]]);
   assert.deepEqual(d.sent(BUFFER), [["replace", "/kits/k/hat.wav"]]); // the pad it could not fill
-  assert.equal(d.sent(HISTORY).filter((m) => m[0] === "append").slice(-4).length, 4);
+  assert.equal(d.sent(HISTORY).filter((m) => m[0] === "append").slice(-5).length, 5);
 });
 
 test("outside a Drum Rack a kit plays in the device and fills the results list", () => {
@@ -453,9 +455,57 @@ test("outside a Drum Rack a kit plays in the device and fills the results list",
   d.message("/tad/done", "/tad/kit", "/kits/k/kick.wav", "kick", 5, "", tag);
   d.message("/tad/done", "/tad/kit", "/kits/k/hat.wav", "hat", 5, "", tag);
   assert.deepEqual(d.sent(BUFFER), [["replace", "/kits/k/kick.wav"], ["replace", "/kits/k/hat.wav"]]);
-  const none = connect(loadDevice(), ["clap"]);
+  const none = connect(loadDevice(), ["ride"]);
   none.message("kit");
-  assert.match(none.status(), /no kick, snare, hat or perc/);
+  assert.match(none.status(), /no kick, snare, hat, clap or tom/);
+});
+
+test("velocity and a blend go with new sounds; a model of one kind offers no blend", () => {
+  const kinds = ["kick", "snare", "tom", "clap"];
+  const d = connect(loadDevice(), ["kick", "tom", "my-kick"], kinds);
+  assert.deepEqual(d.sent(BLEND).slice(-7), [["clear"], ["append", "blend: off"], ["append", "kick"],
+    ["append", "snare"], ["append", "tom"], ["append", "clap"], ["set", 0]]);
+  d.message("generate");
+  assert.deepEqual(d.lastOsc("/tad/generate").slice(0, 5), ["/tad/generate", "kick", 1, -1, 0]);
+  assert.equal(d.lastOsc("/tad/generate").length, 6, "a plain full hit sends no options");
+  d.message("vel", 0.5);
+  d.message("blendindex", 3); // tom
+  d.message("blend", 0.3);
+  d.message("generate");
+  assert.deepEqual(d.lastOsc("/tad/generate").slice(5, 7), ["vel=0.50", "blend=tom:0.30"]);
+  d.message("more");
+  assert.match(d.status(), /make a new sound first/);
+  d.message("kit");
+  assert.ok(d.lastOsc("/tad/kit").includes("vel=0.50"));
+  const one = connect(loadDevice(), ["kick"]);
+  assert.deepEqual(one.sent(BLEND).slice(-3), [["clear"], ["append", "blend: one kind"], ["set", 0]]);
+  one.message("blendindex", 1);
+  one.message("blend", 0.5);
+  one.message("generate");
+  assert.equal(one.lastOsc("/tad/generate").length, 6, "no blend for a model of one kind");
+});
+
+test("layers: four velocities of the chosen model, the count's round robins, into the results", () => {
+  const d = connect(loadDevice(), ["snare"], ["snare", "tom"]);
+  d.message("count", 2);
+  d.message("layers");
+  const req = d.lastOsc("/tad/layers");
+  assert.deepEqual(req.slice(0, 5), ["/tad/layers", "snare", 4, 2, -1]);
+  const tag = d.tagOf(req);
+  let k = 0;
+  for (const v of [0.25, 0.5, 0.75, 1.0]) {
+    for (const take of [0, 1]) {
+      d.message("/tad/done", "/tad/layers", `/layers/set/snare_v${Math.round(127 * v)}_rr${take + 1}.wav`, "snare", 5,
+                v, take, "", tag);
+      k += 1;
+    }
+  }
+  assert.equal(k, 8);
+  assert.deepEqual(d.sent(BUFFER), [["replace", "/layers/set/snare_v127_rr2.wav"]]);
+  assert.match(d.status(), /8 files in set/);
+  d.message("count", 20);
+  d.message("layers");
+  assert.equal(d.lastOsc("/tad/layers")[3], 8, "at most 8 round robins");
 });
 
 test("the script stays within ES5, which Max 8's [js] runs", () => {

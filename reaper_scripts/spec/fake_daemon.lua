@@ -85,6 +85,14 @@ elseif address == "/tad/morph" then
   for i = 1, count do reply("/tad/done", { "/tad/morph", new_file(model, "morph"), model, i / (count + 1), a[4], a[5] }) end
 elseif address == "/tad/kit" then
   for name in a[3]:gmatch("[^,]+") do reply("/tad/done", { "/tad/kit", new_file("kits", name), name, 400, "" }) end
+elseif address == "/tad/layers" then
+  local model, v, rr = a[3], tonumber(a[4]), tonumber(a[5])
+  for i = 1, v do
+    for k = 1, rr do
+      local name = string.format("%s_v%03d_rr%d", model, math.floor(127 * i / v + 0.5), k)
+      reply("/tad/done", { "/tad/layers", new_file("layers", name), model, 500, i / v, k - 1, "" })
+    end
+  end
 elseif address == "/tad/train" then
   reply("/tad/done", { "/tad/train", "job-7", a[3], (a[7] == "1") and "running" or "queued" })
 else

@@ -317,6 +317,14 @@ describe("choosing the model to vary with", function()
     assert.are.equal("perc", tad.model_for("shadow.wav", models)) -- "hat" inside a word is not a hat
     reaper.SetExtState("tad-daemon", "vary_model", "snare", true)
     assert.are.equal("snare", tad.model_for("BD_01.wav", models))
+    reaper.SetExtState("tad-daemon", "vary_model", "auto", true)
+    -- With a model of several kinds, each kind by its own words; the first bundled names where it has none.
+    local kinds = { "kick", "snare", "clap", "rim", "closed-hat", "open-hat", "tom", "crash", "ride", "shaker" }
+    for name, want in pairs({ ["Clap 2.wav"] = "clap", ["open hihat.aif"] = "open-hat", ["OH 3.wav"] = "open-hat",
+      ["HH closed.wav"] = "closed-hat", ["Floor Tom.wav"] = "tom", ["Crash 16in.wav"] = "crash",
+      ["Ride Bell.wav"] = "ride", ["Side stick.wav"] = "rim", ["maracas.wav"] = "shaker", ["BD_01.wav"] = "kick" }) do
+      assert.are.equal(want, tad.model_for(name, kinds), name)
+    end
   end)
 end)
 
@@ -503,28 +511,71 @@ describe("morph between the two selected items", function()
 end)
 
 describe("insert a new kit at the edit cursor", function()
-  it("asks for the daemon's kick, snare, hat and perc and puts each on its own new track", function()
-    local S, fake = setup({ daemon = { models = { "snare", "kick", "clap", "hat" } } })
+  it("asks for what a beat needs, those the daemon has, and puts each on its own new track", function()
+    local S, fake = setup({ daemon = { models = { "snare", "kick", "clap", "hat", "ride" } } })
     S.add_track("Existing")
     S.cursor = 8.0
     run_action("tad-daemon_Insert new kit at edit cursor.lua")
     assert.is_true(S.step())
-    assert.are.same({ "send", "/tad/kit", "s:kick,snare,hat", "i:-1", "--json", "--timeout", "60" }, fake.calls()[2])
-    assert.are.same({ "Existing", "kick", "snare", "hat" },
-      { S.tracks[1].name, S.tracks[2].name, S.tracks[3].name, S.tracks[4].name })
-    for i = 2, 4 do
+    assert.are.same({ "send", "/tad/kit", "s:kick,snare,hat,clap", "i:-1", "--json", "--timeout", "60" },
+      fake.calls()[2])
+    assert.are.same({ "Existing", "kick", "snare", "hat", "clap" },
+      { S.tracks[1].name, S.tracks[2].name, S.tracks[3].name, S.tracks[4].name, S.tracks[5].name })
+    for i = 2, 5 do
       assert.are.equal(8.0, S.tracks[i].items[1].info.D_POSITION)
       assert.truthy(S.tracks[i].items[1].active.source.file:find("/kits/", 1, true))
     end
     assert.are.same({ "tad-daemon: insert new kit" }, S.undo_blocks)
   end)
 
+  it("takes a model of several kinds' names for each piece first", function()
+    setup()
+    tad = require("tad_common")
+    assert.are.same({ "kick", "snare", "closed-hat", "open-hat", "clap", "tom" },
+      tad.kit_names({ "hat", "perc", "kick", "snare", "closed-hat", "open-hat", "clap", "tom", "ride" }))
+  end)
+
   it("says so when the daemon has no drum models", function()
-    local S = setup({ daemon = { models = { "clap" } } })
+    local S = setup({ daemon = { models = { "ride" } } })
     run_action("tad-daemon_Insert new kit at edit cursor.lua")
     assert.is_true(S.step())
-    assert.truthy(S.messages[1]:find("no kick, snare, hat or perc", 1, true))
+    assert.truthy(S.messages[1]:find("no kick, snare, hat, clap or tom", 1, true))
     assert.are.same({}, S.undo_blocks)
+  end)
+end)
+
+describe("insert velocity layers at the edit cursor", function()
+  it("asks model, layers and round robins, and puts the set on one new track from the cursor on", function()
+    local S, fake = setup({ daemon = { models = { "kick", "snare" } } })
+    S.cursor = 4.0
+    S.inputs = { "snare,3,2" }
+    run_action("tad-daemon_Insert velocity layers at edit cursor (choose model).lua")
+    assert.is_true(S.step())
+    assert.are.same({ "send", "/tad/layers", "s:snare", "i:3", "i:2", "i:-1", "--json", "--timeout", "120" },
+      fake.calls()[2])
+    local track = S.tracks[#S.tracks]
+    assert.are.equal("snare layers", track.name)
+    assert.are.equal(6, #track.items)
+    assert.are.equal(4.0, track.items[1].info.D_POSITION)
+    assert.truthy(track.items[6].active.source.file:find("snare_v127_rr2", 1, true))
+    local length = require("tad_common").SAMPLE_LENGTH
+    assert.is_true(track.items[2].info.D_POSITION > track.items[1].info.D_POSITION + length)
+    assert.are.same({ "tad-daemon: insert velocity layers" }, S.undo_blocks)
+    assert.are.equal("snare", S.persisted["tad-daemon/layers_model"])
+  end)
+
+  it("refuses an unknown model or counts out of range, changing nothing", function()
+    local S, fake = setup({ daemon = { models = { "kick" } } })
+    S.inputs = { "cowbell,4,1" }
+    run_action("tad-daemon_Insert velocity layers at edit cursor (choose model).lua")
+    assert.is_true(S.step())
+    assert.truthy(S.messages[1]:find("no model named \"cowbell\"", 1, true))
+    S.inputs = { "kick,40,1" }
+    run_action("tad-daemon_Insert velocity layers at edit cursor (choose model).lua")
+    assert.is_true(S.step())
+    assert.truthy(S.messages[2]:find("from 1 to 16", 1, true))
+    assert.are.same({}, S.undo_blocks)
+    for _, call in ipairs(fake.calls()) do assert.are_not.equal("/tad/layers", call[2]) end
   end)
 end)
 

@@ -37,6 +37,31 @@ def where_options(f):
     return config_option(f)
 
 
+def hit_options(f):
+    """How hard the hit, and (a model of several kinds) which kinds are mixed in."""
+    return blend_option(velocity_option(f))
+
+
+def velocity_option(f):
+    return click.option("--vel", "velocity", type=click.FloatRange(0.01, 1.0),
+                        help="How hard the hit, 0.01-1 (default 1, a full hit): softer is quieter, and with a "
+                             "model of several kinds darker and shorter as real soft hits are.")(f)
+
+
+def blend_option(f):
+    return click.option("--blend", metavar="KIND:WEIGHT[,...]", callback=_check_blend,
+                        help="Mix other kinds in by weight, e.g. tom:0.3 (a model of several kinds).")(f)
+
+
+def _check_blend(ctx, param, value):
+    from tad_daemon.kinds import parse_blend
+
+    try:
+        return parse_blend(value) if value is not None else None
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 def tune_option(f):
     return click.option("--tune", metavar="NOTE", callback=_check_note,
                         help="Tune each one-shot's fundamental to NOTE (e.g. A1, C#2) by resampling; sounds with "
@@ -108,13 +133,14 @@ def _show_export_notice() -> None:
     logger.setLevel(logging.INFO)
 
 
-def write_all(ws, shots, tune: str | None = None, processed: list | None = None) -> None:
-    """Write (tuned to `tune`; `processed`: each one's audio and metadata made already) and print each path."""
+def write_all(ws, shots, tune: str | None = None, together: bool = False) -> None:
+    """Finish (tuned to `tune`; `together`: a set brought to one loudness) and write each, printing its path."""
     from tad_daemon.audio.tune import describe, tune_shot
+
+    shots = [tune_shot(shot, tune) for shot in shots]
     with writing(ws):
-        for i, shot in enumerate(shots):
-            shot = tune_shot(shot, tune)
-            click.echo(ws.save(shot, processed=processed[i] if processed else None))
+        for shot, processed in zip(shots, ws.finish(shots, together=together)):
+            click.echo(ws.save(shot, processed=processed))
             if shot.tuning:
                 click.echo(f"  tuned: {describe(shot.tuning)}", err=True)
 
@@ -139,18 +165,20 @@ def writing(ws):
 @click.argument("model")
 @sound_options
 @tune_option
-def generate(model, count, seed, steps, schedule, sampler, out, post, device, config_file, tune):
-    """Make new one-shots with MODEL (e.g. kick, snare, hat, perc).
+@hit_options
+def generate(model, count, seed, steps, schedule, sampler, out, post, device, config_file, tune, velocity, blend):
+    """Make new one-shots with MODEL (e.g. kick, snare, clap, open-hat: `tad-daemon models` lists them).
 
     Prints the path of each new WAV file.
 
     \b
       tad-daemon generate snare -n 16
       tad-daemon generate kick --seed 1234 --out ./kicks
+      tad-daemon generate kick --blend tom:0.3 --vel 0.6
     """
     ws, engine = prepare(config_file, device, out, post, model)
     shots = make(f"{model} x{count}", lambda p: engine.generate(model, count, seed, steps, sampler, schedule,
-                                                                 progress=p))
+                                                                 progress=p, velocity=velocity, blend=blend))
     write_all(ws, shots, tune)
 
 
@@ -161,7 +189,9 @@ def generate(model, count, seed, steps, schedule, sampler, out, post, device, co
               help="How far to move from FILE: 0 keeps it, 1 ignores it.")
 @sound_options
 @tune_option
-def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post, device, config_file, tune):
+@hit_options
+def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post, device, config_file, tune, velocity,
+         blend):
     """Make variations of the sound in FILE with MODEL.
 
     FILE may be any sound file (WAV, AIFF, FLAC, OGG...), any rate or channels; the first 0.74 s are used.
@@ -173,7 +203,7 @@ def vary(model, file, strength, count, seed, steps, schedule, sampler, out, post
     ws, engine = prepare(config_file, device, out, post, model)
     shots = make(f"{model} variation x{count}", lambda p: engine.vary(
         model, source, strength, count, seed, steps, sampler, schedule, source_name=click.format_filename(file),
-        progress=p))
+        progress=p, velocity=velocity, blend=blend))
     write_all(ws, shots, tune)
 
 

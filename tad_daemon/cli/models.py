@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load
-from tad_daemon.limits import DRUM_CLASSES
+from tad_daemon.kinds import KINDS as DRUM_KINDS
+from tad_daemon.kinds import MIXTURES
 from tad_daemon.names import NameError_, check_name
 
 PUBLISHED_KEYS = ("kicks", "snares", "hihats", "percussion")  # tad_daemon.models.upstream.PUBLISHED, without torch
-KINDS = (*DRUM_CLASSES, "custom")
+KINDS = (*DRUM_KINDS, *MIXTURES, "custom")
 
 
 @click.group(invoke_without_command=True)
@@ -34,10 +35,10 @@ def models(ctx, config_file):
     entries, problems = scan(model_folders(cfg.path("paths.models"), cfg["models.bundled"]))
     if not entries:
         click.echo(f"no models installed (models folder: {cfg.path('paths.models')})")
-    rows = [("NAME", "CLASS", "PRESET", "SIZE", "SOURCE", "LICENSE", "FILE")]
+    rows = [("NAME", "KIND", "PRESET", "SIZE", "SOURCE", "LICENSE", "FILE")]
     for name, e in sorted(entries.items()):
         c = e.config
-        rows.append((name, c.kind, c.preset or "custom", f"{e.size_bytes / 1e6:.1f} MB", c.source, c.license,
+        rows.append((name, e.kind, c.preset or "custom", f"{e.size_bytes / 1e6:.1f} MB", c.source, c.license,
                      str(e.path)))
     if entries:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -73,7 +74,7 @@ def _installed(path: Path) -> str:
     from tad_daemon.models.registry import read_entry
 
     e = read_entry(path)
-    return (f"installed {e.name}: {e.config.kind}, {e.config.preset}, {e.size_bytes / 1e6:.1f} MB, "
+    return (f"installed {e.name}: {e.kind}, {e.config.preset}, {e.size_bytes / 1e6:.1f} MB, "
             f"licence {e.config.license}\n  {path}")
 
 

@@ -6,17 +6,20 @@ import click
 
 from tad_daemon.cli.common import Failure
 from tad_daemon.cli.generate import (
+    blend_option,
+    hit_options,
     make,
     prepare,
     read_sound,
     sound_options,
     tune_option,
+    velocity_option,
     where_options,
     write_all,
     writing,
 )
 from tad_daemon.kinds import KIT_DEFAULT
-from tad_daemon.limits import MAX_SEED, MAX_STEPS
+from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES
 
 ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slower and closer)."
 
@@ -55,7 +58,8 @@ def morph(model, a, b, position, count, steps, out, post, device, config_file):
               help="How far from the seed's own sound: 0 is the same sound, 0.1 a close relative, 1 another sound.")
 @sound_options
 @tune_option
-def tweak(model, amount, count, seed, steps, schedule, sampler, out, post, device, config_file, tune):
+@hit_options
+def tweak(model, amount, count, seed, steps, schedule, sampler, out, post, device, config_file, tune, velocity, blend):
     """Close relatives of the sound MODEL makes from a seed (--seed, required): "more like this".
 
     `tad-daemon info FILE` shows a generated file's seed.
@@ -67,7 +71,8 @@ def tweak(model, amount, count, seed, steps, schedule, sampler, out, post, devic
         raise Failure("tweak needs --seed: the seed of the sound to start from (`tad-daemon info FILE` shows it)", 2)
     ws, engine = prepare(config_file, device, out, post, model)
     shots = make(f"{model} tweak x{count}", lambda p: engine.tweak(model, seed, amount, count, steps, sampler,
-                                                                   schedule, progress=p))
+                                                                   schedule, progress=p, velocity=velocity,
+                                                                   blend=blend))
     write_all(ws, shots, tune)
 
 
@@ -102,23 +107,47 @@ def repaint(model, file, start, end, strength, count, seed, steps, schedule, sam
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Make the same kit again.")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), help="Denoising steps (default: each model's own).")
 @tune_option
+@velocity_option
 @where_options
-def kit(models, seed, steps, tune, out, post, device, config_file):
-    """One one-shot from each of MODELS (default: kick snare hat perc), loudness matched, in one folder.
+def kit(models, seed, steps, tune, velocity, out, post, device, config_file):
+    """One one-shot from each of MODELS (default: kick, snare, hat, perc), loudness matched, in one folder.
 
     \b
       tad-daemon kit
       tad-daemon kit kick snare hat clap --seed 7 --tune F1
     """
-    from tad_daemon.audio.tune import tune_shot
-
     models = models or KIT_DEFAULT
     ws, engine = prepare(config_file, device, out, post, *models)
-    shots = [tune_shot(shot, tune) for shot in make(f"kit of {len(models)}", lambda p: engine.kit(models, seed, steps,
-                                                                                                   progress=p))]
-    with writing(ws):
-        processed = ws.process_kit(shots, post)
-    write_all(ws, shots, processed=processed)
+    shots = make(f"kit of {len(models)}", lambda p: engine.kit(models, seed, steps, progress=p, velocity=velocity))
+    write_all(ws, shots, tune, together=True)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--velocities", type=click.IntRange(1, MAX_LAYERS), default=LAYERS, show_default=True,
+              help="Velocity layers, soft to hard (layer i of N made at velocity i/N).")
+@click.option("--round-robins", type=click.IntRange(1, MAX_TAKES), default=1, show_default=True,
+              help="Takes of each layer: the seed's own sound, then close relatives.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Make the same set again.")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), help="Denoising steps (default: the model's own).")
+@blend_option
+@tune_option
+@where_options
+def layers(model, velocities, round_robins, seed, steps, blend, tune, out, post, device, config_file):
+    """One drum as a sampler instrument: velocity layers of MODEL, each with round-robin takes, in one folder.
+
+    Files are named for mapping in a sampler: MODEL_v<velocity 1-127>_rr<take>.wav, the velocity the top of
+    the layer's range. Levels follow velocity as real drums' layers do (40 log10(velocity) dB); with a model
+    of several kinds soft hits are also darker and shorter where its real drums were.
+
+    \b
+      tad-daemon layers snare
+      tad-daemon layers kick --velocities 8 --round-robins 3 --seed 7
+    """
+    ws, engine = prepare(config_file, device, out, post, model)
+    shots = make(f"{model} layers {velocities}x{round_robins}", lambda p: engine.layers(
+        model, velocities, round_robins, seed, steps, blend=blend, progress=p))
+    write_all(ws, shots, tune, together=True)
 
 
 @click.command()
@@ -155,4 +184,4 @@ def encode(model, file, steps, out, post, device, config_file):
     click.echo(f"round trip: {error_db:.1f} dB (the decoded sound against {click.format_filename(file)})", err=True)
 
 
-COMMANDS = [morph, tweak, repaint, kit, encode]
+COMMANDS = [morph, tweak, repaint, kit, layers, encode]

@@ -39,8 +39,8 @@ def routes(sounds: SoundRequests, training: TrainingRequests) -> list[tuple[str,
         ("/tad/ping", sounds.ping), ("/tad/status", sounds.status), ("/tad/models", sounds.models),
         ("/tad/notify", sounds.notify), ("/tad/generate", sounds.generate), ("/tad/vary", sounds.vary),
         ("/tad/morph", sounds.morph), ("/tad/tweak", sounds.tweak), ("/tad/repaint", sounds.repaint),
-        ("/tad/kit", sounds.kit), ("/tad/train", training.train), ("/tad/distill", training.distill),
-        ("/tad/jobs", training.jobs), ("/tad/cancel", training.cancel),
+        ("/tad/kit", sounds.kit), ("/tad/layers", sounds.layers), ("/tad/train", training.train),
+        ("/tad/distill", training.distill), ("/tad/jobs", training.jobs), ("/tad/cancel", training.cancel),
     ]
 
 
@@ -102,9 +102,9 @@ class App:
             self._loaded[name] = key
             models[name] = entry
             self.pool.invalidate(name)
-            log.info("loaded model %s (%s, %s) from %s", name, entry.config.kind, entry.config.preset or "custom",
+            log.info("loaded model %s (%s, %s) from %s", name, entry.kind, entry.config.preset or "custom",
                      entry.path)
-            news.append(("/tad/model/added", name, entry.config.kind))
+            news.append(("/tad/model/added", name, entry.kind))
         for name in sorted(set(models) - set(entries)):
             if models[name].path.exists():
                 continue  # still there but unreadable (being rewritten?): keep serving the loaded one

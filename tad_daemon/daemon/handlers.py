@@ -21,6 +21,7 @@ from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler, SoundJob, SourceFile
 from tad_daemon.daemon.server import Refused, Replies, Request
 from tad_daemon.engine import Engine
+from tad_daemon.kinds import parse_blend
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.names import NameError_, check_name, is_within, unknown_model
 from tad_daemon.protocol.table import split_names
@@ -52,6 +53,13 @@ class SoundRequests:
         if count > self.max_count:
             raise Refused(f"count must be between 1 and {self.max_count} (generate.max_count)")
         return count
+
+    @staticmethod
+    def blend(text: str | None) -> dict[str, float] | None:
+        try:
+            return parse_blend(text) if text is not None else None
+        except ValueError as e:
+            raise Refused(str(e)) from None
 
     @staticmethod
     def tune(note: str | None) -> str | None:
@@ -99,8 +107,9 @@ class SoundRequests:
         for i, (name, entry) in enumerate(entries):
             c = entry.config
             loaded = self.engine.models.get(name)
-            req.send("/tad/model", index=i, total=len(entries), name=name, kind=c.kind, preset=c.preset or "custom",
-                     source=c.source, license=c.license, runs_on=loaded.describe() if loaded else "not loaded")
+            req.send("/tad/model", index=i, total=len(entries), name=name, kind=entry.kind, preset=c.preset or "custom",
+                     source=c.source, license=c.license, runs_on=loaded.describe() if loaded else "not loaded",
+                     kinds=",".join(c.arch.get("kinds") or []))
         req.done(total=len(entries))
 
     def notify(self, req: Request) -> None:
@@ -121,16 +130,19 @@ class SoundRequests:
     def generate(self, req: Request) -> None:
         a, o = req.args, req.options
         name = self.model(a["model"])
-        plain = a["seed"] is None and a["steps"] is None and o["sampler"] is None and o["post"] and o["tune"] is None
-        self._submit(req, self.engine.generate, a["count"], pool=plain, batch=(name, a["steps"], o["sampler"]),
-                     name=name, count=a["count"], seed=a["seed"], steps=a["steps"], sampler=o["sampler"])
+        given = (a["seed"], a["steps"], o["sampler"], o["tune"], o["vel"], o["blend"])
+        plain = all(v is None for v in given) and o["post"]
+        self._submit(req, self.engine.generate, a["count"], pool=plain,
+                     batch=(name, a["steps"], o["sampler"], o["vel"], o["blend"]), name=name, count=a["count"],
+                     seed=a["seed"], steps=a["steps"], sampler=o["sampler"], velocity=o["vel"],
+                     blend=self.blend(o["blend"]))
 
     def vary(self, req: Request) -> None:
         a, o = req.args, req.options
         self._submit(req, self.engine.vary, a["count"], name=self.model(a["model"]),
                      source=SourceFile(self.readable_file(a["source_path"])), strength=a["strength"],
                      count=a["count"], seed=a["seed"], steps=o["steps"], sampler=o["sampler"],
-                     source_name=a["source_path"])
+                     source_name=a["source_path"], velocity=o["vel"], blend=self.blend(o["blend"]))
 
     def morph(self, req: Request) -> None:
         a, o = req.args, req.options
@@ -142,7 +154,8 @@ class SoundRequests:
     def tweak(self, req: Request) -> None:
         a, o = req.args, req.options
         self._submit(req, self.engine.tweak, a["count"], name=self.model(a["model"]), seed=a["seed"],
-                     amount=a["amount"], count=a["count"], steps=o["steps"], sampler=o["sampler"])
+                     amount=a["amount"], count=a["count"], steps=o["steps"], sampler=o["sampler"], velocity=o["vel"],
+                     blend=self.blend(o["blend"]))
 
     def repaint(self, req: Request) -> None:
         a, o = req.args, req.options
@@ -157,4 +170,10 @@ class SoundRequests:
         if not names:
             raise Refused("models: name at least one model (comma separated: kick,snare,hat,perc)")
         self._submit(req, self.engine.kit, len(names), together=True, names=names, seed=a["seed"], steps=o["steps"],
-                     sampler=o["sampler"])
+                     sampler=o["sampler"], velocity=o["vel"])
+
+    def layers(self, req: Request) -> None:
+        a, o = req.args, req.options
+        self._submit(req, self.engine.layers, a["velocities"] * a["round_robins"], together=True,
+                     name=self.model(a["model"]), velocities=a["velocities"], takes=a["round_robins"],
+                     seed=a["seed"], steps=o["steps"], sampler=o["sampler"], blend=self.blend(o["blend"]))

@@ -10,7 +10,6 @@ import queue
 import threading
 from collections.abc import Callable
 
-from tad_daemon.audio.post import PostProcess
 from tad_daemon.audio.tune import describe, tune_shot
 from tad_daemon.daemon.pool import Pool, ProcessedShot
 from tad_daemon.daemon.server import Request
@@ -33,7 +32,7 @@ def reply_fields(shot: OneShot, path: str, pool: bool = False) -> dict:
             "pool": int(pool), "tuning": describe(shot.tuning), "strength": shot.strength,
             "source_path": shot.source or "", "a_path": shot.source or "", "b_path": shot.source_b or "",
             "position": shot.position, "amount": shot.amount, "variant": shot.variant, "start": shot.start,
-            "end": shot.end}
+            "end": shot.end, "velocity": 1.0 if shot.velocity is None else shot.velocity, "take": shot.take}
 
 
 class Writer:
@@ -95,10 +94,7 @@ class Writer:
             return
         shots = [tune_shot(shot, job.tune) for shot in shots]
         try:
-            if job.together:
-                done = self.workspace.process_kit(shots, job.post)
-            else:
-                done = [self.workspace.process(shot, None if job.post else PostProcess.none()) for shot in shots]
+            done = self.workspace.finish(shots, job.post, job.together)
         except BadOutput as e:
             log.error("%s: %s", job.request.address, e)
             job.request.fail(str(e))
@@ -108,7 +104,7 @@ class Writer:
 
     def _keep(self, pool: Pool, shot: OneShot, version: int) -> None:
         try:
-            audio, meta = self.workspace.process(shot)
+            ((audio, meta),) = self.workspace.finish([shot])
         except BadOutput as e:
             log.warning("pool refill for %s: %s", shot.model, e)
             return

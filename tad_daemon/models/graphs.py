@@ -50,19 +50,21 @@ class GraphedNet:
         self.failed: set[tuple] = set()
         self.pool = None
 
-    def eager(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def eager(self, x: torch.Tensor, t: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
         # No autocast weight cache: its casts would be freed after capture while the graph still reads them.
         with torch.autocast(x.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None,
                             cache_enabled=False):
-            return self.net(x, t)
+            return self.net(x, t, **cond)
 
     def size_for(self, batch: int) -> int | None:
         """The captured size a batch is padded to, or None (eager)."""
         return next((s for s in self.sizes if s >= batch), None)
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
         size = self.size_for(x.shape[0])
         key = (size, tuple(x.shape[1:]), str(x.device), x.dtype)
+        if cond:  # a model of several kinds runs eagerly: it is small, and its graphs would need more inputs
+            return self.eager(x, t, **cond)
         if size is None or key in self.failed or torch.is_grad_enabled():
             return self.eager(x, t)
         graph = self.graphs.get(key) or self._capture(key, x, t)

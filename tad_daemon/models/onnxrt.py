@@ -96,13 +96,26 @@ def cache_key(entry: ModelEntry) -> str:
 
 
 def cache_path(entry: ModelEntry, cache_dir: Path) -> Path:
-    return Path(cache_dir) / f"{entry.name}-{cache_key(entry)}.onnx"
+    """Named by the file: every name a model of several kinds stands for shares one export."""
+    return Path(cache_dir) / f"{entry.path.stem}-{cache_key(entry)}.onnx"
 
 
-def probe(entry: ModelEntry) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed input (x, t) for checking an export."""
+def inputs(entry: ModelEntry) -> list[str]:
+    """The net's inputs: x and t, and for a model of several kinds its kinds and velocity (network.KindUNet)."""
+    return ["x", "t", "kinds", "velocity"] if entry.config.arch.get("kinds") else ["x", "t"]
+
+
+def probe(entry: ModelEntry) -> dict[str, np.ndarray]:
+    """A fixed input for checking an export, by input name."""
     x = torch.randn(1, entry.config.channels, entry.config.length, generator=torch.Generator().manual_seed(0))
-    return x.numpy(), np.array([0.6], dtype=np.float32)
+    feed = {"x": x.numpy(), "t": np.array([0.6], dtype=np.float32)}
+    if kinds := entry.config.arch.get("kinds"):
+        feed |= {"kinds": np.eye(len(kinds), dtype=np.float32)[:1], "velocity": np.array([0.8], dtype=np.float32)}
+    return feed
+
+
+def _torch_inputs(feed: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(a) for a in feed.values())
 
 
 def _difference(got: np.ndarray, want: np.ndarray) -> float:
@@ -125,19 +138,17 @@ class OnnxNet:
         self.path = path
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        feed = {"x": x.detach().float().contiguous().numpy(), "t": t.detach().float().contiguous().numpy()}
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+        feed = {name: a.detach().float().contiguous().numpy() for name, a in {"x": x, "t": t, **cond}.items()}
         return torch.from_numpy(self.session.run(["v"], feed)[0])
 
     def probe_output(self, entry: ModelEntry) -> np.ndarray:
-        x, t = probe(entry)
-        return self.session.run(["v"], {"x": x, "t": t})[0]
+        return self.session.run(["v"], probe(entry))[0]
 
     def check(self, net: torch.nn.Module, entry: ModelEntry) -> float:
         """Max abs difference to the torch `net` on the probe; raises if above PROBE_TOLERANCE."""
-        x, t = probe(entry)
         with torch.inference_mode():
-            want = net(torch.from_numpy(x), torch.from_numpy(t)).float().numpy()
+            want = net(*_torch_inputs(probe(entry))).float().numpy()
         diff = _difference(self.probe_output(entry), want)
         if not diff <= PROBE_TOLERANCE:
             raise ValueError(f"ONNX output differs from torch by {diff:.3g} (tolerance {PROBE_TOLERANCE})")
@@ -162,15 +173,16 @@ def time_call(call, best: float | None = None) -> float:
 
 def measure(net: torch.nn.Module, onnx_net: OnnxNet, entry: ModelEntry) -> dict[str, float]:
     """Seconds per U-Net call (batch 1, the model's one-shot length) of each of CANDIDATES."""
-    x, t = (torch.from_numpy(a) for a in probe(entry))
+    args = _torch_inputs(probe(entry))
 
     def on_torch(dtype: torch.dtype | None):
         def call() -> None:
             with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=dtype is not None):
-                net(x, t)
+                net(*args)
         return call
 
-    calls = {"onnx-fp32": lambda: onnx_net(x, t), "torch-fp32": on_torch(None),
+    calls = {"onnx-fp32": lambda: onnx_net(*args[:2], **dict(zip(inputs(entry)[2:], args[2:]))),
+             "torch-fp32": on_torch(None),
              "torch-bf16": on_torch(torch.bfloat16)}
     timings: dict[str, float] = {}
     for name in CANDIDATES:
@@ -214,16 +226,16 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
     fd, raw = tempfile.mkstemp(prefix=f".{path.stem}.raw.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        x, t = probe(entry)
+        names = inputs(entry)
         copied = copy.deepcopy(net).float().cpu().eval()  # the live net may be sampling in another thread
         copied.requires_grad_(False)
         with warnings.catch_warnings():
             # The exporter's deprecation notice, and tracer notes about shape checks that are constant for a
             # model (its one-shot length); the batch size stays free, and the probe checks the result.
             warnings.simplefilter("ignore")
-            torch.onnx.export(copied, (torch.from_numpy(x), torch.from_numpy(t)), raw, dynamo=False,
-                              opset_version=OPSET, input_names=["x", "t"], output_names=["v"],
-                              dynamic_axes={"x": {0: "batch"}, "t": {0: "batch"}, "v": {0: "batch"}})
+            torch.onnx.export(copied, _torch_inputs(probe(entry)), raw, dynamo=False, opset_version=OPSET,
+                              input_names=names, output_names=["v"],
+                              dynamic_axes={name: {0: "batch"} for name in [*names, "v"]})
 
         def optimise(tmp: str) -> None:
             opts = ort.SessionOptions()

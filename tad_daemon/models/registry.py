@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tad_daemon.kinds import MIXTURES, kinds_of
 from tad_daemon.models.modelfile import SUFFIX, ModelConfig, read_config, read_weights, tensor_shapes
 from tad_daemon.models.network import build_unet
 from tad_daemon.names import NameError_, check_name, unknown_model
@@ -21,13 +22,41 @@ BUNDLED = Path(__file__).parent / "bundled"
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A model name and the file it stands for. A model of several kinds (a KindUNet, config.kind "kit")
+    stands for one name per kind it makes, besides its own (see kind_entries)."""
+
     name: str
     path: Path
     config: ModelConfig
+    kind: str = ""  # the drum kind this name makes; "": the file's (config.kind)
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", self.config.kind)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """What a model of several kinds is conditioned on for this name: its kind, the kinds a mixture
+        (hat, perc) stands for, or (the file's own name) every kind it makes; () for a model of one kind."""
+        made = self.config.arch.get("kinds") or []
+        if self.kind == "kit":
+            return tuple(made)
+        return tuple(k for k in kinds_of(self.kind) if k in made)
 
     @property
     def size_bytes(self) -> int:
         return self.path.stat().st_size
+
+
+def kind_entries(entry: ModelEntry) -> dict[str, ModelEntry]:
+    """The names a model file stands for: its own, and for a model of every kind ("kit") one per kind it makes
+    and per mixture of them (hat, perc), so generate, vary, the pool and the DAW sides use each as a model."""
+    entries = {entry.name: entry}
+    if entry.config.kind == "kit":
+        made = entry.config.arch.get("kinds") or []
+        for kind in [*made, *(m for m, kinds in MIXTURES.items() if set(kinds) <= set(made))]:
+            entries.setdefault(kind, ModelEntry(kind, entry.path, entry.config, kind))
+    return entries
 
 
 def model_name(path: Path) -> str | None:
@@ -49,20 +78,26 @@ def read_entry(path: str | os.PathLike) -> ModelEntry:
 
 
 def scan(folders: list[Path]) -> tuple[dict[str, ModelEntry], list[str]]:
-    """All models in `folders`, later folders overriding earlier ones; also the problems met, as messages."""
+    """All models in `folders`, later folders overriding earlier ones, and in a folder a file's own name over
+    a kind a model of several kinds makes; also the problems met, as messages."""
     found: dict[str, ModelEntry] = {}
     problems: list[str] = []
     for folder in folders:
         if not folder.is_dir():
             continue
+        files, kinds = {}, {}
         for path in sorted(folder.iterdir()):
             if model_name(path) is None:
                 continue
             try:
-                found[path.stem] = read_entry(path)
+                files[path.stem] = read_entry(path)
             except Exception as e:  # a broken file must not hide the others
                 problems.append(f"{path}: {e}")
                 log.warning("skipping model file %s: %s", path, e)
+                continue
+            kinds.update(kind_entries(files[path.stem]))
+        found.update(kinds)
+        found.update(files)
     return found, problems
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from tad_daemon.kinds import KIT_DEFAULT
-from tad_daemon.limits import INT32, MAX_SEED, MAX_STEPS, SAMPLERS
+from tad_daemon.limits import INT32, LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES, SAMPLERS
 from tad_daemon.training.settings import MAX_STEPS as MAX_TRAIN_STEPS
 from tad_daemon.training.settings import MAX_STUDENT_STEPS, MAX_TEACHER_STEPS
 
@@ -103,19 +103,27 @@ class Command:
     args: tuple[Arg, ...] = ()
     options: tuple[Arg, ...] = ()
     replies: tuple[Reply, ...] = ()
-    # The argument that says how many terminal replies come ("" = one): a count, or a list of names
+    # The argument that says how many terminal replies come ("" = one): a count, or a list of names, or
+    # two counts multiplied ("velocities*round_robins")
     results: str = ""
 
     def result_count(self, args: dict) -> int:
         """How many terminal replies a request bound to `args` gets."""
-        value = args[self.results] if self.results else 1
-        return len(split_names(value)) if isinstance(value, str) else value
+        count = 1
+        for name in self.results.split("*") if self.results else ():
+            value = args[name]
+            count *= len(split_names(value)) if isinstance(value, str) else value
+        return count
 
     def expected_results(self, values: list) -> int:
         """How many terminal replies a well-formed request gets (a /tad/fail ends a request early)."""
-        if not self.results:
-            return 1
-        i = next(i for i, a in enumerate(self.args) if a.name == self.results)
+        count = 1
+        for name in self.results.split("*") if self.results else ():
+            count *= self._expected(name, values)
+        return count
+
+    def _expected(self, name: str, values: list) -> int:
+        i = next(i for i, a in enumerate(self.args) if a.name == name)
         if self.args[i].type == "s":
             value = values[i] if i < len(values) else self.args[i].default
             named = split_names(value) if isinstance(value, str) and not _OPTION.match(value) else []
@@ -124,7 +132,7 @@ class Command:
             v = values[i]
             if math.isfinite(v) and v == int(v) and v >= 1:
                 return int(v)
-        return 1
+        return self.args[i].default if isinstance(self.args[i].default, int) and self.args[i].default >= 1 else 1
 
     def args_doc(self) -> str:
         return " ".join(a.doc() for a in self.args) or "–"
@@ -156,18 +164,20 @@ POST = Arg("post", "i", 1, lo=0, hi=1)
 STEPS = Arg("steps", "i", 0, lo=0, hi=MAX_STEPS, unset=True)  # 0: generate.steps, or the model's
 TUNE = Arg("tune", "s", "", unset=True)  # "": as made; a note (A1, C#2): the one-shot's fundamental moved onto it
 MODEL = Arg("model", "s")
+VEL = Arg("vel", "f", 1.0, lo=0.01, hi=1.0, unset=True)  # how hard the hit; 1: a full one
+BLEND = Arg("blend", "s", "", unset=True)  # kinds mixed in by weight: "tom:0.3" (a model of several kinds)
 
 PROTOCOL: dict[str, Command] = {c.address: c for c in (
     Command("/tad/ping", replies=(Reply("/tad/done /tad/ping"),)),
     Command("/tad/generate",
             args=(MODEL, COUNT, SEED, STEPS),
-            options=(SAMPLER, POST, TUNE),
+            options=(SAMPLER, POST, TUNE, VEL, BLEND),
             replies=(Reply("/tad/done /tad/generate", "s:path s:model i:seed i:steps s:sampler i:pool s:tuning",
                            "file"),),
             results="count"),
     Command("/tad/vary",
             args=(MODEL, Arg("source_path", "s", path=True), Arg("strength", "f", lo=0.0, hi=1.0), COUNT, SEED),
-            options=(STEPS, SAMPLER, POST, TUNE),
+            options=(STEPS, SAMPLER, POST, TUNE, VEL, BLEND),
             replies=(Reply("/tad/done /tad/vary", "s:path s:model i:seed f:strength s:source_path s:tuning",
                            "file"),),
             results="count"),
@@ -179,7 +189,7 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
             results="count"),
     Command("/tad/tweak",
             args=(MODEL, Arg("seed", "i", lo=0, hi=MAX_SEED), Arg("amount", "f", lo=0.0, hi=1.0), COUNT),
-            options=(STEPS, SAMPLER, POST, TUNE),
+            options=(STEPS, SAMPLER, POST, TUNE, VEL, BLEND),
             replies=(Reply("/tad/done /tad/tweak", "s:path s:model i:seed f:amount i:variant s:tuning", "file"),),
             results="count"),
     Command("/tad/repaint",
@@ -190,12 +200,18 @@ PROTOCOL: dict[str, Command] = {c.address: c for c in (
             results="count"),
     Command("/tad/kit",
             args=(Arg("models", "s", ",".join(KIT_DEFAULT)), SEED),
-            options=(STEPS, SAMPLER, POST, TUNE),
+            options=(STEPS, SAMPLER, POST, TUNE, VEL),
             replies=(Reply("/tad/done /tad/kit", "s:path s:model i:seed s:tuning", "model"),),
             results="models"),
+    Command("/tad/layers",
+            args=(MODEL, Arg("velocities", "i", LAYERS, lo=1, hi=MAX_LAYERS), Arg("round_robins", "i", 1, lo=1,
+                                                                                       hi=MAX_TAKES), SEED),
+            options=(STEPS, SAMPLER, POST, TUNE, BLEND),
+            replies=(Reply("/tad/done /tad/layers", "s:path s:model i:seed f:velocity i:take s:tuning", "file"),),
+            results="velocities*round_robins"),
     Command("/tad/models",
-            replies=(Reply("/tad/model", "i:index i:total s:name s:kind s:preset s:source s:license s:runs_on",
-                           "model"),
+            replies=(Reply("/tad/model", "i:index i:total s:name s:kind s:preset s:source s:license s:runs_on "
+                                         "s:kinds", "model"),
                      Reply("/tad/done /tad/models", "i:total"))),
     Command("/tad/status",
             replies=(Reply("/tad/done /tad/status", "s:version s:device i:models i:queue i:pool_ready "

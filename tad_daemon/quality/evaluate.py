@@ -23,14 +23,14 @@ def evaluate_model(engine: Engine, name: str, count: int = 16, steps: int | None
     raw = np.stack([s.audio for s in shots])
     post = post or PostProcess()
     processed = np.stack([postprocess(a, post, entry.config.sample_rate) for a in raw])
-    report = QualityReport(model=name, kind=entry.config.kind, count=count, steps=shots[0].steps,
+    report = QualityReport(model=name, kind=entry.kind, count=count, steps=shots[0].steps,
                            sampler=shots[0].sampler, schedule=shots[0].schedule, seconds_per_oneshot=seconds,
-                           **judge(processed, raw, entry.config.kind))
+                           **judge(processed, raw, entry.kind))
     if out_dir:
         out = Path(out_dir)
         sheet = contact_sheet(processed, out / f"{name}-report.png",
-                              f"{name} ({entry.config.kind}): seeds {seed}-{seed + min(count, 6) - 1}, "
-                              f"{report.sampler} {report.steps} steps ({report.schedule})", entry.config.kind,
+                              f"{name} ({entry.kind}): seeds {seed}-{seed + min(count, 6) - 1}, "
+                              f"{report.sampler} {report.steps} steps ({report.schedule})", entry.kind,
                               entry.config.sample_rate)
         report.sheet = str(sheet)
         (out / f"{name}-report.json").write_text(report.to_json(), encoding="utf-8")

@@ -78,14 +78,25 @@ def new_model(cfg: TrainConfig) -> dict:
         for kind in cfg.kinds:
             check_name(kind, "kind")
         arch["kinds"] = list(cfg.kinds)
-    if arch.get("kinds") and (cfg.kind or (base.config.kind if base else "kit")) not in [*arch["kinds"], "kit"]:
+    if arch.get("kinds") and model_kind(cfg, base, arch) not in [*arch["kinds"], "kit"]:
         raise TrainError(f"kind {cfg.kind!r} is not one the model makes ({', '.join(arch['kinds'])})")
     length = cfg.length or (base.config.length if base else LENGTH)
     if length % downsampling(arch):
         raise TrainError(f"length {length} is not a multiple of the architecture's downsampling "
                          f"({downsampling(arch)})")
-    described = {"name": base.name, "path": str(base.path), "config": base.config.to_json()} if base else {}
+    described = ({"name": base.name, "path": str(base.path), "config": base.config.to_json(), "kind": base.kind}
+                 if base else {})
     return {"arch": arch, "length": length, "base": described}
+
+
+def model_kind(cfg: TrainConfig, base: ModelEntry | None, arch: dict) -> str:
+    """The kind the new model says it makes: the configured one; "kit" (every kind it knows) for a new model
+    of several kinds; else the base model's; else "kit" or "custom"."""
+    if cfg.kind:
+        return cfg.kind
+    if base and not cfg.kinds:
+        return base.kind  # a kind of a model of several kinds (--base clap): that kind
+    return "kit" if arch.get("kinds") else "custom"
 
 
 def load_data(cfg: TrainConfig, out: Path, length: int, ranks: run.Ranks, resuming: bool,
@@ -146,7 +157,7 @@ def model_config(cfg: TrainConfig, arch: dict, base: ModelEntry | None, data: Da
     training = run.training_record(cfg, base, data, step, losses, str(ranks.device), ranks.world, dtype, params,
                                    seconds)
     training["augment"] = {"gain_db": cfg.augment_gain_db, "flip": cfg.augment_flip, "shift_ms": cfg.augment_shift_ms}
-    kind = cfg.kind or (base.config.kind if base else "kit" if arch.get("kinds") else "custom")
+    kind = model_kind(cfg, base, arch)
     preset = base.config.preset if base else None if cfg.arch else cfg.preset
     return ModelConfig(
         arch=arch, preset=preset, kind=kind, length=data.audio.shape[-1],
@@ -198,7 +209,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: run.Ranks, out: Path, emit, st
             else new_model(cfg)
     model_setup = run.broadcast_state(model_setup, ranks)
     arch, length, b = model_setup["arch"], model_setup["length"], model_setup["base"]
-    base = ModelEntry(b["name"], Path(b["path"]), ModelConfig.from_json(b["config"])) if b else None
+    base = ModelEntry(b["name"], Path(b["path"]), ModelConfig.from_json(b["config"]), b.get("kind", "")) if b else None
     torch.manual_seed(cfg.seed)
     net = build_unet(arch)
     if base and ranks.main and not resuming:
@@ -208,8 +219,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: run.Ranks, out: Path, emit, st
         target.load_state_dict(weights, strict=True)
     net.to(device).train()
 
-    data = load_data(cfg, out, length, ranks, resuming, arch.get("kinds"), cfg.kind or (base.config.kind if base
-                                                                                         else ""))
+    data = load_data(cfg, out, length, ranks, resuming, arch.get("kinds"), model_kind(cfg, base, arch))
     if ranks.main:
         for line in data.summary.lines():
             log.info(line)
