@@ -123,7 +123,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "New",
@@ -346,7 +346,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "Vary again",
@@ -503,11 +503,11 @@
             "valueof": {
               "parameter_longname": "Daemon port",
               "parameter_shortname": "Daemon",
-              "parameter_type": 1,
+              "parameter_type": 0,
               "parameter_mmin": 1024.0,
               "parameter_mmax": 65535.0,
               "parameter_initial_enable": 1,
-              "parameter_initial": [9310],
+              "parameter_initial": [9310.0],
               "parameter_unitstyle": 0
             }
           },
@@ -553,11 +553,11 @@
             "valueof": {
               "parameter_longname": "Reply port",
               "parameter_shortname": "Reply",
-              "parameter_type": 1,
+              "parameter_type": 0,
               "parameter_mmin": 1024.0,
               "parameter_mmax": 65535.0,
               "parameter_initial_enable": 1,
-              "parameter_initial": [9311],
+              "parameter_initial": [9311.0],
               "parameter_unitstyle": 0
             }
           },
@@ -777,7 +777,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "More like this",
@@ -854,7 +854,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "New kit",
@@ -893,7 +893,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "New tail",
@@ -1064,7 +1064,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "Morph",
@@ -1190,7 +1190,7 @@
               "parameter_type": 2,
               "parameter_enum": ["val1", "val2"],
               "parameter_mmax": 1,
-              "parameter_invisible": 1
+              "parameter_invisible": 2
             }
           },
           "varname": "Layers",

@@ -108,7 +108,7 @@ function basename(path) {
 basename.local = 1;
 
 function nativePath(path) {
-    // [conformpath native absolute] in the patch already converts Max-style paths; a trailing
+    // [conformpath slash boot] in the patch already converts Max-style paths to the system's; a trailing
     // slash (dropped folders) is dropped so the daemon sees a plain folder path.
     var p = String(path);
     if (p.length > 1 && /[\/\\]$/.test(p) && !/^[A-Za-z]:[\/\\]$/.test(p)) p = p.replace(/[\/\\]+$/, "");
@@ -930,12 +930,10 @@ function toPad(note, path) {
         for (var k = 0; k < devices.length; k++) {
             var s = api(devices[k]);
             if (s && classOf(s) === "OriginalSimpler") {
-                try {
-                    s.call("replace_sample", path);
-                    return "pad " + nameOf(pad);
-                } catch (e) {
-                    return "";
-                }
+                var problem = loadInto(s, path);
+                if (!problem) return "pad " + nameOf(pad);
+                outlet(OUT_TARGET, "set", "pad " + nameOf(pad) + ": " + problem);
+                return "";
             }
         }
     }
@@ -953,11 +951,27 @@ function toSimpler(path) {
         outlet(OUT_TARGET, "set", "not loaded: " + t.where);
         return;
     }
-    try {
-        api(t.id).call("replace_sample", path);
-        outlet(OUT_TARGET, "set", "loaded into " + t.where);
-    } catch (e) {
-        outlet(OUT_TARGET, "set", "could not load into " + t.where + ": " + e);
-    }
+    var problem = loadInto(api(t.id), path);
+    outlet(OUT_TARGET, "set", problem ? "not loaded into " + t.where + ": " + problem : "loaded into " + t.where);
 }
 toSimpler.local = 1;
+
+function samePath(a, b) {
+    return String(a).replace(/\\/g, "/") === String(b).replace(/\\/g, "/");
+}
+samePath.local = 1;
+
+function loadInto(simpler, path) {
+    // Simpler.replace_sample, then a look at what the Simpler holds: "" when it holds the file now, else why
+    // not. A Simpler in multisample mode is left alone (replace_sample would replace its whole map).
+    if (Number(first(simpler.get("multi_sample_mode")))) return "it is in multisample mode (left as it is)";
+    try {
+        simpler.call("replace_sample", path);
+    } catch (e) {
+        return String(e);
+    }
+    var sample = api(String(simpler.unquotedpath) + " sample");
+    var now = sample ? String(first(sample.get("file_path")) || "") : "";
+    return samePath(now, path) ? "" : "Live did not take the file (its sample is " + (now || "none") + ")";
+}
+loadInto.local = 1;

@@ -44,11 +44,35 @@ def read_header(path: Path) -> dict:
     return tags
 
 
+def rtf(markdown_lines: list[str]) -> str:
+    """The package's @about text as the RTF ReaPack's About pane shows (it streams it in as RTF on Windows;
+    reapack-index makes it with pandoc): '#' lines bold, paragraphs kept, Markdown marks dropped, non-ASCII
+    as RTF Unicode escapes."""
+    def text(s: str) -> str:
+        s = s.replace("`", "").replace("**", "")
+        s = s.replace("\\", "\\\\").replace("{", "\\{").replace("}", "\\}")
+        return "".join(c if ord(c) < 128 else f"\\u{ord(c) if ord(c) < 32768 else ord(c) - 65536}?" for c in s)
+
+    paragraphs, current = [], []
+    for line in markdown_lines + [""]:
+        if line.startswith("#"):
+            paragraphs.append("{\\b " + text(line.lstrip("#").strip()) + "}")
+        elif line.strip():
+            current.append(text(line.strip()))
+            continue
+        if current:
+            paragraphs.append(" ".join(current))
+            current = []
+    return "{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0\\fswiss Helvetica;}}\\f0\\pard " + "\\par\\par ".join(
+        paragraphs) + "\\par}"
+
+
 def render(base_url: str = BASE_URL) -> str:
     tags = read_header(PACKAGE)
     version, = tags["version"]
     author, = tags.get("author", [""])
     description = " ".join(tags.get("description", []))
+    about = rtf(tags.get("about", []))
     changelog = "\n".join(tags.get("changelog", []))
     if not base_url.endswith("/"):
         base_url += "/"
@@ -67,6 +91,8 @@ def render(base_url: str = BASE_URL) -> str:
         '<index version="1" name="tad-daemon">',
         f"  <category name={quoteattr(CATEGORY)}>",
         f'    <reapack name={quoteattr(PACKAGE.name)} type="script" desc={quoteattr(description)}>',
+        # The only place ReaPack's About pane reads a package's description from (index_v1.cpp).
+        f"      <metadata><description><![CDATA[{about}]]></description></metadata>",
         f"      <version name={quoteattr(version)} author={quoteattr(author)}>",
         *sources,
         f"        <changelog><![CDATA[{changelog}]]></changelog>",

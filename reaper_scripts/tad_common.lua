@@ -24,6 +24,7 @@ M.KIT = { { "kick" }, { "snare" }, { "closed-hat", "hat" }, { "open-hat" }, { "c
 M.LAYERS = { velocities = 4, round_robins = 3 } -- a layer set's defaults ("Insert velocity layers")
 M.REMAKES = { generate = true, tweak = true, kit = true } -- kinds whose seed makes the sound again
 M.POLL_TIMEOUT = 600 -- seconds before a job is given up (the client has its own, shorter, timeouts)
+M.START_GRACE = 5 -- seconds a job ExecProcess said it could not start still has to show up
 M.SAMPLE_LENGTH = 32768 / 44100 -- what the models make, in seconds
 
 -- ---- platform, paths, quoting -------------------------------------------------------------------
@@ -153,14 +154,11 @@ end
 
 local job_seq = 0
 
+-- Where job scripts and their output go: in REAPER's resource folder, which only its user can write. A
+-- fixed folder in a shared /tmp would let another user of the machine make it first and swap a script (it
+-- runs as this user) or plant a link the output redirect follows.
 function M.temp_dir()
-  local base
-  if M.platform() == "windows" then
-    base = os.getenv("TEMP") or os.getenv("TMP") or reaper.GetResourcePath()
-  else
-    base = os.getenv("TMPDIR") or "/tmp"
-  end
-  local dir = M.join((base:gsub("[/\\]+$", "")), "tad-daemon-reaper")
+  local dir = M.join(reaper.GetResourcePath(), "Data", "tad-daemon", "jobs")
   reaper.RecursiveCreateDirectory(dir, 0)
   return dir
 end
@@ -223,14 +221,12 @@ function M.run(args, on_done, opts)
     return
   end
   local launch = windows and ('cmd.exe /C "' .. files.script .. '"') or ('/bin/sh "' .. files.script .. '"')
-  -- -1: do not wait; -2 also keeps the console window minimised on Windows.
-  if reaper.ExecProcess(launch, windows and -2 or -1) == nil then
-    os.remove(files.script)
-    on_done({ error = "REAPER could not start: " .. launch, replies = {} })
-    return
-  end
-
-  local deadline = reaper.time_precise() + (opts.timeout or M.POLL_TIMEOUT)
+  -- -1: do not wait; -2 also keeps the console window minimised on Windows. REAPER's documentation says
+  -- ExecProcess returns nil on total failure; what it returns when it does not wait is not written down
+  -- for every platform, so nil is not taken as the last word: the job gets START_GRACE seconds to show up
+  -- (its marker) before it is called not started.
+  local started = reaper.ExecProcess(launch, windows and -2 or -1) ~= nil
+  local deadline = reaper.time_precise() + (started and (opts.timeout or M.POLL_TIMEOUT) or M.START_GRACE)
   local function cleanup()
     for _, p in pairs(files) do os.remove(p) end
     os.remove(files.code .. ".tmp")
@@ -245,6 +241,7 @@ function M.run(args, on_done, opts)
       on_done(result)
     elseif reaper.time_precise() > deadline then
       cleanup()
+      if not started then return on_done({ error = "REAPER could not start: " .. launch, replies = {} }) end
       on_done({ timed_out = opts.timeout or M.POLL_TIMEOUT, replies = {}, stdout = "", stderr = "" })
     else
       reaper.defer(poll)
@@ -790,6 +787,7 @@ function M.insert_tracks(index, tracks, undo_name)
     reaper.GetSetMediaTrackInfo_String(track, "P_NAME", t.name, true)
     for _, s in ipairs(t.sources) do reaper.SetMediaItemSelected(add_item(track, s.src, s.path, s.position), true) end
   end
+  reaper.TrackList_AdjustWindows(false) -- the track list and mixer show the new tracks at once
   reaper.Main_OnCommand(40047, 0) -- Peaks: Build any missing peak files
   reaper.UpdateArrange()
   reaper.Undo_EndBlock(undo_name, -1)
@@ -919,7 +917,12 @@ function M.morph_selected(done)
       local step = math.max(M.SAMPLE_LENGTH, (pb - pa) / (n + 1))
       local positions = {}
       for k = 1, #paths do positions[k] = pa + k * step end
-      local index = math.tointeger(reaper.GetMediaTrackInfo_Value(reaper.GetMediaItem_Track(a.item), "IP_TRACKNUMBER"))
+      -- Below the first item's track, if that item still exists (it may have been deleted meanwhile: the
+      -- first morph of two files takes seconds), else at the end of the project.
+      local index = reaper.CountTracks(0)
+      if reaper.ValidatePtr2(0, a.item, "MediaItem*") then
+        index = math.tointeger(reaper.GetMediaTrackInfo_Value(reaper.GetMediaItem_Track(a.item), "IP_TRACKNUMBER"))
+      end
       local made = M.insert_tracks(index, { { name = "morph " .. M.basename(a.file) .. " > " .. M.basename(b.file),
         paths = paths, positions = positions } }, "tad-daemon: morph")
       if made == 0 then M.alert("REAPER cannot read the new files:\n" .. table.concat(paths, "\n")) end

@@ -18,9 +18,10 @@ TINY_ARCH = dict(channels=[8, 8, 8, 8], factors=[4, 4, 4, 4], items=[1, 1, 1, 1]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_lua_specs(folder: Path, **kwargs) -> subprocess.CompletedProcess:
-    """The Lua specs in `folder`, on the Lua 5.4 of the `lupa` wheel (tests/lua_specs.py)."""
-    return subprocess.run([sys.executable, str(REPO / "tests" / "lua_specs.py"), str(folder)], cwd=REPO,
+def run_lua_specs(folder: Path, lua: str = "5.4", **kwargs) -> subprocess.CompletedProcess:
+    """The Lua specs in `folder`, on the Lua `lua` (5.4 or 5.3) of the `lupa` wheel (tests/lua_specs.py)."""
+    env = {**kwargs.pop("env", os.environ), "TAD_LUA": lua}
+    return subprocess.run([sys.executable, str(REPO / "tests" / "lua_specs.py"), str(folder)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600, **kwargs)
 
 

@@ -1,6 +1,8 @@
-"""Run the REAPER scripts' Lua specs on Lua 5.4 from the `lupa` wheel, so the tests need nothing but Python.
+"""Run the REAPER scripts' Lua specs on Lua 5.4 (REAPER 7) or 5.3 (REAPER 6) from the `lupa` wheel, so the
+tests need nothing but Python.
 
     python tests/lua_specs.py reaper_scripts/spec         # every *_spec.lua in the folder, busted-style
+    TAD_LUA=5.3 python tests/lua_specs.py reaper_scripts/spec   # the same on Lua 5.3
     python tests/lua_specs.py --run FILE ARGS...          # one script, as `lua5.4 FILE ARGS...` runs it
 
 The specs are written for busted's API; this runner implements the part of it they use (describe, it,
@@ -198,11 +200,18 @@ def _shell(command: bytes) -> tuple[bytes, int]:
     return done.stdout, done.returncode
 
 
-def _runtime():
-    from lupa import lua54
+LUAS = {"5.3": "lua53", "5.4": "lua54"}  # TAD_LUA: which one (REAPER 6 embeds 5.3, REAPER 7 5.4)
 
+
+def _runtime():
+    import importlib
+
+    version = os.environ.get("TAD_LUA", "5.4")
+    if version not in LUAS:
+        raise SystemExit(f"TAD_LUA={version}: one of {', '.join(LUAS)}")
+    lupa_lua = importlib.import_module(f"lupa.{LUAS[version]}")
     # Lua strings stay bytes: file names need not be UTF-8.
-    lua = lua54.LuaRuntime(encoding=None, unpack_returned_tuples=True)
+    lua = lupa_lua.LuaRuntime(encoding=None, unpack_returned_tuples=True)
     lua.execute(POPEN, _shell)
     return lua
 

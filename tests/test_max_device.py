@@ -166,3 +166,22 @@ def test_tune_menu_offers_notes_the_daemon_takes_and_everything_fits_the_device(
         if box.get("presentation"):
             x, y, w, h = box["presentation_rect"]
             assert x + w <= width and y + h <= height, box["id"]
+
+
+def test_parameters_keep_to_lives_rules():
+    """Live keeps at most 256 values of an Int parameter (a port box as Int comes back as some other number
+    when the set loads: Float with unit style Int instead), and a button is Hidden (parameter_invisible 2),
+    so a click is no undo step (Ableton's Max for Live production guidelines; Cycling '74's reference)."""
+    params = {b["id"]: b["saved_attribute_attributes"]["valueof"] for b in _boxes().values()
+              if b.get("parameter_enable")}
+    for name, p in params.items():
+        if p.get("parameter_type") == 1:  # Int
+            assert p["parameter_mmax"] - p["parameter_mmin"] + 1 <= 256, name
+    for port, default in (("daemonport", 9310), ("replyport", 9311)):
+        p = params[port]
+        assert (p["parameter_type"], p["parameter_unitstyle"]) == (0, 0), port  # Float, shown as Int
+        assert (p["parameter_mmin"], p["parameter_mmax"], p["parameter_initial"]) == (1024.0, 65535.0, [default])
+    buttons = [b["id"] for b in _boxes().values() if b["maxclass"] == "live.text" and b.get("mode") == 0]
+    assert len(buttons) >= 7
+    for name in buttons:
+        assert params[name]["parameter_invisible"] == 2, name

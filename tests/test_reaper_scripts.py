@@ -24,8 +24,9 @@ def _make_index():
 
 
 @pytest.mark.skipif(os.name == "nt", reason="the stand-in REAPER drives a POSIX shell")
-def test_lua_specs():
-    result = run_lua_specs(SCRIPTS / "spec")
+@pytest.mark.parametrize("lua", ["5.3", "5.4"])  # REAPER 6 embeds Lua 5.3, REAPER 7 Lua 5.4
+def test_lua_specs(lua):
+    result = run_lua_specs(SCRIPTS / "spec", lua)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-6000:]
     m = re.search(r"(\d+) successes? / (\d+) failures? / (\d+) errors?", out)
@@ -40,6 +41,10 @@ def test_reapack_index_lists_every_script_and_is_current():
     assert root.tag == "index" and root.get("version") == "1"
     package = root.find("category/reapack")
     assert package.get("type") == "script"
+    # The About pane reads <metadata><description> alone, as RTF: the @about text, its heading bold.
+    about = package.find("metadata/description").text
+    assert about.startswith("{\\rtf1") and about.endswith("}") and "{\\b tad-daemon for REAPER}" in about
+    assert "velocity layers at the edit cursor" in about and "`" not in about
     version = package.find("version")
     assert re.fullmatch(r"\d+\.\d+\.\d+", version.get("name"))
     installed = {}

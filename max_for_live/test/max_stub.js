@@ -48,6 +48,10 @@ class LiveWorld {
     const id = this.add(`${parent.path} devices ${index}`, type,
       {class_name: className, name, canonical_parent: parentId});
     parent.props.devices.push(id);
+    if (className === "OriginalSimpler") {  // its sample: replace_sample puts the file there
+      this.objects[id].props.multi_sample_mode = 0;
+      this.objects[id].sample = this.add(`${parent.path} devices ${index} sample`, "Sample", {file_path: ""});
+    }
     return id;
   }
 
@@ -103,6 +107,9 @@ function makeLiveAPI(world) {
     };
     this.call = (fn, ...args) => {
       world.calls.push({id, fn, args});
+      if (fn === "replace_sample" && obj && obj.sample && !obj.props.ignores_files) {
+        world.objects[obj.sample].props.file_path = args[0];
+      }
       if (obj && obj.type === "Application") {
         const [major, minor, bugfix] = obj.version;
         if (fn === "get_major_version") return major;

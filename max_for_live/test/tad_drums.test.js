@@ -268,6 +268,26 @@ test("Live 12.4: the result also goes into the Simpler on the last selected trac
   assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/new snare.wav"]);
 });
 
+test("Live 12.4: 'loaded' only when the Simpler holds the file; a multisample Simpler is left alone", () => {
+  const s = liveSet([12, 4, 0]);
+  const d = connect(loadDevice({world: s.w}));
+  s.w.selectTrack(s.simplerTrack);
+  d.message("generate");
+  d.done("/tad/generate", "/out/a.wav", "kick", 1, 12, "dpmpp-2m", 0);
+  assert.equal(d.target(), "loaded into Simpler \"Snare\"");
+  s.w.objects[s.simpler].props.ignores_files = true; // Live refused it (a file it cannot read, say)
+  d.message("generate");
+  d.done("/tad/generate", "/out/b.wav", "kick", 2, 12, "dpmpp-2m", 0);
+  assert.match(d.target(), /^not loaded into Simpler "Snare": Live did not take the file \(its sample is \/out\/a.wav\)/);
+  s.w.objects[s.simpler].props.multi_sample_mode = 1;
+  const calls = replaceCalls(s.w).length;
+  d.message("generate");
+  d.done("/tad/generate", "/out/c.wav", "kick", 3, 12, "dpmpp-2m", 0);
+  assert.match(d.target(), /multisample mode/);
+  assert.equal(replaceCalls(s.w).length, calls, "no replace_sample on a multisample Simpler");
+  assert.deepEqual(d.sent(BUFFER).slice(-1)[0], ["replace", "/out/c.wav"]); // it still plays in the device
+});
+
 test("a second init (the device re-initialised) keeps one selection observer", () => {
   const s = liveSet([12, 4, 0]);
   const d = connect(loadDevice({world: s.w}));

@@ -85,6 +85,7 @@ function F.new(opts)
     ext = {}, persisted = {},
     calls = {}, messages = {}, inputs = {}, deferred = {}, pending = {},
     exec_mode = opts.exec_mode or "sync",
+    exec_returns = opts.exec_returns, -- what ExecProcess returns when it does not wait ("" unless set: nil)
     clock = 1000.0,
     undo_depth = 0, undo_blocks = {}, outside_undo = {},
     tracks = {}, cursor = 0.0, last_touched = nil,
@@ -158,11 +159,13 @@ function F.new(opts)
       S.pending[#S.pending + 1] = cmd
     elseif S.exec_mode == "background" then
       os.execute(cmd .. " >/dev/null 2>&1 &")
-    else
+    elseif S.exec_mode ~= "none" then -- "none": the command never runs
       os.execute(cmd .. " >/dev/null 2>&1")
     end
+    if S.exec_returns == false then return nil end
     return ""
   end
+  function api.TrackList_AdjustWindows() end
   function api.ShowMessageBox(msg, title, kind) S.messages[#S.messages + 1] = msg return 1 end
   function api.GetUserInputs(title, n, captions, defaults)
     -- REAPER splits the captions at every comma: one inside a caption would make a field of its own.

@@ -46,6 +46,17 @@ after_each(function()
   F.cleanup()
 end)
 
+describe("job files", function()
+  it("live in REAPER's resource folder, never in a shared temporary folder", function()
+    local S = setup({ exec_mode = "manual" })
+    tad = require("tad_common")
+    tad.send("/tad/ping", {}, function() end)
+    assert.are.equal(1, #S.pending)
+    local script = S.pending[1]:match('"(.*)"')
+    assert.are.equal(S.resource .. "/Data/tad-daemon/jobs", script:match("^(.*)/[^/]*$"))
+  end)
+end)
+
 describe("quoting", function()
   it("round-trips spaces, quotes and shell characters through a real POSIX shell", function()
     tad = require("tad_common")
@@ -246,6 +257,24 @@ describe("replace selected items with a variation", function()
     assert.is_true(S.step())
     assert.are.same({ "tad-daemon: replace with variation" }, S.undo_blocks)
     assert.are_not.equal(items[1].file, items[1].take.source.file)
+  end)
+
+  it("takes ExecProcess's nil as the last word only when no job shows up", function()
+    local S = F.new({ exec_returns = false })
+    _G.reaper = S.reaper
+    S.ext["tad-daemon/command"] = D.new().command
+    tad = require("tad_common")
+    local got
+    tad.send("/tad/ping", {}, function(result) got = result end)
+    assert.is_true(S.step(100, 0.1))
+    assert.are.equal(0, got.code) -- it ran after all
+    local none = F.new({ exec_returns = false, exec_mode = "none" })
+    _G.reaper = none.reaper
+    none.ext["tad-daemon/command"] = D.new().command
+    got = nil
+    tad.send("/tad/ping", {}, function(result) got = result end)
+    assert.is_true(none.step(200, 0.1)) -- 5 seconds' grace, not the client's minutes
+    assert.truthy(got and got.error and got.error:find("could not start", 1, true))
   end)
 
   it("says clearly that the daemon is not running, and changes nothing", function()
@@ -499,6 +528,18 @@ describe("morph between the two selected items", function()
     assert.are.near(2.0 + 0.74304, new[1].info.D_POSITION, 1e-3) -- (4 - 2) / 3 is less than a one-shot
     assert.are.same({ "tad-daemon: morph" }, S.undo_blocks)
     assert.are.same({}, S.outside_undo)
+  end)
+
+  it("puts them at the end of the project when the first item was deleted meanwhile", function()
+    local S = setup()
+    local _, items = snare_project(S, 2)
+    S.add_track("Below")
+    run_action("tad-daemon_Morph between the two selected items.lua")
+    items[1].item.deleted = true -- while the daemon encodes the two files
+    assert.is_true(S.step())
+    assert.are.same({ "Drums", "Below" }, { S.tracks[1].name, S.tracks[2].name })
+    assert.truthy(S.tracks[3].name:find("^morph "))
+    assert.are.same({ "tad-daemon: morph" }, S.undo_blocks)
   end)
 
   it("needs exactly two items", function()
