@@ -225,9 +225,15 @@ DAEMON = textwrap.dedent("""
     from tad_daemon.training.queue import JobQueue
     from tad_daemon.training.runner import Runner
     cfg = load_config(overrides={"training.threads": 1, "training.device": "cpu"})
+    held = []
     def progress(job, step, total, loss, eta):
+        if sys.argv[3] == "held" and step >= 4 and not held:  # a request generates: the trainer is stopped
+            held.append(runner.hold())
+            held[0].__enter__()
+            print("held", runner._proc.pid, flush=True)
         print(step, flush=True)
     runner = Runner(JobQueue(cfg.path("paths.data") / "jobs.sqlite"), cfg, on_progress=progress)
+    runner.pause_for_generation = True
     runner.start()
     settings = {"micro_batch": 2, "accumulation": 1, "checkpoint_every": 3, "license": "CC0-1.0"}
     if sys.argv[2] == "train":
@@ -238,25 +244,47 @@ DAEMON = textwrap.dedent("""
     time.sleep(600)
 """)
 
+STRAY = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from tad_daemon.training.checkpoint import RunLock
+    with RunLock(Path(sys.argv[1])):
+        print("locked", flush=True)
+        time.sleep(600)
+""")
 
-@pytest.mark.parametrize("task", ["train", "distill"])
-def test_a_job_survives_a_daemon_crash_and_installs_its_model(setup, task):
+
+@pytest.mark.parametrize("task,moment", [("train", "running"), ("distill", "running"), ("train", "held")])
+def test_a_job_survives_a_daemon_crash_and_installs_its_model(setup, task, moment):
+    """Killed while the trainer runs, or while it is stopped for a request (it cannot read its stdin then):
+    the trainer goes with the daemon; one left behind holding the run folder (stopped, where the platform
+    has no parent-death signal) is ended by the next daemon, and the job resumes and finishes."""
     cfg, clock, rec, make = setup
     data = str(kicks(cfg.path("paths.data") / "mine"))
-    daemon = subprocess.Popen([sys.executable, "-c", DAEMON, data, task], stdout=subprocess.PIPE, text=True,
+    daemon = subprocess.Popen([sys.executable, "-c", DAEMON, data, task, moment], stdout=subprocess.PIPE, text=True,
                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     for line in daemon.stdout:
-        if int(line) >= 4:  # a checkpoint (every 3 steps) is on disk
+        if line.startswith("held"):
+            trainer = int(line.split()[1])
+            wait_for(lambda t=trainer: proc_state(t) == "T", timeout=10, what="the trainer to stop")
+        elif int(line) >= 4:  # a checkpoint (every 3 steps) is on disk
             break
-    daemon.send_signal(signal.SIGKILL)  # the daemon dies; its trainer sees its stdin close and exits too
+    daemon.send_signal(signal.SIGKILL)  # the daemon dies; its trainer goes too, stopped or not
     daemon.wait()
     run = cfg.path("paths.data") / "runs" / "job-1-crash"
     wait_for(lambda: _unlocked(run), timeout=30, what="the orphaned trainer to exit")
+    if moment == "held":  # a stopped trainer left behind, as on a platform without a parent-death signal
+        stray = subprocess.Popen([sys.executable, "-c", STRAY, str(run)], stdout=subprocess.PIPE, text=True,
+                                 cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert stray.stdout.readline().strip() == "locked"
+        stray.send_signal(signal.SIGSTOP)
     runner = make()
     runner.start()
     done = wait_for(lambda: rec.finished(runner, "1"))
     assert done.state == "done", done.message
     assert rec.state_of("1") == ["paused", "running", "done"]
+    if moment == "held":
+        assert stray.wait(timeout=5) != 0  # ended by the runner
     models = cfg.path("paths.models")
     assert rec.models == [("1", models / "crash.safetensors")] and done.model_path == str(models / "crash.safetensors")
     assert (models / "crash.md").is_file() and (models / "crash-loss.png").is_file()
@@ -265,6 +293,30 @@ def test_a_job_survives_a_daemon_crash_and_installs_its_model(setup, task):
     assert not (run / "checkpoint.pt").exists() and not (run / "data.safetensors").exists()  # cleaned up
     resumed = [line for line in (run / "train.log").read_text().splitlines() if "resuming at step" in line]
     assert resumed and int(resumed[0].split("resuming at step ")[1].split()[0]) >= 3
+
+
+def test_a_run_folder_held_by_an_unknown_process_pauses_the_job_and_keeps_its_data(setup):
+    cfg, clock, rec, make = setup
+    run = cfg.path("paths.data") / "runs" / "job-1-held"
+    run.mkdir(parents=True)
+    (run / "data.safetensors").write_bytes(b"cache")
+    stray = subprocess.Popen([sys.executable, "-c", STRAY, str(run)], stdout=subprocess.PIPE, text=True,
+                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert stray.stdout.readline().strip() == "locked"
+        (run / ".lock-owner").unlink()  # whose it is cannot be known: it is not ended
+        runner = make()
+        runner.start()
+        job = runner.submit("held", str(kicks(cfg.path("paths.data") / "mine")), base="tiny", now=True,
+                            settings=FAST)
+        wait_for(lambda: "paused" in rec.state_of(job.id), timeout=30, what="the job to pause")
+        assert "holds the run folder" in runner.queue.get(job.id).message
+        assert (run / "data.safetensors").read_bytes() == b"cache" and stray.poll() is None
+    finally:
+        stray.kill()
+        stray.wait()
+    done = wait_for(lambda: rec.finished(runner, job.id), timeout=120)  # tried again once the holder has gone
+    assert done.state == "done", done.message
 
 
 def _unlocked(run: Path) -> bool:

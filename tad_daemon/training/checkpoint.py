@@ -71,23 +71,35 @@ def set_global_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class RunFolderBusy(RuntimeError):
+    """Another process holds the run folder's lock: not the job's fault, and never a reason to drop its data."""
+
+
+OWNER = ".lock-owner"  # the process id of the lock's holder (beside the lock: Windows locks the lock file's bytes)
+
+
 class RunLock:
     """An exclusive lock on a run folder, so two trainers never write the same run. The OS drops it when
-    the process dies, even by SIGKILL, so a killed run can be resumed at once."""
+    the process dies, even by SIGKILL, so a killed run can be resumed at once. The holder writes its process
+    id to OWNER, so a trainer left behind (stopped, say, by a daemon that died while it was paused) can be
+    found and ended (`lock_holder`)."""
 
-    def __init__(self, folder: Path, wait: float = 10.0):
+    def __init__(self, folder: Path, wait: float = 10.0, record: bool = True):
         self.path = folder / ".lock"
         self.wait = wait  # a trainer that was just told to go may need a moment to exit
+        self.record = record
         self.file = None
 
     def __enter__(self) -> RunLock:
         self.file = open(self.path, "a+b")  # noqa: SIM115 (held for the run's lifetime)
         deadline = time.monotonic() + self.wait
         while not self._try_lock():
-            if time.monotonic() > deadline:
+            if time.monotonic() >= deadline:
                 self.file.close()
-                raise RuntimeError(f"{self.path.parent}: another training process is using this run folder")
+                raise RunFolderBusy(f"{self.path.parent}: another training process is using this run folder")
             time.sleep(0.2)
+        if self.record:
+            (self.path.parent / OWNER).write_text(str(os.getpid()), encoding="ascii")
         return self
 
     def _try_lock(self) -> bool:
@@ -106,3 +118,17 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.file.close()  # closing releases the lock
+
+
+def lock_holder(folder: Path) -> int | None:
+    """The process id holding `folder`'s run lock: None when nobody holds it, 0 when its holder is unknown."""
+    if not (folder / ".lock").exists():
+        return None
+    try:
+        with RunLock(folder, wait=0, record=False):
+            return None
+    except RunFolderBusy:
+        try:
+            return int((folder / OWNER).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return 0

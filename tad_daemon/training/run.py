@@ -257,23 +257,25 @@ def random_key(seed: int, position: int, stream: int) -> int:
 
 # -- the entry the job queue starts ---------------------------------------------------------------------------------
 EXIT_STOPPED = 3  # stopped by a signal after writing a checkpoint: run it again to resume
+EXIT_BUSY = 4  # another process holds the run folder: nothing was done, run it again once that one has gone
 
 
 def main(argv: list[str] | None, config_class, run: Callable) -> int:
     """`python -m tad_daemon.training.train CONFIG.json` (or .distill): `run` (train or distill) on the config
-    in the file, its events as JSON lines on stdout (rank 0). Exit 0 done, 1 failed, 2 bad config, 3 stopped."""
+    in the file, its events as JSON lines on stdout (rank 0). Exit 0 done, 1 failed, 2 bad config, 3 stopped,
+    4 the run folder is busy."""
     p = argparse.ArgumentParser(description=f"Run what a {config_class.__name__} JSON file describes.")
     p.add_argument("config")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--stop-file", help="checkpoint and stop (exit code 3) once this file exists")
-    p.add_argument("--exit-with-parent", action="store_true",
-                   help="exit at once when stdin reaches end-of-file (the parent process has gone)")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID",
+                   help="exit at once when the parent process PID has gone (stdin reaches end-of-file)")
     p.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by N (POSIX)")
     args = p.parse_args(argv)
     if args.nice and hasattr(os, "nice"):
         os.nice(args.nice)
     if args.exit_with_parent:
-        threading.Thread(target=_exit_at_end_of_input, daemon=True).start()
+        exit_with_parent(args.exit_with_parent)
     try:
         cfg = settings_from(config_class, json.loads(Path(args.config).read_text(encoding="utf-8")),
                             "distillation" if config_class.__name__.startswith("Distill") else "training")
@@ -292,6 +294,9 @@ def main(argv: list[str] | None, config_class, run: Callable) -> int:
 
     try:
         result = run(cfg, resume=not args.no_resume, progress=show, stop=stop)
+    except ckpt.RunFolderBusy as e:
+        show(event("error", message=str(e)))
+        return EXIT_BUSY
     except (ValueError, RuntimeError, OSError) as e:  # TrainError, DatasetError, bad model files, disk full
         show(event("error", message=str(e)))
         return 1
@@ -299,6 +304,21 @@ def main(argv: list[str] | None, config_class, run: Callable) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0 if result.state == "done" else EXIT_STOPPED
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process when its parent (the daemon) dies, even while the parent has it stopped (SIGSTOP,
+    while a request generates): there no thread of ours runs, so on Linux the kernel's parent-death signal
+    does it; everywhere, a thread exits at the end of stdin, and a daemon that starts again ends a trainer
+    left stopped in a run folder (Runner: lock_holder)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL) == 0 and os.getppid() != parent:
+            os._exit(EXIT_STOPPED)  # it died before the signal was asked for
+    threading.Thread(target=_exit_at_end_of_input, daemon=True).start()
 
 
 def _exit_at_end_of_input() -> None:

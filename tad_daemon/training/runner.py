@@ -29,12 +29,15 @@ from tad_daemon.config import Config
 from tad_daemon.models.manage import bundled_names
 from tad_daemon.names import check_name, unknown_model
 from tad_daemon.training import settings as contract
+from tad_daemon.training.checkpoint import lock_holder
 from tad_daemon.training.queue import Job, JobQueue, QueueError, in_window, parse_time
+from tad_daemon.training.run import EXIT_BUSY
 
 log = logging.getLogger(__name__)
 
 DISTILL = "distill"  # a job's settings["task"] for a distillation; other jobs train
 BIG_FILES = ("checkpoint.pt", "data.safetensors")
+STRAY_GRACE = 20.0  # seconds a trainer left behind in a run folder has to exit once woken, before SIGKILL
 
 
 def suspend_process(proc: subprocess.Popen) -> None:
@@ -49,6 +52,30 @@ def resume_process(proc: subprocess.Popen) -> None:
         _nt_process_call("NtResumeProcess", proc.pid)
     else:
         os.kill(proc.pid, signal.SIGCONT)
+
+
+def end_stray_trainer(pid: int, folder: Path, grace: float = STRAY_GRACE) -> bool:
+    """End the process `pid` holding `folder`'s run lock: a trainer whose daemon died, perhaps while it was
+    stopped for generation (it then stays stopped forever). Woken, it reads the end of its stdin and exits;
+    SIGTERM has it checkpoint first if it can; killed after `grace` s. True once the lock is free."""
+    log.warning("%s: ending process %d, a trainer left behind by a daemon that stopped", folder, pid)
+    try:
+        if os.name == "nt":
+            _nt_process_call("NtResumeProcess", pid)
+        else:
+            os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGTERM)  # TerminateProcess on Windows
+    except OSError:  # gone meanwhile, or not ours to signal
+        pass
+    deadline = time.monotonic() + grace
+    while lock_holder(folder) is not None:
+        if time.monotonic() > deadline:
+            if deadline - time.monotonic() < -10:
+                return False
+            with contextlib.suppress(OSError):
+                os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        time.sleep(0.2)
+    return True
 
 
 def _nt_process_call(name: str, pid: int) -> None:
@@ -278,6 +305,12 @@ class Runner:
     def _run(self, job: Job) -> None:
         run_dir = Path(job.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+        holder = lock_holder(run_dir)
+        if holder is not None and not (holder and end_stray_trainer(holder, run_dir)):
+            self._finish(job, "paused", f"another process (id {holder or 'unknown'}) holds the run folder "
+                                        f"{run_dir}; the job waits for it to end")
+            self._closing.wait(STRAY_GRACE)  # and is tried again then
+            return
         config_path = run_dir / "job.json"
         module, config = self._job_config(job, run_dir)
         config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
@@ -287,7 +320,7 @@ class Runner:
         # exits rather than train on, orphaned, holding the run folder. Its own session keeps the terminal's
         # Ctrl-C away from it: the runner decides when it stops.
         command = [sys.executable, "-m", module, str(config_path), "--stop-file", str(stop_file),
-                   "--exit-with-parent", "--nice", str(self.nice)]
+                   "--exit-with-parent", str(os.getpid()), "--nice", str(self.nice)]
         with open(run_dir / "stderr.log", "ab") as errors:
             flags = 0
             if os.name == "nt":
@@ -352,6 +385,9 @@ class Runner:
             _call(self.on_model, self.queue.get(job.id), path)
         elif stop_reason or self._closing.is_set():
             self._finish(job, "paused", stop_reason or "the daemon stopped; resumes from its last checkpoint")
+        elif rc == EXIT_BUSY:  # a lock held is never a reason to fail the job or drop its data
+            self._finish(job, "paused", _short(error or "another process holds the run folder"))
+            self._closing.wait(STRAY_GRACE)
         else:
             self._finish(job, "failed", _short(error or _crash_message(rc, run_dir)))
 
