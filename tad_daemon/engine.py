@@ -544,6 +544,7 @@ class Engine:
         with self._use(name, steps, sampler, schedule) as use:
             c = use.config
             x0, gain = self._source(use, source)
+            end = min(end, c.length / c.sample_rate)  # past the end is the end (1e308 too: no overflow)
             mask = region_mask(c.length, c.sample_rate, start, end)
             seeds = seeds_from(seed, count)
             cond = use.condition(seeds)

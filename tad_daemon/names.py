@@ -32,7 +32,7 @@ def is_within(path: str | os.PathLike, root: str | os.PathLike) -> bool:
     try:
         Path(path).resolve().relative_to(Path(root).resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
         return False
 
 

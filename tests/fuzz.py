@@ -11,6 +11,8 @@ import random
 import struct
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from tad_daemon.protocol import osc
@@ -153,7 +155,8 @@ def wav_header(frames: int, channels: int = 2, rate: int = 44100) -> bytes:
 def hostile_sounds(folder: Path, seed: int = 1) -> list[Path]:
     """Sound files a variation or a training set must refuse, not hang or crash on: a FIFO (POSIX), a WAV
     cut after its header, a header claiming 4 GB of samples, random bytes, an empty file, a folder named
-    like a sound, a symbolic link to itself."""
+    like a sound, a symbolic link to itself, 1,024 channels at 192 kHz (sparse: no disk space), float
+    samples near 3e38 (a loudness that overflows)."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     made = []
@@ -161,6 +164,14 @@ def hostile_sounds(folder: Path, seed: int = 1) -> list[Path]:
                        ("noise.wav", rng.randbytes(5000)), ("empty.wav", b"")):
         (folder / name).write_bytes(body)
         made.append(folder / name)
+    wide = folder / "1024-channels.wav"
+    with open(wide, "wb") as f:  # one second, all zeros: a hole in the file, 0 bytes on disk
+        f.write(wav_header(192000, channels=1024, rate=192000))
+        f.truncate(f.tell() + 192000 * 1024 * 2)
+    made.append(wide)
+    huge = folder / "3e38.wav"
+    sf.write(huge, np.full((32768, 2), 3e38, np.float32), 44100, subtype="FLOAT")
+    made.append(huge)
     (folder / "folder.wav").mkdir(exist_ok=True)
     made.append(folder / "folder.wav")
     loop = folder / "loop.wav"

@@ -74,12 +74,22 @@ def test_long_files_are_cropped_at_the_end(tmp_path):
     (lambda p: sf.write(p, np.zeros((0, 2), np.float32), 44100), "no audio"),
     (lambda p: sf.write(p, np.zeros((100, 1), np.float32), 4000), "sample rate"),
     (lambda p: sf.write(p, np.full((100, 1), np.nan, np.float32), 44100, subtype="FLOAT"), "NaN"),
+    (lambda p: sf.write(p, np.zeros((100, 65), np.float32), 44100), "65 channels; .* at most 64"),
+    (lambda p: sf.write(p, np.full((100, 2), 3e38, np.float32), 44100, subtype="FLOAT"),
+     r"reach 3e\+38, over \+60 dBFS"),
 ])
 def test_bad_files_give_clear_errors(tmp_path, make, message):
     path = tmp_path / "bad.wav"
     make(path)
     with pytest.raises(AudioError, match=message):
         load_oneshot(path)
+
+
+def test_loud_float_files_and_many_channels_up_to_the_limit_load(tmp_path):
+    path = tmp_path / "hot.wav"
+    sf.write(path, np.full((1000, 64), 8.0, np.float32), 44100, subtype="FLOAT")  # +18 dBFS, 64 channels
+    x = load_oneshot(path)
+    assert x.shape == (2, L) and np.abs(x).max() > 1
 
 
 def decaying_hit(noise_tail: float = 0.0) -> np.ndarray:

@@ -7,6 +7,7 @@ TAD_FUZZ_PACKETS sets the fuzz size (default 2,000; e.g. 100000 for a manual run
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
@@ -192,6 +193,14 @@ def test_sigkill_leaves_no_partial_file_and_remote_binds_need_the_option(tmp_pat
         c.until(lambda g: any(m.address == "/tad/model/added" for m in g), 60)
         (r,) = c.request("/tad/vary", "snare", str(Path(__file__)), 0.5)
         assert r.address == FAIL and "outside the folders" in r.args[1]
+        elsewhere = tmp_path / "elsewhere"  # a model file outside the folders: no base, no teacher either
+        elsewhere.mkdir()
+        shutil.copy(empty / "snare.safetensors", elsewhere / "snare.safetensors")
+        for request in (("/tad/train", "mine", str(home / "data"), str(elsewhere / "snare.safetensors")),
+                        ("/tad/distill", "mine", str(elsewhere / "snare.safetensors")),
+                        ("/tad/distill", "mine", "~/snare.safetensors")):
+            (r,) = c.request(*request)
+            assert r.address == FAIL and "is outside the folders this daemon may read" in r.args[1], (request, r.args)
         replies = c.request("/tad/generate", "snare", 1, 1)
         assert [m.address for m in replies if m.args[0] == "/tad/generate"] == [DONE]
         c.close()

@@ -141,7 +141,20 @@ def test_a_distillation_through_the_daemon_is_loaded_and_generates(tmp_path):
                              (("y", "kick", 4, 0, str(tmp_path / "missing")), "no such folder")):
             (r,) = [m for m in client.request("/tad/distill", *args) if m.address in (DONE, FAIL)]
             assert r.address == FAIL and reason in r.args[1], (args, r.args)
+        # An installed model is never silently replaced by a student (its own teacher included).
+        for args in (("kick-1step", "kick", 1), ("kick-1step", "kick-1step", 1)):
+            (r,) = [m for m in client.request("/tad/distill", *args) if m.address in (DONE, FAIL)]
+            assert r.address == FAIL and "'kick-1step' is installed already" in r.args[1] and "replace" in r.args[1]
         assert [m.args[0] for m in client.request("/tad/jobs") if m.address == "/tad/job"] == ["1"]
+        # With replace=1 it is queued; and a 3-step student takes its own default teacher (96 = 3 x 32 steps).
+        out = cli(home, daemon.port, "distill", "kick", "--steps", "3", "--no-follow")
+        assert out.returncode == 0 and out.stdout.strip() == "job 2 (kick-3step): queued", out.stderr
+        out = cli(home, daemon.port, "distill", "kick", "--steps", "1", "--replace", "--no-follow")
+        assert out.returncode == 0 and out.stdout.strip() == "job 3 (kick-1step): queued", out.stderr
+        out = cli(home, daemon.port, "distill", "kick", "--steps", "1", "--no-follow")
+        assert out.returncode != 0 and "installed already" in out.stderr
+        for job in ("2", "3"):  # before a night window opens
+            client.request("/tad/cancel", job)
     finally:
         client.close()
         daemon.stop()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from tad_daemon import sampling
 from tad_daemon.audio.post import loudness, match_loudness
@@ -20,7 +21,7 @@ from tad_daemon.audio.tune import describe, measure_pitch, note_hz, retune
 from tad_daemon.audio.wav import read_metadata
 from tad_daemon.engine import Engine, model_level_gain
 from tad_daemon.models.registry import read_entry
-from tad_daemon.protocol.table import DONE, FAIL
+from tad_daemon.protocol.table import DONE, FAIL, read_reply
 from tests.conftest import make_model
 from tests.daemon_util import kick_and_snare
 from tests.test_sampling import gaussian_net
@@ -90,6 +91,9 @@ def test_repaint_keeps_the_rest_within_float_rounding(engine, sampler):
             np.testing.assert_allclose(shot.audio[:, 3000:], source[:, 3000:], atol=1e-5)
             assert rms_db(shot.audio[:, 1300:2700], source[:, 1300:2700]) > -20  # the region is new
             assert (shot.made, shot.start, shot.end) == ("repaint", start, end)
+    (to_end,) = engine.repaint("tiny", source, start, 1e308, steps=2)  # the end of the sound
+    assert to_end.end == 4096 / SR and rms_db(to_end.audio[:, 1300:], source[:, 1300:]) > -20
+    np.testing.assert_allclose(to_end.audio[:, :1000], source[:, :1000], atol=1e-5)
     with pytest.raises(ValueError, match="region"):
         engine.repaint("tiny", source, 0.05, 0.01)
     with pytest.raises(ValueError, match="region"):
@@ -231,6 +235,13 @@ def test_over_osc(daemon, tmp_path):
         (r,) = c.request("/tad/repaint", "kick", source, 0.01, 0.05, 1.0, 1, 3, "post=0")
         assert r.address == DONE and r.args[3:6] == [3, pytest.approx(0.01), pytest.approx(0.05)], r.args
         np.testing.assert_allclose(sf.read(r.args[1])[0][:441], sf.read(source)[0][:441], atol=1e-4)
+        huge_end = OscMessageBuilder("/tad/repaint")  # the end as a double of 1e308: the end of the sound
+        for value, kind in (("kick", "s"), (source, "s"), (0.5, "f"), (1e308, "d"), (1.0, "f"), (1, "i"), (3, "i"),
+                            ("steps=2", "s")):
+            huge_end.add_arg(value, kind)
+        c.send_raw(huge_end.build().dgram)
+        (whole,) = c.until(lambda got: any(m.address in (DONE, FAIL) for m in got), 120)
+        assert whole.address == DONE and whole.args[4:6] == [0.5, pytest.approx(32768 / SR)], whole.args
         replies = c.request("/tad/morph", "kick", source, r.args[1], 0.5, 2, "steps=2")
         assert [m.args[3] for m in replies] == pytest.approx([1 / 3, 2 / 3]), replies
         assert replies[0].args[4:6] == [source, r.args[1]]
@@ -240,6 +251,10 @@ def test_over_osc(daemon, tmp_path):
         assert len(folder) == 1 and folder.pop().parent == daemon.home / "samples" / "kits"
         levels = [loudness(sf.read(m.args[1])[0].T, SR) for m in replies]
         assert abs(levels[0] - levels[1]) < 1.0
+        (r,) = c.request("/tad/generate", "kick", 1, 5, 0, "tune= a1\n")  # written as a note is written
+        tuning = read_reply(r.address, r.args)["tuning"]
+        assert "A1" in tuning and "\n" not in tuning and " a1" not in tuning, tuning
+        assert read_metadata(r.args[1])["tuning"]["note"] == "A1"
         assert len(c.request("/tad/kit")) == 1  # kick,snare,hat,perc: no hat here, one /tad/fail
         for request, reason in [
             (("/tad/kit", "kick,nope"), "unknown model 'nope'"),

@@ -15,6 +15,8 @@ import soxr
 from tad_daemon.models.presets import LENGTH, SAMPLE_RATE
 
 MIN_RATE, MAX_RATE = 8000, 192000
+MAX_CHANNELS = 64  # what a DAW writes at most (Pro Tools' and Reaper's widest tracks; 7th-order Ambisonics)
+MAX_PEAK = 1000.0  # +60 dBFS: float files may go over full scale, no sound a DAW plays goes near this
 
 
 class AudioError(ValueError):
@@ -57,6 +59,8 @@ def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tup
             rate = f.samplerate
             if not MIN_RATE <= rate <= MAX_RATE:
                 raise AudioError(f"{p}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+            if f.channels > MAX_CHANNELS:  # read whole, 1,024 channels at 192 kHz take a gigabyte
+                raise AudioError(f"{p}: {f.channels} channels; a sound file may have at most {MAX_CHANNELS}")
             frames = -1 if max_seconds is None else math.ceil(max_seconds * rate)
             data = f.read(frames=frames, dtype="float32", always_2d=True)
     except AudioError:
@@ -67,6 +71,10 @@ def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tup
         raise AudioError(f"{p}: the file holds no audio")
     if not np.isfinite(data).all():
         raise AudioError(f"{p}: the file holds invalid (NaN or infinite) samples")
+    peak = float(np.abs(data).max())
+    if peak > MAX_PEAK:  # its loudness would overflow: the file is the problem, not the model
+        raise AudioError(f"{p}: its samples reach {peak:.3g}, over {20 * math.log10(MAX_PEAK):+.0f} dBFS: "
+                         "not a sound a DAW plays (a broken or mislabelled file)")
     return np.ascontiguousarray(data.T), rate
 
 

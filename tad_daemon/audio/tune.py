@@ -26,12 +26,22 @@ BODY_S = (0.02, 0.3)  # the part measured, after the loudest moment: past the at
 
 def note_hz(note: str) -> float:
     """`A1` -> 55.0 Hz (A4 = 440 Hz, MIDI octaves: C-1 to B8); ValueError for anything else."""
-    match = _NOTE.match(note.strip()) if isinstance(note, str) else None
-    if not match:
-        raise ValueError(f"not a note: {note!r} (a letter A-G, then # or b if any, then an octave -1 to 8: A1, C#2)")
-    letter, accidental, octave = match.groups()
+    letter, accidental, octave = _note_parts(note)
     midi = 12 * (int(octave) + 1) + _SEMITONES[letter.upper()] + {"#": 1, "b": -1, "": 0}[accidental]
     return 440.0 * 2 ** ((midi - 69) / 12)
+
+
+def check_note(note: str) -> str:
+    """`note` as replies and metadata write it (" a1\\n" -> "A1"); ValueError for anything but a note."""
+    letter, accidental, octave = _note_parts(note)
+    return f"{letter.upper()}{accidental}{octave}"
+
+
+def _note_parts(note: str) -> tuple[str, str, str]:
+    match = _NOTE.fullmatch(note.strip()) if isinstance(note, str) else None
+    if not match:
+        raise ValueError(f"not a note: {note!r} (a letter A-G, then # or b if any, then an octave -1 to 8: A1, C#2)")
+    return match.groups()
 
 
 def note_name(hz: float) -> str:

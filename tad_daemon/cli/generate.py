@@ -69,14 +69,12 @@ def tune_option(f):
 
 
 def _check_note(ctx, param, value):
-    from tad_daemon.audio.tune import note_hz
+    from tad_daemon.audio.tune import check_note
 
-    if value is not None:
-        try:
-            note_hz(value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
+    try:
+        return check_note(value) if value is not None else None
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def prepare(config_file, device, out, post, *model_names: str):

@@ -266,14 +266,17 @@ def train(name, dataset_dir, base, steps, now, follow, host, port, config_file):
 @click.option("--dataset", "dataset_dir", type=click.Path(),
               help="Learn from these sound files (default: one-shots the teacher makes itself).")
 @click.option("--teacher-steps", type=click.IntRange(0, MAX_TEACHER_STEPS), default=0,
-              help=f"DDIM steps of the first teacher: STEPS times 2, 4, 8... (default: {DISTILL_TEACHER_STEPS}).")
+              help="DDIM steps of the first teacher: STEPS times 2, 4, 8... (default: the first of those that "
+                   f"reaches {DISTILL_TEACHER_STEPS}: {DISTILL_TEACHER_STEPS} for 4 steps, 96 for 3).")
 @click.option("--train-steps", type=click.IntRange(0), default=0,
               help=f"Optimiser steps per halving (default: {DISTILL_ROUND_STEPS}).")
 @click.option("--now", is_flag=True, help="Start as soon as the queue is free, not in the night window.")
+@click.option("--replace", is_flag=True, help="Replace an installed model of the student's name when done.")
 @click.option("--follow/--no-follow", default=None,
               help="Show a progress bar until the job ends (default: with --now).")
 @client_options
-def distill(model, steps, name, dataset_dir, teacher_steps, train_steps, now, follow, host, port, config_file):
+def distill(model, steps, name, dataset_dir, teacher_steps, train_steps, now, replace, follow, host, port,
+            config_file):
     """Queue a distillation of MODEL into a student that samples in --steps steps, in the running daemon.
 
     Progressive distillation: each round halves the steps (64 -> 32 -> 16 -> 8 -> 4 by default), each
@@ -289,7 +292,8 @@ def distill(model, steps, name, dataset_dir, teacher_steps, train_steps, now, fo
     dataset = os.path.abspath(os.path.expanduser(dataset_dir)) if dataset_dir else ""
     if model.endswith(".safetensors"):
         model = os.path.abspath(os.path.expanduser(model))
-    options = [f"{k}={v}" for k, v in (("train_steps", train_steps), ("teacher_steps", teacher_steps)) if v]
+    options = [f"{k}={v}" for k, v in (("train_steps", train_steps), ("teacher_steps", teacher_steps),
+                                         ("replace", int(replace))) if v]
     _queue(_target(config_file, host, port), now if follow is None else follow,
            "/tad/distill", name, model, steps, int(now), dataset, *options)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tad_daemon import __version__
-from tad_daemon.audio.tune import note_hz
+from tad_daemon.audio.tune import check_note
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler, SoundJob, SourceFile
 from tad_daemon.daemon.server import Refused, Replies, Request
@@ -66,10 +66,9 @@ class SoundRequests:
         if note is None:
             return None
         try:
-            note_hz(note)
+            return check_note(note)
         except ValueError as e:
             raise Refused(f"tune: {e}") from None
-        return note
 
     def readable_file(self, path: str, what: str = "source_path") -> str:
         """An absolute path to a readable file, inside the configured roots when listening beyond loopback."""

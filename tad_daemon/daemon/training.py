@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tad_daemon.config import Config
 from tad_daemon.daemon.server import Refused, Request
+from tad_daemon.models.modelfile import SUFFIX
 from tad_daemon.names import is_within
 from tad_daemon.training.inbox import Inbox, inbox_root
 from tad_daemon.training.queue import FINAL, Job, JobQueue, QueueError
@@ -73,6 +74,7 @@ class TrainingRequests:
     def train(self, req: Request) -> None:
         a = req.args
         self._check_dataset(a["dataset_dir"])
+        self._check_model_file(a["base"], "base")
         self._submit_in_background(req, lambda: self.runner.submit(a["name"], a["dataset_dir"], a["base"], a["steps"],
                                                                    bool(a["now"])))
 
@@ -80,9 +82,11 @@ class TrainingRequests:
         a, o = req.args, req.options
         if a["dataset_dir"] is not None:
             self._check_dataset(a["dataset_dir"])
+        self._check_model_file(a["model"], "model")
         settings = {"teacher_steps": o["teacher_steps"]} if o["teacher_steps"] else {}
         self._submit_in_background(req, lambda: self.runner.submit_distill(
-            a["name"], a["model"], a["steps"], a["dataset_dir"], o["train_steps"], bool(a["now"]), settings))
+            a["name"], a["model"], a["steps"], a["dataset_dir"], o["train_steps"], bool(a["now"]), settings,
+            replace=bool(o["replace"])))
 
     def _check_dataset(self, dataset: str) -> None:
         if not dataset or not os.path.isabs(dataset):
@@ -90,6 +94,13 @@ class TrainingRequests:
         roots = self.read_roots
         if roots is not None and not any(is_within(dataset, r) for r in roots):
             raise Refused("dataset_dir is outside the folders this daemon may read (samples, models, data)")
+
+    def _check_model_file(self, model: str | None, what: str) -> None:
+        """A base or teacher given as a model file, not a name, is read like any file a request names."""
+        roots = self.read_roots
+        if model and model.endswith(SUFFIX) and roots is not None and not (
+                os.path.isabs(model) and any(is_within(model, r) for r in roots)):
+            raise Refused(f"{what} is outside the folders this daemon may read (samples, models, data)")
 
     def _submit_in_background(self, req: Request, submit: Callable[[], Job]) -> None:
         """Looking through a dataset folder may take a while: not on the server's thread."""

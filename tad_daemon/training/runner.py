@@ -178,14 +178,21 @@ class Runner:
         return self._add(name, _resolved(dataset), base or "", steps, now, dict(settings or {}))
 
     def submit_distill(self, name: str, teacher: str, student_steps: int | None = None, dataset: str | None = None,
-                       steps: int | None = None, now: bool = False, settings: dict | None = None) -> Job:
+                       steps: int | None = None, now: bool = False, settings: dict | None = None,
+                       replace: bool = False) -> Job:
         """Check and queue a distillation of model `teacher` into a student NAME of `student_steps` sampling
         steps (`steps`: optimiser steps per halving); ValueError with the reason. Without a dataset the
-        teacher makes its own one-shots to learn from."""
+        teacher makes its own one-shots to learn from. A student never replaces an installed model of its
+        name (its teacher, say) unless `replace`."""
+        from tad_daemon.models.registry import model_folders, scan
+
         if not teacher:
             raise ValueError("name the model to distil (the teacher)")
         steps = steps or contract.DISTILL_ROUND_STEPS
         self._check_job(name, teacher, "teacher", steps, settings, contract.job_settings(contract.DistillConfig))
+        if not replace and name in scan(model_folders(self.models_dir, False))[0]:
+            raise ValueError(f"a model named {name!r} is installed already{' (the teacher)' if name == teacher else ''}"
+                             f": choose another name, or replace it (--replace; OSC option replace=1)")
         student_steps = student_steps or contract.DISTILL_STEPS
         settings = {"teacher_steps": contract.default_teacher_steps(student_steps), **dict(settings or {}),
                     "task": DISTILL, "student_steps": student_steps}
