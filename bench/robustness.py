@@ -12,6 +12,9 @@ OUT/robustness.json. The tests run the same checks at a small count (tests/test_
            longest queue /tad/status saw, the time until the last answer
   kills    SIGKILL while a batch of 64 is being written, then a restart, N times: files written, any file
            not whole, any temporary file in sight, any restart that was not clean
+  sources  hostile sound files as vary, repaint and morph sources (1,024 channels, samples near 3e38, a FIFO,
+           ...) and hostile arguments (a repaint's end of 1e308, a NaN start, a tune with a newline), one at a
+           time: the answer, its seconds, the rise of the daemon's peak memory
   files    hostile model files (`generate` from the CLI) and checkpoints (`models import`), each in its own
            process: exit code, the first line of the error, the process's peak memory beside a good file's
 """
@@ -44,7 +47,13 @@ from tests.daemon_util import (  # noqa: E402
     terminal_by_tag,
     wait_status,
 )
-from tests.fuzz import fuzz_packets, hostile_checkpoints, hostile_models, hostile_sounds  # noqa: E402
+from tests.fuzz import (  # noqa: E402
+    fuzz_packets,
+    hostile_checkpoints,
+    hostile_models,
+    hostile_requests,
+    hostile_sounds,
+)
 
 
 def fuzz(home: Path, packets: int, rate: float) -> dict:
@@ -158,6 +167,45 @@ def kills(home: Path, n: int) -> dict:
             "tracebacks": unclean, "temporaries_left_after_restart": len(left)}
 
 
+def sources(home: Path) -> dict:
+    """Each hostile sound file as vary, repaint and morph read it, then each hostile request, one at a
+    time: the answer, the seconds until it, and how far it raised the daemon's peak memory (VmHWM)."""
+    make_models(home / "models", {"kick": "kick"})
+    d = Daemon(home).start()
+    c = d.client()
+
+    def peak_mb() -> float:
+        line = next(ln for ln in Path(f"/proc/{d.proc.pid}/status").read_text().splitlines() if ln.startswith("VmHWM"))
+        return int(line.split()[1]) / 1024
+
+    def answer(send) -> dict:
+        before, started = peak_mb(), time.monotonic()
+        replies = send()
+        ends = [m for m in replies if m.address in (DONE, FAIL)]
+        return {"answers": len(ends), "reply": ends[-1].address if ends else None,
+                "message": ends[-1].args[1][:120] if ends and ends[-1].address == FAIL else "",
+                "seconds": round(time.monotonic() - started, 2), "peak_rise_mb": round(peak_mb() - before)}
+
+    try:
+        good = c.request("/tad/generate", "kick", 1, 3, 2)[-1].args[1]
+        out = {"peak_before_mb": round(peak_mb())}
+        for sound in hostile_sounds(home / "hostile-sounds"):
+            for request in (("/tad/vary", "kick", str(sound), 0.5, 1, -1, "steps=2"),
+                            ("/tad/repaint", "kick", str(sound), 0.1, 0.3, 1.0, 1, -1, "steps=2"),
+                            ("/tad/morph", "kick", good, str(sound), 0.5, 1, "steps=2")):
+                out[f"{request[0]} {sound.name}"] = answer(lambda r=request: c.request(*r, timeout=600))
+        for what, packet in hostile_requests("kick", good).items():
+            def send(p=packet):
+                c.send_raw(p)
+                return c.until(lambda got: any(m.address in (DONE, FAIL) for m in got), 600)
+            out[what] = answer(send)
+        out["tracebacks"] = d.output().count("Traceback")
+        return out
+    finally:
+        c.close()
+        d.stop()
+
+
 def run_measured(home: Path, *args: str) -> tuple[int, str, int]:
     """A CLI command in its own process: exit code, first line of its error output, peak RSS in MB."""
     proc = subprocess.Popen([sys.executable, "-m", "tad_daemon", *args], env=tad_env(home),
@@ -193,11 +241,11 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--sockets", type=int, default=10)
     p.add_argument("--kills", type=int, default=30)
-    p.add_argument("--only", default="fuzz,burst,kills,files")
+    p.add_argument("--only", default="fuzz,burst,kills,files,sources")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     stages = {"fuzz": lambda h: fuzz(h, args.packets, args.rate), "kills": lambda h: kills(h, args.kills),
-              "burst": lambda h: burst(h, args.requests, args.sockets), "files": files}
+              "burst": lambda h: burst(h, args.requests, args.sockets), "files": files, "sources": sources}
     results = {}
     for name in args.only.split(","):
         with tempfile.TemporaryDirectory(prefix=f"tad-robust-{name}-") as tmp:

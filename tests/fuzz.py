@@ -100,13 +100,33 @@ def fuzz_packets(n: int, seed: int = 1, sounds: list[Path] = ()):
         elif kind == 4:
             inner = rng.choice([rng.choice(VALID), random_message(rng), bundle(*rng.sample(VALID, 3))])
             yield nested_bundle(rng.choice([2, 3, 4, 5, 16, 1000]), inner)
-        elif sounds:  # every request that reads a sound file
+        elif sounds:  # every request that reads a sound file, and hostile arguments with a good one
             model, sound = rng.choice(["kick", "snare"]), str(rng.choice(sounds))
             yield rng.choice([osc.encode("/tad/vary", model, sound, 0.5, 1),
                               osc.encode("/tad/repaint", model, sound, 0.05, 0.5, 1.0, 1, -1, "steps=2"),
-                              osc.encode("/tad/morph", model, sound, str(rng.choice(sounds)), 0.5, 1, "steps=2")])
+                              osc.encode("/tad/morph", model, sound, str(rng.choice(sounds)), 0.5, 1, "steps=2"),
+                              *hostile_requests(model, sound).values()])
         else:
             yield random_message(rng)
+
+
+def hostile_requests(model: str, sound: str) -> dict[str, bytes]:
+    """Requests with hostile arguments, by what each is (`sound`: a source file, good or not): a repaint's
+    end as a double of 1e308 (the end of the sound), a start of NaN and infinity (refused), a note with
+    spaces and a newline around it (written as a note), a tune of 4 KB."""
+    def message(address: str, *args: tuple) -> bytes:
+        b = OscMessageBuilder(address)
+        for value, kind in args:
+            b.add_arg(value, kind)
+        return b.build().dgram
+
+    repaint = ("/tad/repaint", (model, "s"), (sound, "s"))
+    return {"repaint end 1e308 (double)": message(*repaint, (0.5, "f"), (1e308, "d"), (1.0, "f"), (1, "i"),
+                                                  (-1, "i"), ("steps=2", "s")),
+            "repaint start NaN": message(*repaint, (float("nan"), "f"), (0.5, "f")),
+            "repaint start inf (double)": message(*repaint, (float("inf"), "d"), (0.5, "f")),
+            "tune with spaces and a newline": osc.encode("/tad/generate", model, 1, -1, 2, "tune= a1\n"),
+            "tune of 4 KB": osc.encode("/tad/generate", model, 1, -1, 2, "tune=" + "A" * 4000)}
 
 
 # -- hostile files --------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from tests.daemon_util import (
     tad,
     wait_status,
 )
-from tests.fuzz import fuzz_packets, hostile_models, hostile_sounds
+from tests.fuzz import fuzz_packets, hostile_models, hostile_requests, hostile_sounds
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,40 @@ def test_fuzzed_packets_do_not_hurt_the_daemon(daemon):
     finally:
         for s in [checker, *senders]:
             s.close()
+
+
+HOSTILE_ANSWERS = {  # what each hostile source file and request is answered with
+    "1024-channels.wav": "1024 channels; a sound file may have at most 64", "3e38.wav": "over +60 dBFS",
+    "cut-short.wav": None, "claims-4gb.wav": "holds no audio", "noise.wav": "not a readable sound file",
+    "empty.wav": "not a readable sound file", "folder.wav": "is a folder", "loop.wav": "symlink loop",
+    "fifo.wav": "not a regular file",
+    "repaint end 1e308 (double)": None, "repaint start NaN": "start", "repaint start inf (double)": "start",
+    "tune with spaces and a newline": None, "tune of 4 KB": "tune: not a note"}
+
+
+def test_hostile_sources_and_arguments_get_one_clear_answer(daemon, tmp_path):
+    """Each hostile source file, as vary, repaint and morph read it, and each hostile argument: one
+    terminal reply, the reason in a /tad/fail (None: done, e.g. a repaint to the end of the sound)."""
+    c = daemon.client()
+    try:
+        (made,) = c.request("/tad/generate", "kick", 1, 3, 2)  # a good source beside each hostile one
+        good = made.args[1]
+        for sound in hostile_sounds(tmp_path / "sounds"):
+            for request in (("/tad/vary", "kick", str(sound), 0.5, 1, -1, "steps=2"),
+                            ("/tad/repaint", "kick", str(sound), 0.1, 0.3, 1.0, 1, -1, "steps=2"),
+                            ("/tad/morph", "kick", good, str(sound), 0.5, 1, "steps=2")):
+                ends = [m for m in c.request(*request, timeout=120) if m.address in (DONE, FAIL)]
+                want = HOSTILE_ANSWERS[sound.name]
+                assert len(ends) == 1 and (ends[0].address == DONE if want is None else
+                                           ends[0].address == FAIL and want in ends[0].args[1]), (request, ends)
+        for what, packet in hostile_requests("kick", good).items():
+            c.send_raw(packet)
+            (end,) = c.until(lambda got: any(m.address in (DONE, FAIL) for m in got), 120)[-1:]
+            want = HOSTILE_ANSWERS[what]
+            assert end.address == DONE if want is None else end.address == FAIL and want in end.args[1], (what, end)
+        assert "Traceback" not in daemon.output()
+    finally:
+        c.close()
 
 
 def test_a_burst_from_several_clients_is_answered_exactly_once(daemon):
