@@ -47,7 +47,7 @@ var incomingModels = {}; // tag -> models collected until "/tad/done /tad/models
 var selectedModel = "";
 var history = []; // newest first: absolute paths of results
 var lastSource = "";
-var seeds = {}; // path -> {model, seed} for results a seed makes again (new sounds, relatives, kit pieces)
+var seeds = {}; // path -> {model, seed, turns} for results a seed makes again (new sounds, relatives, kit pieces)
 var playing = ""; // the result in the device's sampler: what "more like this" tweaks
 var morphEnds = {a: "", b: ""}; // the two files dropped on the morph zones
 
@@ -456,7 +456,8 @@ function tuneindex(i) {
 }
 
 function more() {
-    // "More like this": close relatives of the sound playing (its model and seed), `amount` away.
+    // "More like this": close relatives of the sound playing (its model and seed, and a relative's turns, so
+    // its relatives lie `amount` away from it, not from the sound it came from).
     var made = seeds[playing];
     if (!made) {
         say(playing ? basename(playing) + " was not made from a seed (a variation, morph or dropped file): " +
@@ -465,9 +466,10 @@ function more() {
     }
     if (!ready("more like this")) return;
     var n = settings.count;
-    var label = "more like " + made.model + " " + made.seed;
-    request("tweak", "/tad/tweak", [made.model, made.seed, settings.amount, n].concat(tuneOption(), hitOptions()), n,
-            label);
+    var label = "more like " + made.model + " " + made.seed + (made.turns ? " (a relative)" : "");
+    var turns = made.turns ? ["turns=" + made.turns] : [];
+    request("tweak", "/tad/tweak", [made.model, made.seed, settings.amount, n].concat(tuneOption(), hitOptions(), turns),
+            n, label);
     say(label + "...");
 }
 
@@ -635,7 +637,8 @@ function reply(address, args) {
     r.got += 1;
     if (r.got >= r.expected) delete pending[tag];
     if (command === "/tad/generate" || command === "/tad/tweak" || command === "/tad/kit") {
-        seeds[String(body[1])] = {model: String(body[2]), seed: Number(body[3])};
+        seeds[String(body[1])] = {model: String(body[2]), seed: Number(body[3]),
+                                  turns: command === "/tad/tweak" && body.length > 7 ? String(body[7]) : ""};
     }
     if (command === "/tad/kit") {
         var where = toPad(PAD_NOTES[String(body[2])], String(body[1]));

@@ -500,14 +500,16 @@ function M.configure_settings()
   end
 end
 
--- What tad-daemon wrote into a file it made ({model, seed, kind}; nil for other files): the generation
--- metadata is JSON in the WAV's comment, keys sorted.
+-- What tad-daemon wrote into a file it made ({model, seed, kind, turns}; nil for other files): the
+-- generation metadata is JSON in the WAV's comment, keys sorted. `turns` ("" for a seed's own sound) is a
+-- relative's recipe: relatives of it are asked for with it.
 function M.made_by(path)
   local data = read_file(path)
   if not data or not data:find('"software": "tad-daemon', 1, true) then return nil end
   local model, seed = data:match('"model": "([^"]+)"'), math.tointeger(tonumber(data:match('"seed": (%d+)')))
   if not model or not seed then return nil end
-  return { model = model, seed = seed, kind = data:match('"kind": "([^"]+)"') or "generate" }
+  return { model = model, seed = seed, kind = data:match('"kind": "([^"]+)"') or "generate",
+    turns = data:match('"turns": "([%d:.,e%-]*)"') or "" }
 end
 
 -- Names the daemon accepts for models and jobs (tad_daemon/names.py).
@@ -827,7 +829,8 @@ function M.insert_new(model, done)
 end
 
 -- "Replace selected items with a close relative": items made by tad-daemon (their file says model and
--- seed) get a relative of their own sound, M.setting("amount") away: one /tad/tweak per (model, seed).
+-- seed, and a relative's turns) get a relative of their own sound, M.setting("amount") away: one /tad/tweak
+-- per (model, seed, turns).
 function M.replace_selected_with_relative(done)
   done = done or function() end
   local items, skipped = M.selected_audio_items()
@@ -835,9 +838,9 @@ function M.replace_selected_with_relative(done)
   for _, it in ipairs(items) do
     local made = M.made_by(it.file)
     if made and M.REMAKES[made.kind] then
-      local key = made.model .. "\n" .. made.seed
+      local key = made.model .. "\n" .. made.seed .. "\n" .. made.turns
       if not groups[key] then
-        groups[key] = { model = made.model, seed = made.seed, file = it.file, items = {} }
+        groups[key] = { model = made.model, seed = made.seed, turns = made.turns, file = it.file, items = {} }
         order[#order + 1] = groups[key]
       end
       table.insert(groups[key].items, it)
@@ -852,7 +855,10 @@ function M.replace_selected_with_relative(done)
   end
   local amount, tune = M.setting("amount"), M.tune_options()
   replace_from(order, "/tad/tweak", function(g)
-    return { g.model, g.seed, amount + 0.0, #g.items, tune[1] }
+    local args = { g.model, g.seed, amount + 0.0, #g.items }
+    if tune[1] then args[#args + 1] = tune[1] end
+    if g.turns ~= "" then args[#args + 1] = "turns=" .. g.turns end
+    return args
   end, 60, "tad-daemon: replace with a close relative", #items + skipped, done, problems)
 end
 

@@ -24,7 +24,7 @@ import torch
 from tad_daemon import __version__, sampling
 from tad_daemon.audio.folder import kit_name, stamp
 from tad_daemon.audio.post import loudness
-from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES, TRAINING_LUFS
+from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES, MAX_TURNS, TRAINING_LUFS
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.graphs import GraphedNet
@@ -60,6 +60,7 @@ class OneShot:
     position: float | None = None  # morph: 0 is the first source, 1 the second
     amount: float | None = None  # tweak: how far from the seed's own sound
     variant: int | None = None  # tweak: which of the seed's relatives
+    turns: str | None = None  # tweak: the turns of the seed's noise that make this sound (format_turns)
     start: float | None = None  # repaint: the region remade, in seconds
     end: float | None = None
     folder: str | None = None  # kit, layers: the set's folder, under the sample folder (kits/..., layers/...)
@@ -208,6 +209,30 @@ def seeds_from(seed: int | None, count: int) -> list[int]:
         raise ValueError("count must be at least 1")
     base = random_seed() if seed is None or seed < 0 else check_seed(seed)
     return [(base + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+def parse_turns(text: str | None) -> tuple[tuple[int, float], ...]:
+    """A relative's recipe, "SEED:AMOUNT,SEED:AMOUNT": its seed's noise turned by AMOUNT * 90 degrees towards
+    SEED's noise, turn after turn (tweak's `turns`, as its replies and files give it); () for none."""
+    if not text or not text.strip():
+        return ()
+    turns = []
+    for part in text.split(","):
+        seed, _, amount = part.strip().partition(":")
+        try:
+            turn = (check_seed(int(seed)), float(amount))
+        except ValueError:
+            raise ValueError(f"turns: {part.strip()!r} is not SEED:AMOUNT (a seed and an amount 0 to 1)") from None
+        if not 0.0 <= turn[1] <= 1.0:
+            raise ValueError(f"turns: the amount in {part.strip()!r} must be between 0 and 1")
+        turns.append(turn)
+    if len(turns) > MAX_TURNS:
+        raise ValueError(f"turns: at most {MAX_TURNS} (a relative of a relative of ...)")
+    return tuple(turns)
+
+
+def format_turns(turns: tuple[tuple[int, float], ...]) -> str:
+    return ",".join(f"{seed}:{amount:.4g}" for seed, amount in turns)
 
 
 def batch_limits(device: torch.device) -> tuple[int, int]:
@@ -427,20 +452,20 @@ class Engine:
 
     def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress,
              seeds: list[int], cond: Condition, wrap=None,
-             towards: tuple[list[int], float | torch.Tensor] | None = None) -> np.ndarray:
+             towards: list[tuple[list[int], float | torch.Tensor]] = ()) -> np.ndarray:
         """Sample `x` (a batch started at times[0]) in chunks, each item given its `cond`; `wrap(net)` alters
-        the network (repaint), sampler "invert" runs the deterministic sampler backwards (encode). `towards`
-        (seeds, amount, or one amount per item): a stochastic sampler's fresh noise is nudged towards those
-        seeds' (tweak, layers)."""
+        the network (repaint), sampler "invert" runs the deterministic sampler backwards (encode). `towards`,
+        turn after turn (seeds, amount, or one amount per item): a stochastic sampler's fresh noise is nudged
+        towards those seeds' as its starting noise was (tweak, layers)."""
         outs = []
         done = 0
         for chunk in x.split(self.chunk):
             net = self._net_fn(m, cond.part(done, done + len(chunk)))
             net = wrap(net) if wrap else net
             noise = sampling.step_noise(seeds[done:done + len(chunk)], *chunk.shape[1:])
-            if towards:
-                other = sampling.step_noise(towards[0][done:done + len(chunk)], *chunk.shape[1:])
-                amount = towards[1][done:done + len(chunk)] if torch.is_tensor(towards[1]) else towards[1]
+            for seeds_to, amount in towards:
+                other = sampling.step_noise(seeds_to[done:done + len(chunk)], *chunk.shape[1:])
+                amount = amount[done:done + len(chunk)] if torch.is_tensor(amount) else amount
                 noise = partial(_nudged_draw, noise, other, amount)
 
             def step(i: int, n: int, done: int = done, size: int = len(chunk)) -> None:
@@ -516,22 +541,28 @@ class Engine:
 
     def tweak(self, name: str, seed: int, amount: float, count: int = 1, steps: int | None = None,
               sampler: str | None = None, schedule: str | None = None, progress=None,
-              velocity: float | None = None, blend: dict[str, float] | None = None) -> list[OneShot]:
+              velocity: float | None = None, blend: dict[str, float] | None = None,
+              turns: tuple[tuple[int, float], ...] = ()) -> list[OneShot]:
         """Close relatives of the sound `seed` makes: its noise turned by amount * 90 degrees towards the noise
-        of seed + 1 + k for variant k (amount 0: the seed's own sound, 1: seed + 1 + k's)."""
+        of seed + 1 + k for variant k (amount 0: the seed's own sound, 1: seed + 1 + k's). With `turns` (a
+        relative's own, parse_turns), relatives of that relative: its noise, turned again towards seeds of
+        their own. Each one-shot's `turns` says how to make relatives of it in turn."""
         if not (0.0 <= amount <= 1.0) or math.isnan(amount):
             raise ValueError("amount must be between 0 and 1")
         check_seed(seed)
         with self._use(name, steps, sampler, schedule) as use:
             c = use.config
             cond = use.condition([seed] * count, velocity, blend)
-            others = seeds_from((seed + 1) % (MAX_SEED + 1), count)
+            others = seeds_from(_next_seed(seed, turns), count)
             fresh = sampling.noise(others, c.channels, c.length)
-            x = sampling.nudged(sampling.noise([seed], c.channels, c.length).expand_as(fresh), fresh, amount)
-            audio = self._run(use.model, x, use.sampler, use.times(), progress, [seed] * count, cond,
-                              towards=(others, amount))
-            return [replace(shot, variant=k) for k, shot in enumerate(
-                use.shots(audio, [seed] * count, "tweak", cond=cond, amount=amount, blend=blend))]
+            base = sampling.noise([seed], c.channels, c.length)
+            for other, turned in turns:
+                base = sampling.nudged(base, sampling.noise([other], c.channels, c.length), turned)
+            x = sampling.nudged(base.expand_as(fresh), fresh, amount)
+            towards = [([other] * count, turned) for other, turned in turns] + [(others, amount)]
+            audio = self._run(use.model, x, use.sampler, use.times(), progress, [seed] * count, cond, towards=towards)
+            return [replace(shot, variant=k, turns=format_turns((*turns, (others[k], amount)))) for k, shot in
+                    enumerate(use.shots(audio, [seed] * count, "tweak", cond=cond, amount=amount, blend=blend))]
 
     def repaint(self, name: str, source: np.ndarray, start: float, end: float, strength: float = 1.0,
                 count: int = 1, seed: int | None = None, steps: int | None = None, sampler: str | None = None,
@@ -585,7 +616,7 @@ class Engine:
             base = sampling.noise([seed], c.channels, c.length).expand(len(items), -1, -1)
             x = sampling.nudged(base, sampling.noise(others, c.channels, c.length), amounts)
             audio = self._run(use.model, x, use.sampler, use.times(), progress, seeds, cond,
-                              towards=(others, amounts))
+                              towards=[(others, amounts)])
             folder = f"layers/{stamp()}_{name}_s{seed}"
             return [replace(shot, take=k, folder=folder) for shot, (_, k) in zip(
                 use.shots(audio, seeds, "layers", cond=cond, amount=amount, blend=blend), items)]
@@ -659,6 +690,15 @@ def model_level_gain(source: np.ndarray, sample_rate: int) -> float:
     silence)."""
     level = loudness(np.asarray(source, dtype=np.float32), sample_rate)
     return 10 ** ((TRAINING_LUFS - level) / 20) if math.isfinite(level) else 1.0
+
+
+def _next_seed(seed: int, turns: tuple[tuple[int, float], ...]) -> int:
+    """The first seed a tweak turns towards: seed + 1 for the seed's own sound (its variant k: seed + 1 + k),
+    one drawn from the whole recipe for a relative's, so its relatives head away from its siblings'."""
+    if not turns:
+        return (seed + 1) % (MAX_SEED + 1)
+    mixed = np.random.SeedSequence([seed, *[other for other, _ in turns]]).generate_state(1)[0]
+    return int(mixed) % (MAX_SEED + 1)
 
 
 def _nudged_draw(base, other, amount: float) -> torch.Tensor:

@@ -18,3 +18,4 @@ SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # tad_daemon/sampling.py im
 SCHEDULES = ("karras", "linear", "logsnr")
 MAX_STEPS = 1000  # sampling steps of one request
 LAYERS, MAX_LAYERS, MAX_TAKES = 4, 16, 8  # a layer set's velocities (default, most) and round-robin takes (most)
+MAX_TURNS = 32  # a relative of a relative of ...: the turns one tweak may start from

@@ -19,7 +19,7 @@ from tad_daemon import sampling
 from tad_daemon.audio.post import loudness, match_loudness
 from tad_daemon.audio.tune import describe, measure_pitch, note_hz, retune
 from tad_daemon.audio.wav import read_metadata
-from tad_daemon.engine import Engine, model_level_gain
+from tad_daemon.engine import Engine, model_level_gain, parse_turns
 from tad_daemon.models.registry import read_entry
 from tad_daemon.protocol.table import DONE, FAIL, read_reply
 from tests.conftest import make_model
@@ -45,6 +45,15 @@ def test_inversion_finds_the_noise_the_sampler_decodes_back():
     error = [rms_db(sampling.sample_vsampler(net, sampling.invert_ddim(net, sound.clone(), times, refine=r),
                                              times).numpy(), sound.numpy()) for r in (0, 2, 5)]
     assert error[2] < error[1] - 10 < error[0] - 20 and error[2] < -45, error  # measured -13, -28, -51 dB
+
+
+def test_turns_are_read_and_refused_with_the_reason():
+    assert parse_turns("") == () and parse_turns(" 5:0.1, 7:1 ") == ((5, 0.1), (7, 1.0))
+    for text, reason in (("5", "not SEED:AMOUNT"), ("x:0.1", "not SEED:AMOUNT"), ("5:2", "between 0 and 1"),
+                         ("-1:0.1", "not SEED:AMOUNT"), ("5:nan", "between 0 and 1"),
+                         (",".join(["1:0.1"] * 33), "at most 32")):
+        with pytest.raises(ValueError, match=reason):
+            parse_turns(text)
 
 
 def test_slerp_keeps_the_ends_and_the_length():
@@ -78,6 +87,20 @@ def test_tweak_zero_is_the_seeds_sound_and_grows_with_the_amount(engine, sampler
     assert (a.variant, b.variant, a.amount) == (0, 1, 0.2) and not np.allclose(a.audio, b.audio)
     again = engine.tweak("tiny", 12, 0.2, count=2, steps=6, sampler=sampler)[1]
     np.testing.assert_array_equal(again.audio, b.audio)
+    # A relative of a relative: its turns remake it at amount 0, and its own relatives lie near it, not
+    # near the seed's sound (before, "more like this" on a relative made the seed's relatives again).
+    rel = engine.tweak("tiny", 12, 0.4, steps=6, sampler=sampler)[0]
+    assert rel.turns == "13:0.4"
+    turns = parse_turns(rel.turns)
+    for shot in engine.tweak("tiny", 12, 0.0, count=2, steps=6, sampler=sampler, turns=turns):
+        np.testing.assert_allclose(shot.audio, rel.audio, atol=1e-5)
+    near = engine.tweak("tiny", 12, 0.1, count=3, steps=6, sampler=sampler, turns=turns)
+    assert all(rms_db(n.audio, rel.audio) < rms_db(n.audio, own) - 3 for n in near), [
+        (rms_db(n.audio, rel.audio), rms_db(n.audio, own)) for n in near]
+    assert len({n.turns for n in near}) == 3 and all(n.turns.startswith("13:0.4,") for n in near)
+    deeper = parse_turns(near[0].turns)
+    np.testing.assert_allclose(engine.tweak("tiny", 12, 0.0, steps=6, sampler=sampler, turns=deeper)[0].audio,
+                               near[0].audio, atol=1e-5)
 
 
 @pytest.mark.parametrize("sampler", ["dpmpp-2m", "dpmpp-2m-sde", "vsampler"])
@@ -229,9 +252,11 @@ def test_over_osc(daemon, tmp_path):
         source = made.args[1]
         replies = c.request("/tad/tweak", "kick", 5, 0.1, 2, "tune=A1", "tag=t")
         assert [r.args[0] for r in replies] == ["/tad/tweak"] * 2 and all(r.address == DONE for r in replies)
-        _, path, model, seed, amount, variant, tuning, tag = replies[1].args
-        assert (model, seed, variant, tag) == ("kick", 5, 1, "t") and amount == pytest.approx(0.1)
-        assert tuning and os.path.exists(path)
+        _, path, model, seed, amount, variant, tuning, turns, tag = replies[1].args
+        assert (model, seed, variant, turns, tag) == ("kick", 5, 1, "7:0.1", "t") and amount == pytest.approx(0.1)
+        assert tuning and os.path.exists(path) and read_metadata(path)["turns"] == "7:0.1"
+        (r,) = c.request("/tad/tweak", "kick", 5, 0.2, 1, f"turns={turns}")  # a relative of that relative
+        assert r.address == DONE and read_reply(r.address, r.args)["turns"].startswith("7:0.1,"), r.args
         (r,) = c.request("/tad/repaint", "kick", source, 0.01, 0.05, 1.0, 1, 3, "post=0")
         assert r.address == DONE and r.args[3:6] == [3, pytest.approx(0.01), pytest.approx(0.05)], r.args
         np.testing.assert_allclose(sf.read(r.args[1])[0][:441], sf.read(source)[0][:441], atol=1e-4)
@@ -263,6 +288,7 @@ def test_over_osc(daemon, tmp_path):
             (("/tad/repaint", "kick", source, 0.5, 0.1), "region"),
             (("/tad/morph", "kick", source, "relative.wav"), "b_path must be an absolute path"),
             (("/tad/tweak", "kick", -1, 0.1), "seed must be between"),
+            (("/tad/tweak", "kick", 5, 0.1, 1, "turns=7"), "turns: '7' is not SEED:AMOUNT"),
         ]:
             (r,) = c.request(*request)
             assert r.address == FAIL and reason in r.args[1], (request, r.args)

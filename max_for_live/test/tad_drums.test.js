@@ -397,15 +397,18 @@ test("'more like this' tweaks the sound playing, with the amount, count and tuni
   const req = d.lastOsc("/tad/tweak");
   assert.deepEqual(req.slice(0, 6), ["/tad/tweak", "kick", 77, 0.1, 2, "tune=A0"]);
   const tag = d.tagOf(req);
-  d.message("/tad/done", "/tad/tweak", "/out/t0.wav", "kick", 77, 0.1, 0, "61 Hz -> A0", tag);
-  d.message("/tad/done", "/tad/tweak", "/out/t1.wav", "kick", 77, 0.1, 1, "61 Hz -> A0", tag);
+  assert.ok(!req.some((a) => String(a).startsWith("turns="))); // a new sound: its seed alone
+  d.message("/tad/done", "/tad/tweak", "/out/t0.wav", "kick", 77, 0.1, 0, "61 Hz -> A0", "78:0.1", tag);
+  d.message("/tad/done", "/tad/tweak", "/out/t1.wav", "kick", 77, 0.1, 1, "61 Hz -> A0", "79:0.1", tag);
   assert.deepEqual(d.sent(BUFFER, mark), [["replace", "/out/t0.wav"], ["replace", "/out/t1.wav"]]);
   d.message("historyindex", 3); // the variation again: no seed makes it
   d.message("more");
   assert.match(d.status(), /not made from a seed/);
-  d.message("historyindex", 1); // the first relative: its seed's family
+  d.message("historyindex", 1); // a relative (t1): relatives of it, not of the sound it came from
   d.message("more");
   assert.equal(d.lastOsc("/tad/tweak")[2], 77);
+  assert.ok(d.lastOsc("/tad/tweak").includes("turns=79:0.1"));
+  assert.match(d.status(), /more like kick 77 \(a relative\)/);
   d.message("generate");
   assert.equal(d.lastOsc("/tad/generate")[5], "tune=A0"); // new sounds are tuned too
   d.message("tuneindex", 0);

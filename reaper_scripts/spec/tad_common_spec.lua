@@ -476,6 +476,20 @@ describe("replace selected items with a close relative", function()
     assert.are.same({ "tad-daemon: replace with a close relative" }, S.undo_blocks)
   end)
 
+  it("asks for relatives of a relative with its turns, not for its siblings", function()
+    local S, fake = setup()
+    local track = S.add_track("Drums")
+    local made = F.temp_dir() .. "/kick_tweak.wav"
+    made_wav(made, '{"amount": 0.1, "kind": "tweak", "model": "kick", "seed": 77, "software": "tad-daemon 0.1.0", ' ..
+      '"turns": "78:0.1,1234567:0.05", "variant": 0}')
+    S.add_item(track, made, { name = "" })
+    S.ext["tad-daemon/amount"] = "0.1"
+    run_action("tad-daemon_Replace selected items with a close relative.lua")
+    assert.is_true(S.step())
+    assert.are.same({ "send", "/tad/tweak", "s:kick", "i:77", "f:0.1", "i:1", "s:turns=78:0.1,1234567:0.05", "--json",
+      "--timeout", "60" }, fake.calls()[1])
+  end)
+
   it("changes nothing when no selected item was made by tad-daemon", function()
     local S, fake = setup()
     snare_project(S, 1)

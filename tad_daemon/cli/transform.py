@@ -52,27 +52,42 @@ def morph(model, a, b, position, count, steps, out, post, device, config_file):
     write_all(ws, shots)
 
 
+def _check_turns(ctx, param, value):
+    from tad_daemon.engine import parse_turns
+
+    try:
+        return parse_turns(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @click.command()
 @click.argument("model")
 @click.option("--amount", type=click.FloatRange(0.0, 1.0), required=True,
               help="How far from the seed's own sound: 0 is the same sound, 0.1 a close relative, 1 another sound.")
+@click.option("--turns", metavar="SEED:AMOUNT,...", callback=_check_turns,
+              help="Relatives of a relative: the `turns` its file or reply gives (`tad-daemon info FILE`), "
+                   "with its --seed.")
 @sound_options
 @tune_option
 @hit_options
-def tweak(model, amount, count, seed, steps, schedule, sampler, out, post, device, config_file, tune, velocity, blend):
+def tweak(model, amount, turns, count, seed, steps, schedule, sampler, out, post, device, config_file, tune, velocity,
+          blend):
     """Close relatives of the sound MODEL makes from a seed (--seed, required): "more like this".
 
-    `tad-daemon info FILE` shows a generated file's seed.
+    `tad-daemon info FILE` shows a generated file's seed, and a relative's turns: give both for
+    relatives of that relative.
 
     \b
       tad-daemon tweak kick --seed 1234 --amount 0.1 -n 8
+      tad-daemon tweak kick --seed 1234 --turns 1236:0.1 --amount 0.1 -n 8
     """
     if seed is None:
         raise Failure("tweak needs --seed: the seed of the sound to start from (`tad-daemon info FILE` shows it)", 2)
     ws, engine = prepare(config_file, device, out, post, model)
     shots = make(f"{model} tweak x{count}", lambda p: engine.tweak(model, seed, amount, count, steps, sampler,
                                                                    schedule, progress=p, velocity=velocity,
-                                                                   blend=blend))
+                                                                   blend=blend, turns=turns))
     write_all(ws, shots, tune)
 
 

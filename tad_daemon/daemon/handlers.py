@@ -20,7 +20,7 @@ from tad_daemon.audio.tune import check_note
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler, SoundJob, SourceFile
 from tad_daemon.daemon.server import Refused, Replies, Request
-from tad_daemon.engine import Engine
+from tad_daemon.engine import Engine, parse_turns
 from tad_daemon.kinds import parse_blend
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.names import NameError_, check_name, is_within, unknown_model
@@ -152,9 +152,13 @@ class SoundRequests:
 
     def tweak(self, req: Request) -> None:
         a, o = req.args, req.options
+        try:
+            turns = parse_turns(o["turns"])
+        except ValueError as e:
+            raise Refused(str(e)) from None
         self._submit(req, self.engine.tweak, a["count"], name=self.model(a["model"]), seed=a["seed"],
                      amount=a["amount"], count=a["count"], steps=o["steps"], sampler=o["sampler"], velocity=o["vel"],
-                     blend=self.blend(o["blend"]))
+                     blend=self.blend(o["blend"]), turns=turns)
 
     def repaint(self, req: Request) -> None:
         a, o = req.args, req.options

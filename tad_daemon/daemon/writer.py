@@ -32,7 +32,8 @@ def reply_fields(shot: OneShot, path: str, pool: bool = False) -> dict:
             "pool": int(pool), "tuning": describe(shot.tuning), "strength": shot.strength,
             "source_path": shot.source or "", "a_path": shot.source or "", "b_path": shot.source_b or "",
             "position": shot.position, "amount": shot.amount, "variant": shot.variant, "start": shot.start,
-            "end": shot.end, "velocity": 1.0 if shot.velocity is None else shot.velocity, "take": shot.take}
+            "end": shot.end, "velocity": 1.0 if shot.velocity is None else shot.velocity, "take": shot.take,
+            "turns": shot.turns or ""}
 
 
 class Writer:
