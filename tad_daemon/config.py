@@ -69,7 +69,7 @@ def _defaults() -> dict:
         "post.normalize": "peak",
         "post.peak_db": -1.0,
         "post.loudness_lufs": -16.0,
-        "pool.size": 2,  # ready one-shots kept per model; 0 turns the pool off
+        "pool.size": 4,  # ready one-shots kept per model (an audition: docs/benchmarks.md); 0 turns the pool off
         "training.night_start": "01:00",  # queued fine-tunes run between these local times (may wrap midnight)
         "training.night_end": "07:00",
         "training.steps": 2000,  # optimiser steps of a job queued without a step count

@@ -68,8 +68,10 @@ class FakeWriter:
         self.items = []
         self.done = threading.Event()
 
+    busy = False  # a file is being written
+
     def idle(self):
-        return True
+        return not self.busy
 
     def full(self):
         return False
@@ -207,6 +209,23 @@ def test_interactive_requests_preempt_pool_refills():
         assert writer.done.wait(30)
         assert engine.calls[0]["ran"] < 200  # the refill gave way
         assert engine.calls[1]["seeds"] == [5] and writer.items[0][1:] == (5, False)
+    finally:
+        s.stop()
+
+
+def test_a_pool_hit_being_written_does_not_stop_a_refill():
+    """An audition: presses every half second, each served from the pool; the refills keep up."""
+    engine, writer = FakeEngine(step_time=0.02, steps=20), FakeWriter()
+    s = Scheduler(engine, Pool(2), writer, lambda: ["snare"])
+    s.start()
+    try:
+        assert engine.started.wait(10)
+        writer.busy = True  # a pool hit's file is written while the refill runs
+        deadline = time.monotonic() + 10
+        while engine.calls[0]["ran"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.calls[0]["ran"] == 20  # not given up
+        writer.busy = False
     finally:
         s.stop()
 

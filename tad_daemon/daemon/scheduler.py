@@ -187,7 +187,9 @@ class Scheduler:
     def _check_preempt(self, done: int, total: int) -> None:
         if self._stopping:
             raise Stopping
-        if self._queue or self._control or not self.writer.idle():  # a pool hit is being written
+        # Not for a pool hit being written: during an audition (a press every half second, each a pool hit)
+        # a refill given up at every write would never finish, and the pool would run dry after two presses.
+        if self._queue or self._control:
             raise Preempted
 
     def _generate(self, jobs: list[SoundJob]) -> None:

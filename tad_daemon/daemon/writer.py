@@ -9,6 +9,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from tad_daemon.audio.tune import describe, tune_shot
 from tad_daemon.daemon.pool import Pool, ProcessedShot
@@ -109,7 +110,8 @@ class Writer:
         except BadOutput as e:
             log.warning("pool refill for %s: %s", shot.model, e)
             return
-        pool.add(shot.model, ProcessedShot(shot, audio, meta), version)
+        # The raw audio is not needed any more: the pool keeps half the memory (many kinds, several each).
+        pool.add(shot.model, ProcessedShot(replace(shot, audio=audio[:, :0]), audio, meta), version)
 
     def _write(self, request: Request, item: ProcessedShot, pool: bool) -> None:
         if request.finished:
