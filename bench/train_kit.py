@@ -5,12 +5,14 @@ bundled models' weights, on the real-drum corpus. Resumable: run it again and it
     nice -n 19 python bench/train_kit.py data/real runs/kit          # prepare, then train (hours on a CPU)
     python bench/train_kit.py data/real runs/kit --minutes 20        # at most 20 minutes this time
     python bench/train_kit.py data/real runs/kit --base FILE         # a new run from FILE (e.g. the shipped kit)
+    python bench/train_kit.py data/real runs/kit --save-progress     # the latest snapshot -> PROGRESS (commit it)
 
 What it prepares in OUT (once): OUT/data/KIND/*.flac, the training split of each kind (retuned copies of
 the thin kinds' one-shots, THIN below; synthesised ones of the thinnest, SYNTH_BELOW), with
 OUT/data/labels.csv giving each file's velocity (the rendered MIDI velocity / 127; sonic-pi's one-shots:
-unknown). The model starts from the bundled snare (--base another file): the mean of the bundled models'
-weights, which worked for the kick's two stages, is no working model here (measured: every one-shot a
+unknown). The model starts from PROGRESS when there is one (the committed weights of the last run: a new
+machine goes on from there), else from the bundled snare (--base another file): the mean of the bundled
+models' weights, which worked for the kick's two stages, is no working model here (measured: every one-shot a
 clap-like burst that never decays; they were fine-tuned too far apart). The run folder is OUT/run
 (checkpoint, log, snapshots/ every --snapshot-every steps, judged with bench/kit_report.py).
 """
@@ -32,6 +34,7 @@ from tad_daemon.kinds import KINDS  # noqa: E402
 # Kinds with few recordings in the corpus get retuned copies: a drum tuned up is shorter and brighter, as a
 # tighter head or a smaller cymbal is. Semitones per copy.
 THIN = (-3.0, -1.5, 1.5, 3.0)
+PROGRESS = ROOT / "bench" / "kit" / "progress.safetensors"  # the run's latest EMA weights, fp16, one file
 THIN_BELOW = 80  # one-shots in the training split
 # Kinds with fewer recording groups than this also get one-shots of the procedural synthesiser
 # (tad_daemon/synth, docs/synth.md): its variants of the kind, SYNTH_COUNT of them, velocity unknown.
@@ -110,7 +113,12 @@ def main() -> None:
     p.add_argument("--snapshot-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--save-progress", action="store_true",
+                   help=f"write the run's latest snapshot to {PROGRESS.relative_to(ROOT)} in fp16, and stop")
     args = p.parse_args()
+    if args.save_progress:
+        save_progress(args.out / args.run / "snapshots")
+        return
 
     from tad_daemon.models.registry import BUNDLED
     from tad_daemon.training.settings import TrainConfig
@@ -120,7 +128,7 @@ def main() -> None:
     if not (data / "labels.csv").exists():
         counts = kit_data(args.corpus, data)
         print("training split by kind:", ", ".join(f"{k} {n}" for k, n in counts.items()), flush=True)
-    base = args.base or BUNDLED / "snare.safetensors"
+    base = args.base or (PROGRESS if PROGRESS.exists() else BUNDLED / "snare.safetensors")
     cfg = TrainConfig(
         name="kit", data=str(data), out=str(args.out / args.run), base=str(base), kinds=list(KINDS), kind="kit",
         license="MIT (FluidR3_GM, MuseScore_General) and CC0 (sonic-pi-samples): see data/real/LICENSES.md",
@@ -134,6 +142,17 @@ def main() -> None:
     result = train(cfg, resume=True,
                    stop=lambda: bool(args.minutes) and time.monotonic() - started > 60 * args.minutes)
     print(f"kit: {result.state} at step {result.step} of {args.steps} ({time.monotonic() - started:.0f} s)")
+
+
+def save_progress(snapshots: Path) -> None:
+    """The latest snapshot, in fp16, replacing PROGRESS (what a run on another machine starts from)."""
+    import torch
+
+    from tad_daemon.models.modelfile import read_config, read_weights, save_model
+
+    latest = max(snapshots.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+    save_model(PROGRESS, read_weights(latest), read_config(latest), dtype=torch.float16)
+    print(f"{latest} -> {PROGRESS} ({PROGRESS.stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":
