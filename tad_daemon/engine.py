@@ -390,6 +390,14 @@ class Engine:
                 loaded.why = why
         log.info("model %s runs on %s", m.entry.name, m.describe())
 
+    def preparing(self) -> int:
+        """Models being exported to ONNX Runtime and timed (running on torch meanwhile)."""
+        return self.exports.pending() if self.exports else 0
+
+    def wait_prepared(self, stop: threading.Event, timeout: float) -> None:
+        if self.exports:
+            self.exports.wait(stop, timeout)
+
     def close(self, timeout: float = 120.0) -> None:
         """Start no more ONNX exports and wait for the one running (see onnxrt.Exports.close)."""
         if self.exports:

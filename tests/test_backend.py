@@ -215,3 +215,26 @@ def test_the_real_measurement_times_every_candidate(model, engines):
     timings = onnxrt.measure(load_net(model, torch.device("cpu")), engines[1].get("kick").net, model)
     assert set(timings) <= set(onnxrt.CANDIDATES) and {"onnx-fp32", "torch-fp32"} <= set(timings)
     assert all(0 < t < 10 for t in timings.values())
+
+
+def test_a_fresh_install_answers_once_its_models_are_prepared(tmp_path):
+    """The first start exports and times each model before it answers, so the first presses run as later
+    ones do (bench/latency.py --cases fresh); a later start finds the cache and answers at once."""
+    from tad_daemon.protocol.table import read_reply
+    from tests.daemon_util import Daemon, make_models
+
+    home = tmp_path / "home"
+    make_models(home / "models", {"kick": "kick"})
+    for start in ("fresh", "later"):
+        d = Daemon(home)
+        before = len(d.output())
+        d.start()
+        try:
+            c = d.client()
+            (line,) = [m for m in c.request("/tad/models") if m.address == "/tad/model"]
+            runs_on = read_reply(line.address, line.args)["runs_on"]
+            assert "until its ONNX export" not in runs_on and "measured fastest here" in runs_on, runs_on
+            assert ("preparing 1 model(s)" in d.output()[before:]) == (start == "fresh"), d.output()
+            c.close()
+        finally:
+            d.stop()

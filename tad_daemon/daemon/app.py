@@ -31,6 +31,7 @@ log = logging.getLogger("tad_daemon.daemon")
 # A model file modified less than this long ago is not loaded yet: a copy that preallocates the file (rsync
 # --preallocate, some file managers) keeps its size and header whole while the weights are still zeros.
 SETTLE_SECONDS = 2.0
+PREPARE_TIMEOUT = 600.0  # seconds the first start waits for its models' ONNX exports before it answers
 
 
 def routes(sounds: SoundRequests, training: TrainingRequests) -> list[tuple[str, Handler]]:
@@ -124,6 +125,12 @@ class App:
 
     def start(self) -> None:
         self.reload_models(announce=False)
+        preparing = self.engine.preparing()
+        if preparing:  # a fresh install, or new model files: first presses as fast as later ones
+            log.info("preparing %d model(s) for this CPU (ONNX export and timing, once per model file)", preparing)
+            started = time.monotonic()
+            self.engine.wait_prepared(self.server.stopping, PREPARE_TIMEOUT)
+            log.info("prepared in %.1f s", time.monotonic() - started)
         self.writer.start()
         self.scheduler.start()
         self.watcher.start()

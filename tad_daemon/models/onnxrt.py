@@ -372,6 +372,17 @@ class Exports:
                 return
             done(choice, why, onnx_net)
 
+    def pending(self) -> int:
+        """Exports started and not finished."""
+        self._threads = [j for j in self._threads if j.is_alive()]
+        return len(self._threads)
+
+    def wait(self, stop: threading.Event, timeout: float) -> None:
+        """Wait until every export started has finished, `stop` is set or `timeout` s have passed."""
+        deadline = time.monotonic() + timeout
+        while self.pending() and not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(0.1)
+
     def close(self, timeout: float = 120.0) -> None:
         """Start no more exports and wait for the one running: a thread still inside torch's exporter when
         the interpreter exits aborts the process ("terminate called without an active exception")."""
