@@ -10,26 +10,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import secrets
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tad_daemon import __version__, sampling
+from tad_daemon import sampling
 from tad_daemon.audio.folder import kit_name, stamp
 from tad_daemon.audio.post import loudness
-from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES, MAX_TURNS, TRAINING_LUFS
+from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES, TRAINING_LUFS
 from tad_daemon.models import onnxrt
 from tad_daemon.models.device import autocast_dtype, pick_device
 from tad_daemon.models.graphs import GraphedNet
 from tad_daemon.models.registry import ModelEntry, load_net
 from tad_daemon.names import unknown_model
+from tad_daemon.oneshot import OneShot
+from tad_daemon.seeds import check_seed, format_turns, next_seed, seeds_from
 
 log = logging.getLogger(__name__)
 
@@ -38,52 +39,6 @@ ENCODE_STEPS = 30  # encode and morph: the round trip's error falls with steps (
 ENCODED_KEPT = 16  # encoded sounds remembered (256 kB each)
 REPAINT_RAMP_S = 0.005  # the remade region fades in and out over this, inside it: no seam, the kept part exact
 TAKE_AMOUNT = 0.15  # how far a round-robin take is from the seed's own sound (tweak's amount)
-
-
-@dataclass
-class OneShot:
-    """A generated sound before post-processing, with everything needed to make it again."""
-
-    audio: np.ndarray  # (channels, frames) float32
-    model: str
-    seed: int
-    sampler: str
-    schedule: str
-    steps: int
-    sample_rate: int
-    made: str = "generate"  # generate, vary, morph, tweak, repaint, kit or encode: the operation that made it
-    strength: float | None = None  # vary, repaint: how far from the source
-    source: str | None = None  # vary, repaint: the source file; morph: the first one
-    backend: str | None = None  # torch or onnx (their outputs differ by float rounding only)
-    precision: str | None = None  # fp32, or the autocast dtype (bf16, fp16)
-    source_b: str | None = None  # morph: the second source file
-    position: float | None = None  # morph: 0 is the first source, 1 the second
-    amount: float | None = None  # tweak: how far from the seed's own sound
-    variant: int | None = None  # tweak: which of the seed's relatives
-    turns: str | None = None  # tweak: the turns of the seed's noise that make this sound (format_turns)
-    start: float | None = None  # repaint: the region remade, in seconds
-    end: float | None = None
-    folder: str | None = None  # kit, layers: the set's folder, under the sample folder (kits/..., layers/...)
-    tuning: dict | None = None  # --tune: what was measured and what was done
-    drum: str | None = None  # a model of several kinds: the kind it made
-    velocity: float | None = None  # how hard the hit (0..1); None: a full hit, as the model makes it
-    blend: dict | None = None  # kinds mixed in, by weight
-    take: int | None = None  # layers: the round-robin take (0: the seed's own sound)
-
-    def metadata(self) -> dict:
-        meta = {k: v for k, v in asdict(self).items() if k not in ("audio", "made") and v is not None}
-        meta["kind"] = self.made  # the key files have always carried (REAPER reads it)
-        meta["software"] = f"tad-daemon {__version__}"
-        return meta
-
-    def file_label(self) -> str:
-        """What the file name says after the time stamp (the kit's folder says the rest)."""
-        labels = {"generate": f"{self.model}_s{self.seed}", "vary": f"{self.model}_var_s{self.seed}",
-                  "repaint": f"{self.model}_repaint_s{self.seed}", "kit": self.model, "encode": f"{self.model}_encoded",
-                  "layers": f"{self.model}_v{round(127 * (self.velocity or 1)):03d}_rr{(self.take or 0) + 1}",
-                  "tweak": f"{self.model}_tweak_s{self.seed}_a{self.amount or 0:.2f}_{self.variant}",
-                  "morph": f"{self.model}_morph_p{self.position or 0:.2f}"}
-        return labels[self.made]
 
 
 @dataclass
@@ -183,56 +138,6 @@ def _file_key(path: Path) -> tuple:
         return st.st_mtime_ns, st.st_size
     except OSError:
         return ()
-
-
-def velocity_db(velocity: float | None) -> float:
-    """The level of a hit of `velocity` (0..1) relative to a full one: 40 log10(velocity), the curve the
-    General MIDI soundfonts' velocity layers follow (-18 dB at MIDI velocity 45, -9 at 75, -3 at 105; the
-    corpus's layers, bench/real_drums.py)."""
-    return 0.0 if velocity is None else 40 * math.log10(max(velocity, 1e-3))
-
-
-def random_seed() -> int:
-    return secrets.randbelow(MAX_SEED + 1)
-
-
-def check_seed(seed: int) -> int:
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be between 0 and {MAX_SEED}")
-    return seed
-
-
-def seeds_from(seed: int | None, count: int) -> list[int]:
-    """The seeds of `count` one-shots: seed, seed + 1, ... (wrapping at MAX_SEED), from a random one when
-    `seed` is None; so each file of a batch can be made again on its own."""
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    base = random_seed() if seed is None or seed < 0 else check_seed(seed)
-    return [(base + i) % (MAX_SEED + 1) for i in range(count)]
-
-
-def parse_turns(text: str | None) -> tuple[tuple[int, float], ...]:
-    """A relative's recipe, "SEED:AMOUNT,SEED:AMOUNT": its seed's noise turned by AMOUNT * 90 degrees towards
-    SEED's noise, turn after turn (tweak's `turns`, as its replies and files give it); () for none."""
-    if not text or not text.strip():
-        return ()
-    turns = []
-    for part in text.split(","):
-        seed, _, amount = part.strip().partition(":")
-        try:
-            turn = (check_seed(int(seed)), float(amount))
-        except ValueError:
-            raise ValueError(f"turns: {part.strip()!r} is not SEED:AMOUNT (a seed and an amount 0 to 1)") from None
-        if not 0.0 <= turn[1] <= 1.0:
-            raise ValueError(f"turns: the amount in {part.strip()!r} must be between 0 and 1")
-        turns.append(turn)
-    if len(turns) > MAX_TURNS:
-        raise ValueError(f"turns: at most {MAX_TURNS} (a relative of a relative of ...)")
-    return tuple(turns)
-
-
-def format_turns(turns: tuple[tuple[int, float], ...]) -> str:
-    return ",".join(f"{seed}:{amount:.4g}" for seed, amount in turns)
 
 
 def batch_limits(device: torch.device) -> tuple[int, int]:
@@ -561,7 +466,7 @@ class Engine:
         with self._use(name, steps, sampler, schedule) as use:
             c = use.config
             cond = use.condition([seed] * count, velocity, blend)
-            others = seeds_from(_next_seed(seed, turns), count)
+            others = seeds_from(next_seed(seed, turns), count)
             fresh = sampling.noise(others, c.channels, c.length)
             base = sampling.noise([seed], c.channels, c.length)
             for other, turned in turns:
@@ -698,15 +603,6 @@ def model_level_gain(source: np.ndarray, sample_rate: int) -> float:
     silence)."""
     level = loudness(np.asarray(source, dtype=np.float32), sample_rate)
     return 10 ** ((TRAINING_LUFS - level) / 20) if math.isfinite(level) else 1.0
-
-
-def _next_seed(seed: int, turns: tuple[tuple[int, float], ...]) -> int:
-    """The first seed a tweak turns towards: seed + 1 for the seed's own sound (its variant k: seed + 1 + k),
-    one drawn from the whole recipe for a relative's, so its relatives head away from its siblings'."""
-    if not turns:
-        return (seed + 1) % (MAX_SEED + 1)
-    mixed = np.random.SeedSequence([seed, *[other for other, _ in turns]]).generate_state(1)[0]
-    return int(mixed) % (MAX_SEED + 1)
 
 
 def _nudged_draw(base, other, amount: float) -> torch.Tensor:

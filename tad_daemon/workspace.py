@@ -10,9 +10,10 @@ from tad_daemon.audio.folder import SampleFolder
 from tad_daemon.audio.post import PostProcess, match_loudness, postprocess
 from tad_daemon.audio.wav import remove_stale_temp_files, remove_temp_folder
 from tad_daemon.config import Config
-from tad_daemon.engine import Engine, OneShot, velocity_db
+from tad_daemon.engine import Engine
 from tad_daemon.limits import SILENT_PEAK
 from tad_daemon.models.registry import ModelEntry, model_folders, scan
+from tad_daemon.oneshot import OneShot, velocity_db
 
 
 class BadOutput(ValueError):

@@ -16,7 +16,7 @@ import pytest
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler, SoundJob
 from tad_daemon.daemon.server import Refused
-from tad_daemon.engine import OneShot
+from tad_daemon.oneshot import OneShot
 
 
 def shot(model: str = "snare", seed: int = 0) -> OneShot:

@@ -13,11 +13,12 @@ import soundfile as sf
 import torch
 
 from tad_daemon.audio.post import loudness
-from tad_daemon.engine import Engine, velocity_db
+from tad_daemon.engine import Engine
 from tad_daemon.kinds import parse_blend
 from tad_daemon.models.modelfile import ModelConfig, read_config, save_model
 from tad_daemon.models.network import KindUNet, build_unet
 from tad_daemon.models.registry import model_folders, read_entry, scan
+from tad_daemon.oneshot import velocity_db
 from tad_daemon.protocol.table import DONE, FAIL
 from tests.conftest import TINY_ARCH, make_model
 from tests.daemon_util import Daemon, tad

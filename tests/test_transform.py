@@ -19,9 +19,10 @@ from tad_daemon import sampling
 from tad_daemon.audio.post import loudness, match_loudness
 from tad_daemon.audio.tune import describe, measure_pitch, note_hz, retune
 from tad_daemon.audio.wav import read_metadata
-from tad_daemon.engine import Engine, model_level_gain, parse_turns
+from tad_daemon.engine import Engine, model_level_gain
 from tad_daemon.models.registry import read_entry
 from tad_daemon.protocol.table import DONE, FAIL, read_reply
+from tad_daemon.seeds import parse_turns
 from tests.conftest import make_model
 from tests.daemon_util import kick_and_snare
 from tests.test_sampling import gaussian_net

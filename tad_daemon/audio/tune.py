@@ -114,7 +114,7 @@ def describe(info: dict | None) -> str:
 
 
 def tune_shot(shot, note: str | None):
-    """The one-shot (engine.OneShot) tuned to `note`, with what was done in its metadata; as it was for None."""
+    """The one-shot (oneshot.OneShot) tuned to `note`, with what was done in its metadata; as it was for None."""
     if not note:
         return shot
     audio, info = retune(shot.audio, note, shot.sample_rate)

@@ -20,6 +20,7 @@ from tad_daemon.cli.generate import (
 )
 from tad_daemon.kinds import KIT_DEFAULT
 from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES
+from tad_daemon.seeds import parse_turns
 
 ENCODE_STEPS_HELP = "Steps of the encoding and decoding (default 30: more is slower and closer)."
 
@@ -53,8 +54,6 @@ def morph(model, a, b, position, count, steps, out, post, device, config_file):
 
 
 def _check_turns(ctx, param, value):
-    from tad_daemon.engine import parse_turns
-
     try:
         return parse_turns(value)
     except ValueError as e:
@@ -179,7 +178,8 @@ def encode(model, file, steps, out, post, device, config_file):
     import numpy as np
     from safetensors.numpy import save_file
 
-    from tad_daemon.engine import ENCODE_STEPS, OneShot, model_level_gain
+    from tad_daemon.engine import ENCODE_STEPS, model_level_gain
+    from tad_daemon.oneshot import OneShot
 
     source = read_sound(file)
     ws, engine = prepare(config_file, device, out, post, model)

@@ -20,11 +20,12 @@ from tad_daemon.audio.tune import check_note
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.scheduler import Scheduler, SoundJob, SourceFile
 from tad_daemon.daemon.server import Refused, Replies, Request
-from tad_daemon.engine import Engine, parse_turns
+from tad_daemon.engine import Engine
 from tad_daemon.kinds import parse_blend
 from tad_daemon.models.registry import ModelEntry
 from tad_daemon.names import NameError_, check_name, is_within, unknown_model
 from tad_daemon.protocol.table import split_names
+from tad_daemon.seeds import parse_turns
 
 
 class SoundRequests:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tad_daemon.engine import OneShot
+from tad_daemon.oneshot import OneShot
 
 
 @dataclass

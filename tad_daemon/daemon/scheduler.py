@@ -24,7 +24,9 @@ from tad_daemon.audio.load import AudioError, load_oneshot
 from tad_daemon.daemon.pool import Pool
 from tad_daemon.daemon.server import Refused, Request
 from tad_daemon.daemon.writer import Writer
-from tad_daemon.engine import Engine, OneShot, seeds_from
+from tad_daemon.engine import Engine
+from tad_daemon.oneshot import OneShot
+from tad_daemon.seeds import seeds_from
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from tad_daemon.audio.tune import describe, tune_shot
 from tad_daemon.daemon.pool import Pool, ProcessedShot
 from tad_daemon.daemon.server import Request
-from tad_daemon.engine import OneShot
+from tad_daemon.oneshot import OneShot
 from tad_daemon.workspace import BadOutput, Workspace
 
 log = logging.getLogger(__name__)
