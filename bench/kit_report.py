@@ -57,6 +57,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=10000)
     p.add_argument("--sampler")
     p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float, help="guidance scale in place of the model's own (1: none)")
     p.add_argument("--compare", action="store_true", help="also the bundled one-kind models, same seeds")
     p.add_argument("--curve", type=Path, help="append a row per snapshot and kind to this CSV")
     args = p.parse_args()
@@ -77,7 +78,7 @@ def main() -> None:
     for file in files:
         entries = kind_entries(read_entry(file))
         kinds = args.kinds.split(",") if args.kinds else [k for k in entries if k != file.stem]
-        engine = Engine("cpu", "fp32", backend="torch")
+        engine = Engine("cpu", "fp32", backend="torch", guidance=args.guidance)
         for name in kinds:
             if (file.name, name) in done:
                 continue

@@ -213,15 +213,16 @@ class Engine:
 
     def __init__(self, device: str = "auto", precision: str = "auto", threads: int | None = None,
                  backend: str = "auto", cache_dir: str | Path | None = None, steps: int | None = None,
-                 sampler: str | None = None, cuda_graphs: bool = True):
+                 sampler: str | None = None, cuda_graphs: bool = True, guidance: float | None = None):
         """`steps` and `sampler`: what a request that names none gets (generate.steps and generate.sampler);
         None: each model's own default. Resolved here alone. `cuda_graphs`: torch nets on a CUDA device
-        replay their forward from graphs (models/graphs.py)."""
+        replay their forward from graphs (models/graphs.py). `guidance`: a model of several kinds' guidance
+        scale in place of its own (bench/kit_report.py measures it)."""
         if threads:
             torch.set_num_threads(threads)
         self.device = pick_device(device)
         self.precision = precision
-        self.steps, self.sampler = steps, sampler
+        self.steps, self.sampler, self.guidance = steps, sampler, guidance
         self.chunk = batch_limits(self.device)[0]  # one-shots per pass through the net
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self.cache_dir = Path(cache_dir) if cache_dir else None  # where ONNX exports are kept
@@ -349,7 +350,7 @@ class Engine:
         device_type = self.device.type
         cond = {k: v.to(self.device) for k, v in cond.items()}
 
-        def net(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        def net(x: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor] = cond) -> torch.Tensor:
             if m.backend == "onnx":
                 try:
                     return m.net(x, t, **cond)
@@ -361,7 +362,19 @@ class Engine:
             with torch.autocast(device_type, dtype=m.dtype or torch.float32, enabled=m.dtype is not None):
                 return m.net(x, t, **cond)
 
-        return net
+        scale = self.guidance if self.guidance is not None else m.entry.config.guidance
+        if scale == 1.0 or "kinds" not in cond:
+            return net
+        # Classifier-free guidance: the conditioned velocity pushed away from the unconditioned one (no kind,
+        # velocity unknown: what the model learned from the condition-dropped steps), one batch for both.
+        both = {"kinds": torch.cat([cond["kinds"], torch.zeros_like(cond["kinds"])]),
+                "velocity": torch.cat([cond["velocity"], torch.full_like(cond["velocity"], -1.0)])}
+
+        def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            conditioned, free = net(torch.cat([x, x]), torch.cat([t, t]), both).float().chunk(2)
+            return free + scale * (conditioned - free)
+
+        return guided
 
     def _run(self, m: LoadedModel, x: torch.Tensor, sampler: str, times: list[float], progress,
              seeds: list[int], cond: Condition, wrap=None,

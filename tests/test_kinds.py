@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -86,6 +87,39 @@ def test_kinds_share_one_net_and_each_makes_its_own(tmp_path):
     with pytest.raises(ValueError, match="nothing to blend"):
         engine.generate("kick", blend={"tom": 0.5})
     assert engine.generate("kick", seed=1, velocity=0.5)[0].velocity == 0.5  # a level only, for one kind
+
+
+def test_guidance_pushes_the_kind_away_from_any_kind(tmp_path):
+    """v = v(any kind) + g (v(kind) - v(any kind)), from one batch; g = 1 is the model as trained; the scale is
+    the model file's own (ModelConfig.guidance) unless the engine is given one."""
+    make_kit(tmp_path, length=4096)
+    entries, _ = scan([tmp_path])
+    plain = Engine("cpu", "fp32", backend="torch")
+    plain.load(entries["clap"])
+    net = plain.get("clap").net
+    x, t = torch.randn(2, 2, 4096), torch.full((2,), 0.7)
+    kinds = torch.zeros(2, len(KINDS))
+    kinds[:, KINDS.index("clap")] = 1.0
+    cond = {"kinds": kinds, "velocity": torch.tensor([1.0, 0.4])}
+    with torch.no_grad():
+        v_kind = net(x, t, **cond)
+        v_any = net(x, t, torch.zeros_like(kinds), torch.full((2,), -1.0))
+        assert not torch.allclose(v_kind, v_any)
+        torch.testing.assert_close(plain._net_fn(plain.get("clap"), cond)(x, t), v_kind)
+        for engine_scale in (2.5, None):
+            guided = Engine("cpu", "fp32", backend="torch", guidance=engine_scale)
+            entry = entries["clap"]
+            if engine_scale is None:  # the file's own scale
+                entry = replace(entry, config=replace(entry.config, guidance=2.5))
+            guided.load(entry)
+            got = guided._net_fn(guided.get("clap"), cond)(x, t)
+            torch.testing.assert_close(got, v_any + 2.5 * (v_kind - v_any), rtol=1e-4, atol=1e-4)
+    one = make_model(tmp_path / "one", "kick", kind="kick")  # a model of one kind has nothing to guide by
+    guided = Engine("cpu", "fp32", backend="torch", guidance=3.0)
+    guided.load(read_entry(one))
+    assert guided._net_fn(guided.get("kick"), {})(x, t).shape == x.shape
+    guided.load(entries["clap"])
+    assert not np.allclose(guided.generate("clap", seed=1)[0].audio, plain.generate("clap", seed=1)[0].audio)
 
 
 def test_blend_weights_mix_the_kind_embeddings():

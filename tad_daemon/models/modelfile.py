@@ -37,6 +37,7 @@ class ModelConfig:
     default_steps: int = 12
     default_sampler: str = "dpmpp-2m"
     default_schedule: str = ""  # for default_sampler; empty: the sampler's own (sampling.OWN_SCHEDULE)
+    guidance: float = 1.0  # a model of several kinds: classifier-free guidance scale (1: none, as trained)
     training: dict = field(default_factory=dict)  # data summary, steps, base model, final loss, ...
 
     def check(self) -> None:
