@@ -3,7 +3,8 @@ bundled one-kind models on the kinds they make, on the same seeds: what the kit 
 
     python bench/kit_report.py runs/kit/run/snapshots/kit-step004000.safetensors
     python bench/kit_report.py KIT.safetensors --kinds kick,snare,closed-hat -n 64 --compare
-    python bench/kit_report.py runs/kit/run/snapshots --curve runs/kit/curve.csv    # every snapshot, once each
+    python bench/kit_report.py runs/kit/run/snapshots --curve bench/kit/curve.csv   # every snapshot, once each
+    python bench/kit_report.py KIT.safetensors --guidance 2          # guidance scale in place of the model's own
 
 Each row: called its kind (the real held-out drums' own in brackets), tail level, decay, diversity as a share
 of the real drums' and Frechet distance as a multiple of kit-to-kit (n/a where the held-out kind is a single
@@ -72,7 +73,7 @@ def main() -> None:
     done = set()
     if args.curve and args.curve.exists():
         with open(args.curve, newline="") as f:
-            done = {(r["snapshot"], r["kind"]) for r in csv.DictReader(f)}
+            done = {(r["snapshot"], r["kind"], float(r["guidance"])) for r in csv.DictReader(f)}
     settings = {"sampler": args.sampler, "steps": args.steps}
     print(HEADER)
     for file in files:
@@ -80,7 +81,8 @@ def main() -> None:
         kinds = args.kinds.split(",") if args.kinds else [k for k in entries if k != file.stem]
         engine = Engine("cpu", "fp32", backend="torch", guidance=args.guidance)
         for name in kinds:
-            if (file.name, name) in done:
+            guidance = entries[name].config.guidance if args.guidance is None else args.guidance
+            if (file.name, name, guidance) in done:
                 continue
             engine.load(entries[name])
             started = time.monotonic()
@@ -89,10 +91,10 @@ def main() -> None:
             if args.curve:
                 new = not args.curve.exists()
                 with open(args.curve, "a", newline="") as f:
-                    w = csv.DictWriter(f, ("snapshot", "kind", *FIELDS))
+                    w = csv.DictWriter(f, ("snapshot", "kind", "guidance", *FIELDS))
                     if new:
                         w.writeheader()
-                    w.writerow({"snapshot": file.name, "kind": name, **{k: r[k] for k in FIELDS}})
+                    w.writerow({"snapshot": file.name, "kind": name, "guidance": guidance, **{k: r[k] for k in FIELDS}})
             if args.compare and (BUNDLED / f"{name}.safetensors").exists():
                 one = Engine("cpu", "fp32", backend="torch")
                 one.load(read_entry(BUNDLED / f"{name}.safetensors"))
