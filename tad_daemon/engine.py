@@ -30,7 +30,7 @@ from tad_daemon.models.graphs import GraphedNet
 from tad_daemon.models.registry import ModelEntry, load_net
 from tad_daemon.names import unknown_model
 from tad_daemon.oneshot import OneShot
-from tad_daemon.seeds import check_seed, format_turns, next_seed, seeds_from
+from tad_daemon.seeds import check_seed, format_turns, seeds_from
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +89,15 @@ class Use:
         item's seed), `blend`'s kinds mixed in by weight, and the velocity (None: a full hit). A model of one
         kind takes none of it: velocity then only sets the level (finishing), and a blend is refused."""
         velocities = list(velocity) if isinstance(velocity, list) else [velocity] * len(seeds)
-        kinds, made = self.model.entry.kinds, self.config.arch.get("kinds") or []
+        kinds, made, offered = self.model.entry.kinds, self.config.arch.get("kinds") or [], self.config.offered
         if not kinds:
             if blend:
                 raise ValueError(f"model {self.model.entry.name} makes one kind of drum: it has nothing to blend")
             return Condition(None, [None] * len(seeds), velocities)
         for kind in blend or {}:
-            if kind not in made:
+            if kind not in offered:
                 raise ValueError(f"blend: model {self.model.entry.name} makes no {kind!r} (it makes "
-                                 f"{', '.join(made)})")
+                                 f"{', '.join(offered)})")
         drums = [kinds[s % len(kinds)] for s in seeds]
         weights = torch.zeros(len(seeds), len(made))
         for i, drum in enumerate(drums):
@@ -479,7 +479,7 @@ class Engine:
         with self._use(name, steps, sampler, schedule) as use:
             c = use.config
             cond = use.condition([seed] * count, velocity, blend)
-            others = seeds_from(next_seed(seed, turns), count)
+            others = seeds_from(_next_seed(seed, turns), count)
             fresh = sampling.noise(others, c.channels, c.length)
             base = sampling.noise([seed], c.channels, c.length)
             for other, turned in turns:
@@ -616,6 +616,15 @@ def model_level_gain(source: np.ndarray, sample_rate: int) -> float:
     silence)."""
     level = loudness(np.asarray(source, dtype=np.float32), sample_rate)
     return 10 ** ((TRAINING_LUFS - level) / 20) if math.isfinite(level) else 1.0
+
+
+def _next_seed(seed: int, turns: tuple[tuple[int, float], ...]) -> int:
+    """The first seed a tweak turns towards: seed + 1 for the seed's own sound (its variant k: seed + 1 + k),
+    one drawn from the whole recipe for a relative's, so its relatives head away from its siblings'."""
+    if not turns:
+        return (seed + 1) % (MAX_SEED + 1)
+    mixed = np.random.SeedSequence([seed, *[other for other, _ in turns]]).generate_state(1)[0]
+    return int(mixed) % (MAX_SEED + 1)
 
 
 def _nudged_draw(base, other, amount: float) -> torch.Tensor:

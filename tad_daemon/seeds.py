@@ -1,12 +1,10 @@
 """Seeds: a one-shot's seed says all of its starting noise, so any file can be made again from its metadata.
-Torch-free: the CLI checks what it sends with it.
+Imports neither torch nor numpy: the CLI checks what it sends with it.
 """
 
 from __future__ import annotations
 
 import secrets
-
-import numpy as np
 
 from tad_daemon.limits import MAX_SEED, MAX_TURNS
 
@@ -52,12 +50,3 @@ def parse_turns(text: str | None) -> tuple[tuple[int, float], ...]:
 
 def format_turns(turns: tuple[tuple[int, float], ...]) -> str:
     return ",".join(f"{seed}:{amount:.4g}" for seed, amount in turns)
-
-
-def next_seed(seed: int, turns: tuple[tuple[int, float], ...]) -> int:
-    """The first seed a tweak turns towards: seed + 1 for the seed's own sound (its variant k: seed + 1 + k),
-    one drawn from the whole recipe for a relative's, so its relatives head away from its siblings'."""
-    if not turns:
-        return (seed + 1) % (MAX_SEED + 1)
-    mixed = np.random.SeedSequence([seed, *[other for other, _ in turns]]).generate_state(1)[0]
-    return int(mixed) % (MAX_SEED + 1)

@@ -16,7 +16,7 @@ import torch
 from tad_daemon.audio.post import loudness
 from tad_daemon.engine import Engine
 from tad_daemon.kinds import parse_blend
-from tad_daemon.models.modelfile import ModelConfig, read_config, save_model
+from tad_daemon.models.modelfile import ModelConfig, read_config, read_weights, save_model
 from tad_daemon.models.network import KindUNet, build_unet
 from tad_daemon.models.registry import model_folders, read_entry, scan
 from tad_daemon.oneshot import velocity_db
@@ -28,7 +28,7 @@ KINDS = ["kick", "snare", "clap", "closed-hat", "tom", "hand-drum", "cowbell", "
 SR = 44100
 
 
-def make_kit(folder, name: str = "drums", kind: str = "kit", seed: int = 0, length: int = 32768):
+def make_kit(folder, name: str = "drums", kind: str = "kit", seed: int = 0, length: int = 32768, offers=()):
     """A tiny model of KINDS whose kind and velocity embeddings are random (a new one's are zero)."""
     torch.manual_seed(seed)
     arch = {**TINY_ARCH, "kinds": KINDS}
@@ -36,7 +36,8 @@ def make_kit(folder, name: str = "drums", kind: str = "kit", seed: int = 0, leng
     with torch.no_grad():
         net.kind_embedding.normal_(0, 2.0)
         net.velocity_embedding.weight.normal_(0, 2.0)
-    config = ModelConfig(arch=arch, kind=kind, length=length, source="test", default_steps=3, license="test")
+    config = ModelConfig(arch=arch, kind=kind, length=length, source="test", default_steps=3, license="test",
+                         offers=list(offers))
     path = save_model(folder / f"{name}.safetensors", net.state_dict(), config)
     os.utime(path, (time.time() - 60, time.time() - 60))  # installed before any daemon starts
     return path
@@ -58,6 +59,23 @@ def test_every_kind_is_a_model_name_and_a_file_of_ones_own_wins(tmp_path):
     make_kit(user, "my-claps", kind="clap", seed=1)  # a fine-tune of the kit on claps: one name, one kind
     entries, _ = scan(model_folders(user, bundled=False))
     assert set(entries) == {"my-claps"} and entries["my-claps"].kinds == ("clap",)
+
+
+def test_a_kit_offers_only_the_kinds_the_judge_passed(tmp_path):
+    """A model of several kinds whose file says `offers` is, for every purpose, a model of those kinds alone:
+    the names listed, what its own name makes, what a blend may take; the rest stay inside it untrained."""
+    make_kit(tmp_path, length=4096, offers=["clap", "tom"])
+    entries, problems = scan([tmp_path])
+    assert not problems and set(entries) == {"drums", "clap", "tom"}  # no hat, no perc: their kinds not offered
+    assert entries["drums"].kinds == ("clap", "tom")
+    engine = Engine("cpu", "fp32", backend="torch")
+    engine.load(entries["drums"])
+    engine.load(entries["clap"])
+    assert {s.drum for s in engine.generate("drums", count=6, seed=0)} == {"clap", "tom"}
+    with pytest.raises(ValueError, match=r"makes no 'wood' \(it makes clap, tom\)"):
+        engine.generate("clap", blend={"wood": 0.5})
+    with pytest.raises(ValueError, match="offers kinds the model does not make: ride"):
+        ModelConfig(arch={**TINY_ARCH, "kinds": KINDS}, offers=["clap", "ride"]).check()
 
 
 def test_kinds_share_one_net_and_each_makes_its_own(tmp_path):
@@ -221,7 +239,9 @@ def test_training_labels_kinds_by_folder_and_labels_csv(tmp_path):
     result = train(cfg)
     config = read_config(result.model)
     assert config.kind == "kit" and config.arch["kinds"] == ["kick", "clap"] and config.length == 2048
-    # Fine-tuning it on a folder of one kind: the folder's files are that kind; the model makes it by name.
+    # Fine-tuning it on a folder of one kind: the folder's files are that kind; the model makes it by name,
+    # with its base's guidance, offering what its base offered and that kind.
+    save_model(result.model, read_weights(result.model), replace(config, offers=["kick"], guidance=2.0))
     mine = tmp_path / "mine"
     mine.mkdir()
     for i in range(2):
@@ -230,6 +250,7 @@ def test_training_labels_kinds_by_folder_and_labels_csv(tmp_path):
                               kind="clap", steps=1, micro_batch=2, accumulation=1, threads=1))
     entry = read_entry(tuned.model)
     assert (entry.kind, entry.kinds) == ("clap", ("clap",))
+    assert (entry.config.offers, entry.config.guidance) == (["kick", "clap"], 2.0)
 
 
 def test_onnx_runs_a_model_of_several_kinds_once_for_all_its_names(tmp_path):

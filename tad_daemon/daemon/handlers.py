@@ -109,7 +109,7 @@ class SoundRequests:
             loaded = self.engine.models.get(name)
             req.send("/tad/model", index=i, total=len(entries), name=name, kind=entry.kind, preset=c.preset or "custom",
                      source=c.source, license=c.license, runs_on=loaded.describe() if loaded else "not loaded",
-                     kinds=",".join(c.arch.get("kinds") or []))
+                     kinds=",".join(c.offered))
         req.done(total=len(entries))
 
     def notify(self, req: Request) -> None:

@@ -39,14 +39,23 @@ class ModelConfig:
     default_schedule: str = ""  # for default_sampler; empty: the sampler's own (sampling.OWN_SCHEDULE)
     guidance: float = 1.0  # a model of several kinds: classifier-free guidance scale (1: none, as trained)
     training: dict = field(default_factory=dict)  # data summary, steps, base model, final loss, ...
+    offers: list = field(default_factory=list)  # a model of several kinds: the kinds it offers (empty: all)
 
     def check(self) -> None:
         if self.length % downsampling(self.arch):
             raise ValueError(f"length {self.length} is not a multiple of the net's downsampling")
         if self.channels != CHANNELS:
             raise ValueError("only stereo models are supported")
+        if stray := sorted(set(self.offers) - set(self.arch.get("kinds") or [])):
+            raise ValueError(f"offers kinds the model does not make: {', '.join(stray)}")
         if self.default_schedule not in ("", *SCHEDULES):
             raise ValueError(f"unknown default_schedule {self.default_schedule!r} (known: {', '.join(SCHEDULES)})")
+
+    @property
+    def offered(self) -> list[str]:
+        """The kinds a model of several kinds offers as model names: `offers` (those the judge passed), else
+        every kind it makes; [] for a model of one kind."""
+        return list(self.offers or self.arch.get("kinds") or [])
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)

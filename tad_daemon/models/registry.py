@@ -38,7 +38,7 @@ class ModelEntry:
     def kinds(self) -> tuple[str, ...]:
         """What a model of several kinds is conditioned on for this name: its kind, the kinds a mixture
         (hat, perc) stands for, or (the file's own name) every kind it makes; () for a model of one kind."""
-        made = self.config.arch.get("kinds") or []
+        made = self.config.offered
         if self.kind == "kit":
             return tuple(made)
         return tuple(k for k in kinds_of(self.kind) if k in made)
@@ -53,7 +53,7 @@ def kind_entries(entry: ModelEntry) -> dict[str, ModelEntry]:
     and per mixture of them (hat, perc), so generate, vary, the pool and the DAW sides use each as a model."""
     entries = {entry.name: entry}
     if entry.config.kind == "kit":
-        made = entry.config.arch.get("kinds") or []
+        made = entry.config.offered
         for kind in [*made, *(m for m, kinds in MIXTURES.items() if set(kinds) <= set(made))]:
             entries.setdefault(kind, ModelEntry(kind, entry.path, entry.config, kind))
     return entries

@@ -295,7 +295,8 @@ def _student_config(cfg: DistillConfig, teacher: ModelEntry, steps: int, data: D
     return ModelConfig(
         arch=t.arch, preset=t.preset, kind=t.kind, length=t.length, license=cfg.license or t.license,
         source="trained", description=cfg.description or f"{teacher.name} distilled to {steps} steps",
-        default_steps=steps, default_sampler="vsampler", default_schedule="linear", training=training)
+        default_steps=steps, default_sampler="vsampler", default_schedule="linear", training=training,
+        guidance=t.guidance, offers=t.offers)
 
 
 def main(argv: list[str] | None = None) -> int:

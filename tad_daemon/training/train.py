@@ -159,12 +159,17 @@ def model_config(cfg: TrainConfig, arch: dict, base: ModelEntry | None, data: Da
     training["augment"] = {"gain_db": cfg.augment_gain_db, "flip": cfg.augment_flip, "shift_ms": cfg.augment_shift_ms}
     kind = model_kind(cfg, base, arch)
     preset = base.config.preset if base else None if cfg.arch else cfg.preset
+    # A fine-tune of a model of several kinds offers what its base offered, and the kind it was trained on.
+    offers = []
+    if base and base.config.offers:
+        offers = [k for k in arch.get("kinds") or [] if k in base.config.offers or k == kind]
     return ModelConfig(
         arch=arch, preset=preset, kind=kind, length=data.audio.shape[-1],
         license=license_, source="trained", description=cfg.description,
         default_steps=base.config.default_steps if base else 12,
         default_sampler=base.config.default_sampler if base else "dpmpp-2m",
-        default_schedule=base.config.default_schedule if base else "", training=training)
+        default_schedule=base.config.default_schedule if base else "", training=training,
+        guidance=base.config.guidance if base else 1.0, offers=offers)
 
 
 # -- the run --------------------------------------------------------------------------------------------
