@@ -20,8 +20,16 @@ GM_NOTES = {"kick": (35, 36), "snare": (38, 40), "rim": (31, 37), "clap": (28, 3
 # A name that stands for several kinds: each one-shot is one of them, the seed choosing which.
 MIXTURES = {"hat": ("closed-hat",), "perc": ("tom", "hand-drum", "cowbell", "wood")}
 
-# The default of "new kit".
+# /tad/kit without a list: a fixed one, as a client counts the replies to come by the names it sent.
 KIT_DEFAULT = ("kick", "snare", "hat", "perc")
+# `tad-daemon kit` without a list: what a beat needs, each piece the first of its names there is a model of
+# (the device and REAPER choose the same way); with the bundled models alone: kick, snare, hat, perc.
+KIT_PIECES = (("kick",), ("snare",), ("closed-hat", "hat"), ("open-hat",), ("clap",), ("tom", "perc"))
+
+
+def kit_default(available) -> tuple[str, ...]:
+    """The models of "new kit" among the model names `available`: one per piece of KIT_PIECES that has one."""
+    return tuple(next(n for n in piece if n in available) for piece in KIT_PIECES if any(n in available for n in piece))
 
 
 def parse_blend(text: str) -> dict[str, float]:

@@ -15,7 +15,7 @@ import torch
 
 from tad_daemon.audio.post import loudness
 from tad_daemon.engine import Engine
-from tad_daemon.kinds import parse_blend
+from tad_daemon.kinds import kit_default, parse_blend
 from tad_daemon.models.modelfile import ModelConfig, read_config, read_weights, save_model
 from tad_daemon.models.network import KindUNet, build_unet
 from tad_daemon.models.registry import model_folders, read_entry, scan
@@ -138,6 +138,15 @@ def test_guidance_pushes_the_kind_away_from_any_kind(tmp_path):
     assert guided._net_fn(guided.get("kick"), {})(x, t).shape == x.shape
     guided.load(entries["clap"])
     assert not np.allclose(guided.generate("clap", seed=1)[0].audio, plain.generate("clap", seed=1)[0].audio)
+
+
+def test_new_kit_takes_what_a_beat_needs_among_the_models_there_are():
+    assert kit_default({"kick", "snare", "hat", "perc"}) == ("kick", "snare", "hat", "perc")  # the bundled ones
+    with_kit = {"kick", "snare", "hat", "perc", "drums", "clap", "tom", "crash"}  # and a kit offering three kinds
+    assert kit_default(with_kit) == ("kick", "snare", "hat", "clap", "tom")
+    assert kit_default({*with_kit, "closed-hat", "open-hat"}) == ("kick", "snare", "closed-hat", "open-hat", "clap",
+                                                                  "tom")
+    assert kit_default({"my-kicks"}) == ()
 
 
 def test_blend_weights_mix_the_kind_embeddings():

@@ -18,7 +18,7 @@ from tad_daemon.cli.generate import (
     write_all,
     writing,
 )
-from tad_daemon.kinds import KIT_DEFAULT
+from tad_daemon.kinds import kit_default
 from tad_daemon.limits import LAYERS, MAX_LAYERS, MAX_SEED, MAX_STEPS, MAX_TAKES
 from tad_daemon.seeds import parse_turns
 
@@ -124,13 +124,19 @@ def repaint(model, file, start, end, strength, count, seed, steps, schedule, sam
 @velocity_option
 @where_options
 def kit(models, seed, steps, tune, velocity, out, post, device, config_file):
-    """One one-shot from each of MODELS (default: kick, snare, hat, perc), loudness matched, in one folder.
+    """One one-shot from each of MODELS, loudness matched, in one folder (default: what a beat needs among the
+    installed models: kick, snare, closed and open hat, clap, tom; with the bundled ones kick, snare, hat, perc).
 
     \b
       tad-daemon kit
       tad-daemon kit kick snare hat clap --seed 7 --tune F1
     """
-    models = models or KIT_DEFAULT
+    if not models:
+        from tad_daemon.cli.common import load
+        from tad_daemon.models.registry import model_folders, scan
+
+        cfg = load(config_file)
+        models = kit_default(scan(model_folders(cfg.path("paths.models"), cfg["models.bundled"]))[0])
     ws, engine = prepare(config_file, device, out, post, *models)
     shots = make(f"kit of {len(models)}", lambda p: engine.kit(models, seed, steps, progress=p, velocity=velocity))
     write_all(ws, shots, tune, together=True)
