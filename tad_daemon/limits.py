@@ -15,7 +15,7 @@ SILENT_PEAK = 10 ** (-60 / 20)  # a one-shot whose peak is below -60 dBFS is sil
 
 DRUM_CLASSES = ("kick", "snare", "hat", "perc")  # the bundled models' names and kinds
 SAMPLERS = ("dpmpp-2m", "dpmpp-2m-sde", "vsampler")  # tad_daemon/sampling.py implements each
-SCHEDULES = ("karras", "linear", "logsnr")
+SCHEDULES = ("karras", "linear", "logsnr", "quadratic")
 MAX_STEPS = 1000  # sampling steps of one request
 LAYERS, MAX_LAYERS, MAX_TAKES = 4, 16, 8  # a layer set's velocities (default, most) and round-robin takes (most)
 MAX_TURNS = 32  # a relative of a relative of ...: the turns one tweak may start from

@@ -36,6 +36,13 @@ def linear_times(steps: int, t_start: float = 1.0) -> list[float]:
     return torch.linspace(t_start, 0.0, steps + 1).tolist()
 
 
+def quadratic_times(steps: int, t_start: float = 1.0) -> list[float]:
+    """t falling as the square of an even ramp: dense near the clean end, where a few-step student's last
+    step otherwise starts from much noise; halving the steps keeps every other time, so progressive
+    distillation's grids nest (training/distill.py)."""
+    return [t_start * (1 - k / steps) ** 2 for k in range(steps + 1)]
+
+
 def karras_times(steps: int, t_start: float = 1.0, sigma_min: float = 0.002, rho: float = 7.0) -> list[float]:
     """Karras et al.'s schedule (dense near the clean end, where the seed's models hiss), as times.
 
@@ -73,6 +80,8 @@ def times_for(schedule: str, steps: int, t_start: float = 1.0) -> list[float]:
         return linear_times(steps, t_start)
     if schedule == "logsnr":
         return logsnr_times(steps, t_start)
+    if schedule == "quadratic":
+        return quadratic_times(steps, t_start)
     raise ValueError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
 
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tad_daemon import sampling
 from tad_daemon.models.modelfile import read_config
 from tad_daemon.models.registry import load_net, read_entry
 from tad_daemon.protocol.table import DONE, FAIL
 from tad_daemon.synth import write_corpus
 from tad_daemon.training.dataset import load_cache
-from tad_daemon.training.distill import distill, distill_loss
+from tad_daemon.training.distill import GRIDS, distill, distill_loss
 from tad_daemon.training.settings import DistillConfig, TrainError
 from tests.conftest import make_model
 from tests.daemon_util import Daemon, make_models, tad
@@ -40,9 +41,17 @@ def test_the_loss_is_zero_only_for_a_student_that_does_two_teacher_steps_in_one(
     mu = torch.randn(1, 2, 64, generator=torch.Generator().manual_seed(1))
     x0 = mu.expand(8, -1, -1)
     gen = torch.Generator().manual_seed(0)
-    for n in (1, 2, 4, 64):
-        assert distill_loss(PointMass(mu), PointMass(mu), x0, n, gen) < 1e-9
-    assert distill_loss(PointMass(mu, 0.1), PointMass(mu), x0, 4, gen) > 1e-3
+    for grid in GRIDS:
+        for n in (1, 2, 4, 64):
+            assert distill_loss(PointMass(mu), PointMass(mu), x0, n, gen, grid) < 1e-9
+        assert distill_loss(PointMass(mu, 0.1), PointMass(mu), x0, 4, gen, grid) > 1e-3
+
+
+def test_each_students_grid_is_every_other_time_of_its_teachers():
+    for schedule in GRIDS:
+        for n in (1, 2, 4, 32):
+            assert sampling.times_for(schedule, n) == pytest.approx(sampling.times_for(schedule, 2 * n)[::2])
+    assert sampling.times_for("quadratic", 4) == pytest.approx([1, 0.5625, 0.25, 0.0625, 0])
 
 
 def test_distilling_lowers_its_objective_and_writes_a_model_that_samples_in_fewer_steps(tmp_path):
@@ -56,13 +65,15 @@ def test_distilling_lowers_its_objective_and_writes_a_model_that_samples_in_fewe
     data = load_cache(run / "data.safetensors").audio  # the teacher's own one-shots
 
     def objective(net) -> float:  # one student step against two teacher steps, on fixed draws
-        return sum(float(distill_loss(net, teacher, data, 2, torch.Generator().manual_seed(k))) for k in range(8))
+        return sum(float(distill_loss(net, teacher, data, 2, torch.Generator().manual_seed(k), "quadratic"))
+                   for k in range(8))
 
     assert objective(student) < 0.95 * objective(teacher)  # the student starts as the teacher
     config = read_config(result.model)
-    assert (config.default_steps, config.default_sampler, config.default_schedule) == (2, "vsampler", "linear")
+    assert (config.default_steps, config.default_sampler, config.default_schedule) == (2, "vsampler", "quadratic")
     assert config.training["distilled"]["teacher_steps"] == 4 and config.kind == "kick"
-    assert "Distilled: progressive distillation of teacher from 4 to 2 DDIM steps" in (run / "student.md").read_text()
+    card = (run / "student.md").read_text()
+    assert "Distilled: progressive distillation of teacher from 4 to 2 DDIM steps" in card and "quadratic grid" in card
 
 
 def stop_after(n: int) -> dict:
@@ -99,7 +110,7 @@ def test_bad_settings_are_refused(tmp_path):
     for change, reason in (({"teacher_steps": 6}, "times 2, 4, 8"), ({"teacher_steps": 4, "student_steps": 4},
                                                                      "times 2, 4, 8"),
                            ({"teacher_steps": 2048}, "at most 1024"), ({"teacher": "nothing"}, "unknown base model"),
-                           ({"name": "../x"}, "name"), ({"lr": -1.0}, "lr")):
+                           ({"name": "../x"}, "name"), ({"lr": -1.0}, "lr"), ({"schedule": "karras"}, "schedule")):
         cfg = DistillConfig(**{"name": "s", "teacher": str(teacher), "out": str(tmp_path / "run"), **change})
         with pytest.raises(TrainError, match=reason):
             distill(cfg)

@@ -5,9 +5,10 @@ teacher's sampling steps, round after round, until it needs `student_steps`.
     python -m tad_daemon.training.distill run.json         # a DistillConfig as JSON (what the queue runs)
 
 Each round starts the student from the teacher's weights and trains it so that one DDIM step of the student
-on the grid t = i/N lands where two DDIM steps of the teacher on the grid of 2N land; the round's student
-(its EMA weights) is the next round's teacher. The result samples with the seed's VSampler (DDIM on the same
-linear grid) in `student_steps` steps and is a model file like any other.
+on the grid t = w(i/N) lands where two DDIM steps of the teacher on the grid of 2N land (w: GRIDS, quadratic
+by default: the last step starts from little noise); the round's student (its EMA weights) is the next
+round's teacher. The result samples with the seed's VSampler (DDIM) on the same grid in `student_steps` steps
+and is a model file like any other.
 
 Data: a folder of sound files, or (by default) one-shots the teacher makes itself with its own default
 sampler, so a model can be distilled without the files it was trained on. The run folder holds what
@@ -56,23 +57,31 @@ def check(cfg: DistillConfig) -> None:
     round_count(cfg.student_steps, cfg.teacher_steps)
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise TrainError("lr must be a positive number")
+    if cfg.schedule not in GRIDS:
+        raise TrainError(f"schedule must be one of {', '.join(GRIDS)}")
     if cfg.precision not in PRECISIONS:
         raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}")
 
 
+# The students' time grids, as t = grid(u) for u evenly spaced from 1 to 0 (sampling.py's schedules of the
+# same names): any such grid of n steps holds every other time of the grid of 2n, so the rounds nest.
+GRIDS = {"linear": lambda u: u, "quadratic": lambda u: u * u}
+
+
 def distill_loss(student: torch.nn.Module, teacher: torch.nn.Module, x0: torch.Tensor, n: int,
-                 gen: torch.Generator) -> torch.Tensor:
+                 gen: torch.Generator, grid: str = "linear") -> torch.Tensor:
     """One batch of progressive distillation onto a student of `n` steps (Salimans and Ho, algorithm 2).
 
-    t = i/n for a random i in 1..n; z_t = alpha x0 + sigma noise. Two teacher DDIM steps (t -> t - 1/2n ->
-    t - 1/n) give z'', and x~ is the clean sound from which one DDIM step lands exactly on z''. The student
-    predicts v; its loss is on the clean-sound estimate, weighted by max(SNR, 1) ("truncated SNR"), which in
-    v is mean(max(alpha^2, sigma^2) (v - v~)^2) with v~ = (alpha z_t - x~) / sigma.
+    t = w(i/n) for a random i in 1..n (w: the grid); z_t = alpha x0 + sigma noise. Two teacher DDIM steps
+    (t -> w((i - 1/2)/n) -> w((i - 1)/n)) give z'', and x~ is the clean sound from which one DDIM step lands
+    exactly on z''. The student predicts v; its loss is on the clean-sound estimate, weighted by max(SNR, 1)
+    ("truncated SNR"), which in v is mean(max(alpha^2, sigma^2) (v - v~)^2) with v~ = (alpha z_t - x~) / sigma.
     """
     b = x0.shape[0]
     i = torch.randint(1, n + 1, (b,), device=x0.device, generator=gen)
     noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=gen)
-    t = i.float() / n
+    w = GRIDS[grid]
+    t, t_mid, t_next = w(i.float() / n), w((i.float() - 0.5) / n), w((i.float() - 1.0) / n)
     shape = (b, *([1] * (x0.ndim - 1)))
 
     def a_s(time: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,12 +92,12 @@ def distill_loss(student: torch.nn.Module, teacher: torch.nn.Module, x0: torch.T
     z = a * x0 + s * noise
     with torch.no_grad():
         z_target = z
-        for t_from, t_to in ((t, t - 0.5 / n), (t - 0.5 / n, t - 1.0 / n)):
+        for t_from, t_to in ((t, t_mid), (t_mid, t_next)):
             a_f, s_f = a_s(t_from)
             a_t, s_t = a_s(t_to)
             v = teacher(z_target, t_from).float()
             z_target = a_t * (a_f * z_target - s_f * v) + s_t * (s_f * z_target + a_f * v)
-        a_n, s_n = a_s((t - 1.0 / n).clamp(min=0))
+        a_n, s_n = a_s(t_next.clamp(min=0))
         x_target = (z_target - (s_n / s) * z) / (a_n - (s_n / s) * a)
         v_target = (a * z - x_target) / s
     v_hat = student(z, t).float()
@@ -202,7 +211,7 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
             idx = run.micro_batch_indices(position, cfg.micro_batch, n_files, cfg.seed, orders)
             gen.manual_seed(run.random_key(cfg.seed, position, 1))
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = distill_loss(student, teacher, data.audio[idx].to(device), n, gen)
+                loss = distill_loss(student, teacher, data.audio[idx].to(device), n, gen, cfg.schedule)
             scaler.scale(loss / cfg.accumulation).backward()
             loss_sum += float(loss.detach())
         scaler.unscale_(optimizer)
@@ -284,18 +293,18 @@ def _data(cfg: DistillConfig, out: Path, teacher: torch.nn.Module, teacher_confi
 def _student_config(cfg: DistillConfig, teacher: ModelEntry, steps: int, data: Dataset, step: int,
                     losses: list[float], device: torch.device, dtype: torch.dtype | None, params: int,
                     seconds: float) -> ModelConfig:
-    """The student's model file config: the teacher's, sampling with the VSampler (DDIM) on the linear grid
-    in `steps` steps, and what the distillation was."""
+    """The student's model file config: the teacher's, sampling with the VSampler (DDIM) on the distillation's
+    grid in `steps` steps, and what the distillation was."""
     t = teacher.config
     training = run.training_record(cfg, teacher, data, step, losses, str(device), 1, dtype, params, seconds)
     training |= {"data_license": cfg.license or t.license,
                  "distilled": {"method": "progressive distillation", "teacher": teacher.name,
                                "teacher_steps": cfg.teacher_steps, "student_steps": steps,
-                               "steps_per_round": cfg.steps}}
+                               "steps_per_round": cfg.steps, "grid": cfg.schedule}}
     return ModelConfig(
         arch=t.arch, preset=t.preset, kind=t.kind, length=t.length, license=cfg.license or t.license,
         source="trained", description=cfg.description or f"{teacher.name} distilled to {steps} steps",
-        default_steps=steps, default_sampler="vsampler", default_schedule="linear", training=training,
+        default_steps=steps, default_sampler="vsampler", default_schedule=cfg.schedule, training=training,
         guidance=t.guidance, offers=t.offers)
 
 

@@ -69,7 +69,7 @@ def model_card(path: str | os.PathLike, name: str, config: dict, training: dict,
         f"gradient clipping {t['grad_clip'] or 'off'}",
         *([f"- Distilled: {d['method']} of {d['teacher']} from {d['teacher_steps']} to {d['student_steps']} "
            f"DDIM steps, {d['steps_per_round']} steps a round; samples with the VSampler in {d['student_steps']} "
-           "steps"] if (d := t.get("distilled")) else []),
+           f"steps on the {d.get('grid', 'linear')} grid"] if (d := t.get("distilled")) else []),
         f"- Device: {t['device']}, precision {t['precision']}; {t['hours']:.2f} hours of training",
         f"- Date: {t['date']}",
         "",
