@@ -18,7 +18,7 @@ from tad_daemon.synth import write_corpus
 from tad_daemon.training.dataset import load_cache
 from tad_daemon.training.distill import GRIDS, distill, distill_loss
 from tad_daemon.training.settings import DistillConfig, TrainError
-from tests.conftest import make_model
+from tests.conftest import TINY_ARCH, make_model
 from tests.daemon_util import Daemon, make_models, tad
 
 L = 2048
@@ -107,10 +107,12 @@ def test_a_stopped_distillation_resumes_bit_exact(tmp_path):
 
 def test_bad_settings_are_refused(tmp_path):
     teacher = make_model(tmp_path, "teacher", length=L)
+    kit = make_model(tmp_path, "drums", kind="kit", length=L, arch={**TINY_ARCH, "kinds": ["kick", "clap"]})
     for change, reason in (({"teacher_steps": 6}, "times 2, 4, 8"), ({"teacher_steps": 4, "student_steps": 4},
                                                                      "times 2, 4, 8"),
                            ({"teacher_steps": 2048}, "at most 1024"), ({"teacher": "nothing"}, "unknown base model"),
-                           ({"name": "../x"}, "name"), ({"lr": -1.0}, "lr"), ({"schedule": "karras"}, "schedule")):
+                           ({"name": "../x"}, "name"), ({"lr": -1.0}, "lr"), ({"schedule": "karras"}, "schedule"),
+                           ({"teacher": str(kit)}, "model of several kinds")):
         cfg = DistillConfig(**{"name": "s", "teacher": str(teacher), "out": str(tmp_path / "run"), **change})
         with pytest.raises(TrainError, match=reason):
             distill(cfg)

@@ -24,7 +24,7 @@ from tad_daemon.training.dataset import DatasetError
 from tad_daemon.training.inbox import Inbox, choose_base, inbox_root
 from tad_daemon.training.queue import JobQueue, QueueError, in_window
 from tad_daemon.training.runner import Runner
-from tests.conftest import REPO, make_model
+from tests.conftest import REPO, TINY_ARCH, make_model
 
 L = 2048
 DAY, NIGHT = datetime(2024, 5, 1, 14, 0), datetime(2024, 5, 2, 2, 0)
@@ -156,6 +156,11 @@ def test_bad_datasets_are_refused_and_the_queue_stays_consistent(setup, tmp_path
             runner.submit(reserved, str(tmp_path / "ok"))
     with pytest.raises(ValueError, match="unknown job settings: evil"):
         runner.submit("x", str(tmp_path / "ok"), settings={"evil": 1})
+    kit = make_model(cfg.path("paths.models"), "drums", kind="kit", length=L,
+                     arch={**TINY_ARCH, "kinds": ["kick", "clap"]})
+    for teacher in ("drums", "clap", str(kit)):  # the kit, one of its kinds, its file: a clear refusal, not a crash
+        with pytest.raises(ValueError, match="model of several kinds .kick, clap.: distilling one is not supported"):
+            runner.submit_distill("x", teacher)
     (tmp_path / "loop").symlink_to(tmp_path / "loop")  # a clear refusal, not an internal error
     with pytest.raises(ValueError, match="dataset_dir cannot be resolved|no such folder|symlink"):
         runner.submit("x", str(tmp_path / "loop"))

@@ -40,7 +40,15 @@ from tad_daemon.training import run
 from tad_daemon.training.dataset import Dataset, DataSummary, load_cache, prepare, save_cache
 from tad_daemon.training.recipe import EMA, checkpoint_blocks
 from tad_daemon.training.run import TrainResult
-from tad_daemon.training.settings import PRECISIONS, DistillConfig, TrainError, event, hms, round_count
+from tad_daemon.training.settings import (
+    PRECISIONS,
+    DistillConfig,
+    TrainError,
+    check_teacher,
+    event,
+    hms,
+    round_count,
+)
 
 log = logging.getLogger("tad_daemon.training")
 
@@ -152,6 +160,10 @@ def _distill(cfg: DistillConfig, resume: bool, out: Path, emit, stop, events) ->
                                    ModelConfig.from_json(state["teacher_config"]))
     else:
         teacher_entry = run.resolve_base(cfg.teacher, cfg.models_dir, cfg.bundled)
+        try:
+            check_teacher(teacher_entry.name, teacher_entry.config.arch)
+        except ValueError as e:
+            raise TrainError(str(e)) from None
         teacher_weights = {k: v.float() if v.is_floating_point() else v
                            for k, v in read_weights(teacher_entry.path).items()}
     teacher_config, teacher_name = teacher_entry.config, teacher_entry.name

@@ -193,6 +193,13 @@ class Runner:
         if not replace and name in scan(model_folders(self.models_dir, False))[0]:
             raise ValueError(f"a model named {name!r} is installed already{' (the teacher)' if name == teacher else ''}"
                              f": choose another name, or replace it (--replace; OSC option replace=1)")
+        if teacher.endswith(".safetensors"):
+            from tad_daemon.models.modelfile import read_config
+
+            contract.check_teacher(teacher, read_config(Path(teacher).expanduser()).arch)
+        else:
+            contract.check_teacher(teacher, scan(model_folders(self.models_dir, self.cfg["models.bundled"]))[0][teacher]
+                                   .config.arch)
         student_steps = student_steps or contract.DISTILL_STEPS
         settings = {"teacher_steps": contract.default_teacher_steps(student_steps), **dict(settings or {}),
                     "task": DISTILL, "student_steps": student_steps}

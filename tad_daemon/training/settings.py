@@ -166,6 +166,13 @@ def defaults(cls) -> dict:
     return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
 
+def check_teacher(name: str, arch: dict) -> None:
+    """A teacher distillation can take; ValueError with the reason."""
+    if arch.get("kinds"):  # distill.py's loop passes no kind or velocity to the net
+        raise ValueError(f"{name!r} is a model of several kinds ({', '.join(arch['kinds'])}): distilling one is not "
+                         f"supported yet; distil a model of one kind")
+
+
 def job_settings(cls) -> set[str]:
     """The settings a queued job of `cls` (TrainConfig or DistillConfig) may carry."""
     return {f.name for f in fields(cls)} - RUNNER_SETS
