@@ -9,8 +9,8 @@ import click
 from tad_daemon.cli.common import Failure, config_option, load, run_with_progress
 from tad_daemon.limits import MAX_SEED, MAX_STEPS, SAMPLERS, SCHEDULES
 
-SCHEDULE_HELP = ("Time steps: karras (dense near the clean end), logsnr or linear (default: the model's own with "
-                 "its own sampler, else the sampler's).")
+SCHEDULE_HELP = ("Time steps: karras (dense near the clean end), logsnr, linear or quadratic (a distilled "
+                 "student's; default: the model's own with its own sampler, else the sampler's).")
 
 
 def sound_options(f):
