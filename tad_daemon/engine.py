@@ -537,7 +537,7 @@ class Engine:
             c = use.config
             seeds = [seed] * len(items)
             cond = use.condition(seeds, [v for v, _ in items], blend)
-            others = [(seed + k) % (MAX_SEED + 1) if k else (seed + 1) % (MAX_SEED + 1) for _, k in items]
+            others = [(seed + k) % (MAX_SEED + 1) for _, k in items]  # take 0 is turned by 0: the seed's own
             amounts = torch.tensor([amount if k else 0.0 for _, k in items])
             base = sampling.noise([seed], c.channels, c.length).expand(len(items), -1, -1)
             x = sampling.nudged(base, sampling.noise(others, c.channels, c.length), amounts)

@@ -19,6 +19,8 @@ GM_NOTES = {"kick": (35, 36), "snare": (38, 40), "rim": (31, 37), "clap": (28, 3
 
 # A name that stands for several kinds: each one-shot is one of them, the seed choosing which.
 MIXTURES = {"hat": ("closed-hat",), "perc": ("tom", "hand-drum", "cowbell", "wood")}
+# The kinds a user may give a model (--kind of train-local and models import): a kind, a mixture, or none.
+MODEL_KINDS = (*KINDS, *MIXTURES, "custom")
 
 # /tad/kit without a list: a fixed one, as a client counts the replies to come by the names it sent.
 KIT_DEFAULT = ("kick", "snare", "hat", "perc")

@@ -9,12 +9,10 @@ from pathlib import Path
 import click
 
 from tad_daemon.cli.common import Failure, config_option, load
-from tad_daemon.kinds import KINDS as DRUM_KINDS
-from tad_daemon.kinds import MIXTURES
+from tad_daemon.kinds import MODEL_KINDS
 from tad_daemon.names import NameError_, check_name
 
 PUBLISHED_KEYS = ("kicks", "snares", "hihats", "percussion")  # tad_daemon.models.upstream.PUBLISHED, without torch
-KINDS = (*DRUM_KINDS, *MIXTURES, "custom")
 
 
 @click.group(invoke_without_command=True)
@@ -129,7 +127,7 @@ def pull(ctx, which, force, revision):
 @models.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", help="Model name (default: kick-seed etc. for the seed's files, else the file's name).")
-@click.option("--kind", type=click.Choice(KINDS), help="Drum class (default: the seed file's, else custom).")
+@click.option("--kind", type=click.Choice(MODEL_KINDS), help="Drum class (default: the seed file's, else custom).")
 @click.option("--license", "license_", help="Licence of the model (default: the seed's for its files).")
 @click.option("--force", is_flag=True, help="Replace a model of the same name.")
 @click.pass_context

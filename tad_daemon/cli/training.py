@@ -13,7 +13,7 @@ import click
 
 from tad_daemon.cli.common import Failure, config_option, load
 from tad_daemon.cli.daemon import client_options, client_target
-from tad_daemon.kinds import KINDS, MIXTURES
+from tad_daemon.kinds import MODEL_KINDS
 from tad_daemon.limits import MAX_SEED
 from tad_daemon.models.presets import PRESETS  # plain data, no torch
 from tad_daemon.protocol.table import read_reply
@@ -101,7 +101,7 @@ def install(model: Path, models_dir: Path) -> Path:
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TRAIN["seed"], show_default=True)
 @click.option("--length", type=click.IntRange(0), default=0,
               help="Samples per one-shot (default: the base's, or 32768).")
-@click.option("--kind", type=click.Choice([*KINDS, *MIXTURES, "custom"]),
+@click.option("--kind", type=click.Choice(MODEL_KINDS),
               help="Drum kind stored in the model (default: the base model's, or custom); for a model of several "
                    "kinds, the kind of every file of DATASET_DIR.")
 @click.option("--license", "license_", default=TRAIN["license"], show_default=True,

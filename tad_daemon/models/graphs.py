@@ -61,10 +61,10 @@ class GraphedNet:
         return next((s for s in self.sizes if s >= batch), None)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
-        size = self.size_for(x.shape[0])
-        key = (size, tuple(x.shape[1:]), str(x.device), x.dtype)
         if cond:  # a model of several kinds runs eagerly: it is small, and its graphs would need more inputs
             return self.eager(x, t, **cond)
+        size = self.size_for(x.shape[0])
+        key = (size, tuple(x.shape[1:]), str(x.device), x.dtype)
         if size is None or key in self.failed or torch.is_grad_enabled():
             return self.eager(x, t)
         graph = self.graphs.get(key) or self._capture(key, x, t)

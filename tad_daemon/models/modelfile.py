@@ -27,7 +27,7 @@ SUFFIX = ".safetensors"
 class ModelConfig:
     arch: dict
     preset: str | None = None
-    kind: str = "custom"  # drum class: kick, snare, hat, perc or custom
+    kind: str = "custom"  # a kind or mixture of kinds.py, "kit" (a model of several kinds) or custom
     sample_rate: int = SAMPLE_RATE
     length: int = LENGTH
     channels: int = CHANNELS

@@ -100,13 +100,9 @@ def cache_path(entry: ModelEntry, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{entry.path.stem}-{cache_key(entry)}.onnx"
 
 
-def inputs(entry: ModelEntry) -> list[str]:
-    """The net's inputs: x and t, and for a model of several kinds its kinds and velocity (network.KindUNet)."""
-    return ["x", "t", "kinds", "velocity"] if entry.config.arch.get("kinds") else ["x", "t"]
-
-
 def probe(entry: ModelEntry) -> dict[str, np.ndarray]:
-    """A fixed input for checking an export, by input name."""
+    """A fixed input for checking an export, by the net's input names: x and t, and for a model of several
+    kinds its kinds and velocity (network.KindUNet)."""
     x = torch.randn(1, entry.config.channels, entry.config.length, generator=torch.Generator().manual_seed(0))
     feed = {"x": x.numpy(), "t": np.array([0.6], dtype=np.float32)}
     if kinds := entry.config.arch.get("kinds"):
@@ -173,7 +169,9 @@ def time_call(call, best: float | None = None) -> float:
 
 def measure(net: torch.nn.Module, onnx_net: OnnxNet, entry: ModelEntry) -> dict[str, float]:
     """Seconds per U-Net call (batch 1, the model's one-shot length) of each of CANDIDATES."""
-    args = _torch_inputs(probe(entry))
+    feed = probe(entry)
+    args = _torch_inputs(feed)
+    named = dict(zip(feed, args))  # by input name: x, t, and a model of several kinds' kinds and velocity
 
     def on_torch(dtype: torch.dtype | None):
         def call() -> None:
@@ -181,7 +179,7 @@ def measure(net: torch.nn.Module, onnx_net: OnnxNet, entry: ModelEntry) -> dict[
                 net(*args)
         return call
 
-    calls = {"onnx-fp32": lambda: onnx_net(*args[:2], **dict(zip(inputs(entry)[2:], args[2:]))),
+    calls = {"onnx-fp32": lambda: onnx_net(**named),
              "torch-fp32": on_torch(None),
              "torch-bf16": on_torch(torch.bfloat16)}
     timings: dict[str, float] = {}
@@ -226,14 +224,15 @@ def export(net: torch.nn.Module, entry: ModelEntry, path: Path, threads: int) ->
     fd, raw = tempfile.mkstemp(prefix=f".{path.stem}.raw.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        names = inputs(entry)
+        feed = probe(entry)
+        names = list(feed)
         copied = copy.deepcopy(net).float().cpu().eval()  # the live net may be sampling in another thread
         copied.requires_grad_(False)
         with warnings.catch_warnings():
             # The exporter's deprecation notice, and tracer notes about shape checks that are constant for a
             # model (its one-shot length); the batch size stays free, and the probe checks the result.
             warnings.simplefilter("ignore")
-            torch.onnx.export(copied, _torch_inputs(probe(entry)), raw, dynamo=False, opset_version=OPSET,
+            torch.onnx.export(copied, _torch_inputs(feed), raw, dynamo=False, opset_version=OPSET,
                               input_names=names, output_names=["v"],
                               dynamic_axes={name: {0: "batch"} for name in [*names, "v"]})
 

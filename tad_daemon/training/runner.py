@@ -184,22 +184,18 @@ class Runner:
         steps (`steps`: optimiser steps per halving); ValueError with the reason. Without a dataset the
         teacher makes its own one-shots to learn from. A student never replaces an installed model of its
         name (its teacher, say) unless `replace`."""
+        from tad_daemon.models.modelfile import read_config
         from tad_daemon.models.registry import model_folders, scan
 
         if not teacher:
             raise ValueError("name the model to distil (the teacher)")
         steps = steps or contract.DISTILL_ROUND_STEPS
-        self._check_job(name, teacher, "teacher", steps, settings, contract.job_settings(contract.DistillConfig))
+        entry = self._check_job(name, teacher, "teacher", steps, settings,
+                                contract.job_settings(contract.DistillConfig))
         if not replace and name in scan(model_folders(self.models_dir, False))[0]:
             raise ValueError(f"a model named {name!r} is installed already{' (the teacher)' if name == teacher else ''}"
                              f": choose another name, or replace it (--replace; OSC option replace=1)")
-        if teacher.endswith(".safetensors"):
-            from tad_daemon.models.modelfile import read_config
-
-            contract.check_teacher(teacher, read_config(Path(teacher).expanduser()).arch)
-        else:
-            contract.check_teacher(teacher, scan(model_folders(self.models_dir, self.cfg["models.bundled"]))[0][teacher]
-                                   .config.arch)
+        contract.check_teacher(teacher, (entry.config if entry else read_config(Path(teacher).expanduser())).arch)
         student_steps = student_steps or contract.DISTILL_STEPS
         settings = {"teacher_steps": contract.default_teacher_steps(student_steps), **dict(settings or {}),
                     "task": DISTILL, "student_steps": student_steps}
@@ -207,7 +203,9 @@ class Runner:
         return self._add(name, _resolved(dataset) if dataset else "", teacher, steps, now, settings, rounds * steps)
 
     def _check_job(self, name: str, base: str | None, role: str, steps: int, settings: dict | None,
-                   known: set) -> None:
+                   known: set):
+        """Check a job's name, steps, settings and base; returns the base's installed entry (None for none,
+        or for a model file)."""
         from tad_daemon.models.registry import model_folders, scan
 
         check_name(name)
@@ -222,6 +220,8 @@ class Runner:
             installed, _ = scan(model_folders(self.models_dir, self.cfg["models.bundled"]))
             if base not in installed:
                 raise ValueError(unknown_model(base, installed, role=role))
+            return installed[base]
+        return None
 
     def _add(self, name: str, dataset: str, base: str, steps: int, now: bool, settings: dict, total: int = 0) -> Job:
         job = self.queue.add(name, dataset, base, steps, now, settings, total)
